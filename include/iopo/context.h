@@ -1,0 +1,71 @@
+/* Compute context and tensors: the one handle that model code holds, whichever backend runs it.
+ *
+ * A context is either the CPU reference backend or one Vulkan device. Tensors live on their context's backend.
+ * On Vulkan, ops are recorded into a command stream and run when the stream is submitted: iopo_sync() (and any
+ * download) submits and waits. On the CPU backend every op runs immediately and iopo_sync() does nothing. */
+#ifndef IOPO_CONTEXT_H
+#define IOPO_CONTEXT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum { IOPO_BACKEND_CPU = 0, IOPO_BACKEND_VULKAN = 1 } iopo_backend_kind;
+typedef enum { IOPO_F32 = 0, IOPO_I32 = 1 } iopo_dtype;
+
+typedef struct iopo_ctx iopo_ctx;
+
+#define IOPO_MAX_DIMS 4
+
+typedef struct iopo_tensor {
+    iopo_ctx *ctx;
+    iopo_dtype dtype;          /* both dtypes are 4 bytes wide */
+    int ndim;
+    int64_t shape[IOPO_MAX_DIMS];
+    size_t numel;
+    void *data;                /* CPU backend: the elements; NULL on Vulkan */
+    struct vk_slice *vk;       /* Vulkan backend: buffer, offset and size of the sub-allocation */
+} iopo_tensor;
+
+typedef struct iopo_ctx_options {
+    iopo_backend_kind backend;
+    int device_index;          /* Vulkan: index in iopo_vk_list_devices() order; -1 = default choice */
+    bool validate;             /* enable VK_LAYER_KHRONOS_validation and count its messages */
+    bool profile;              /* record per-op GPU timestamps; see iopo_profile_print() */
+} iopo_ctx_options;
+
+/* Fills opts from a device string ("cpu", "N", or NULL/"" for the default) plus the IOPO_DEVICE and IOPO_VALIDATE
+ * environment variables (the string wins over IOPO_DEVICE). Returns false with a message in err if it is malformed. */
+bool iopo_ctx_options_parse(iopo_ctx_options *opts, const char *device, char *err, size_t errlen);
+
+/* Returns NULL and a one-line reason in err when no usable device exists. */
+iopo_ctx *iopo_ctx_create(const iopo_ctx_options *opts, char *err, size_t errlen);
+void iopo_ctx_destroy(iopo_ctx *ctx);
+iopo_backend_kind iopo_ctx_backend(const iopo_ctx *ctx);
+const char *iopo_ctx_device_name(const iopo_ctx *ctx);
+
+/* Submits everything recorded and waits for it. */
+void iopo_sync(iopo_ctx *ctx);
+
+/* Tensors. Allocation failure prints the bytes requested and what the device offers, then exits. */
+iopo_tensor *iopo_tensor_new(iopo_ctx *ctx, iopo_dtype dtype, int ndim, const int64_t *shape);
+iopo_tensor *iopo_tensor_new1(iopo_ctx *ctx, iopo_dtype dtype, int64_t d0);
+iopo_tensor *iopo_tensor_new2(iopo_ctx *ctx, iopo_dtype dtype, int64_t d0, int64_t d1);
+iopo_tensor *iopo_tensor_new3(iopo_ctx *ctx, iopo_dtype dtype, int64_t d0, int64_t d1, int64_t d2);
+void iopo_tensor_free(iopo_tensor *t);
+size_t iopo_tensor_bytes(const iopo_tensor *t);
+
+/* Host <-> tensor copies of the whole tensor. Upload is recorded in order with ops; download waits for the stream. */
+void iopo_tensor_upload(iopo_tensor *t, const void *src);
+void iopo_tensor_download(const iopo_tensor *t, void *dst);
+void iopo_tensor_zero(iopo_tensor *t);
+void iopo_tensor_copy(iopo_tensor *dst, const iopo_tensor *src);   /* same numel */
+
+/* Per-op GPU time table, summed since the last reset (Vulkan with opts.profile only; prints a note otherwise). */
+void iopo_profile_print(iopo_ctx *ctx);
+void iopo_profile_reset(iopo_ctx *ctx);
+
+/* Validation messages counted so far by every Vulkan context of this process. */
+uint64_t iopo_validation_message_count(void);
+
+#endif

@@ -1,0 +1,140 @@
+/* The op interface: every op model code calls, identical for the vulkan and cpu backends.
+ *
+ * Conventions (all ops):
+ * - Tensors are fp32 unless marked i32, row-major, contiguous; shapes are given in the comments and by the int
+ *   arguments, which must agree with the tensors' element counts (checked: a mismatch aborts with a message).
+ * - Forward ops overwrite their outputs.
+ * - Backward ops ADD into every gradient output (dX += ...), so gradients of shared inputs (residual stream, tied
+ *   weights) and of micro-batches accumulate; callers zero gradient buffers when a step starts. The one exception is
+ *   iopo_softmax_ce_backward, which overwrites dlogits so that it can run in place on the logits buffer.
+ * - A gradient output passed as NULL is not computed.
+ * - Every reduction runs in a fixed order: the same inputs give bit-identical outputs on the same device.
+ * - Sequences are right-padded: lengths (B) i32 gives each sequence's valid tokens. */
+#ifndef IOPO_OPS_H
+#define IOPO_OPS_H
+
+#include "iopo/context.h"
+
+/* ---- matmul ------------------------------------------------------------------------------------------------- */
+
+/* Weight layouts. GPT-2's Conv1D stores [in, out] = (K, N); torch.nn.Linear (Llama, Qwen2) stores [out, in] = (N, K). */
+typedef enum { IOPO_W_KN = 0, IOPO_W_NK = 1 } iopo_wlayout;
+
+/* General matrix product: C (M,N) = alpha * op(A) @ op(B) + beta * C, where op(A) is (M,K) and op(B) is (K,N).
+ * trans_a: A is stored (K,M); trans_b: B is stored (N,K). beta == 0 ignores C's old contents (NaN included). */
+void iopo_gemm(iopo_ctx *ctx, iopo_tensor *c, const iopo_tensor *a, const iopo_tensor *b,
+               int M, int N, int K, bool trans_a, bool trans_b, float alpha, float beta);
+
+/* out (M,N) = inp (M,K) @ W + bias (N); W is (K,N) for IOPO_W_KN or (N,K) for IOPO_W_NK; bias may be NULL. */
+void iopo_matmul_forward(iopo_ctx *ctx, iopo_tensor *out, const iopo_tensor *inp, const iopo_tensor *w,
+                         const iopo_tensor *bias, int M, int K, int N, iopo_wlayout layout);
+
+/* dinp (M,K) += dout @ W^T;  dw (W's layout) += inp^T @ dout;  dbias (N) += column sums of dout (M,N). */
+void iopo_matmul_backward(iopo_ctx *ctx, iopo_tensor *dinp, iopo_tensor *dw, iopo_tensor *dbias,
+                          const iopo_tensor *dout, const iopo_tensor *inp, const iopo_tensor *w,
+                          int M, int K, int N, iopo_wlayout layout);
+
+/* ---- normalisation ------------------------------------------------------------------------------------------ */
+
+/* out (N,C) = (inp - mean) * rstd * w (C) + b (C), per row; saves mean (N) and rstd (N) = 1/sqrt(var + eps),
+ * var being the biased (population) variance, as torch.nn.LayerNorm. */
+void iopo_layernorm_forward(iopo_ctx *ctx, iopo_tensor *out, iopo_tensor *mean, iopo_tensor *rstd,
+                            const iopo_tensor *inp, const iopo_tensor *w, const iopo_tensor *b, int N, int C, float eps);
+/* dinp (N,C) +=, dw (C) +=, db (C) += */
+void iopo_layernorm_backward(iopo_ctx *ctx, iopo_tensor *dinp, iopo_tensor *dw, iopo_tensor *db,
+                             const iopo_tensor *dout, const iopo_tensor *inp, const iopo_tensor *w,
+                             const iopo_tensor *mean, const iopo_tensor *rstd, int N, int C);
+
+/* out (N,C) = inp * rstd * w (C), rstd (N) = 1/sqrt(mean(inp^2) + eps), as Llama/Qwen2 RMSNorm. */
+void iopo_rmsnorm_forward(iopo_ctx *ctx, iopo_tensor *out, iopo_tensor *rstd, const iopo_tensor *inp,
+                          const iopo_tensor *w, int N, int C, float eps);
+/* dinp (N,C) +=, dw (C) += */
+void iopo_rmsnorm_backward(iopo_ctx *ctx, iopo_tensor *dinp, iopo_tensor *dw, const iopo_tensor *dout,
+                           const iopo_tensor *inp, const iopo_tensor *w, const iopo_tensor *rstd, int N, int C);
+
+/* ---- element-wise ------------------------------------------------------------------------------------------- */
+
+/* GPT-2 "gelu_new": 0.5*x*(1 + tanh(sqrt(2/pi)*(x + 0.044715*x^3))). out (N), inp (N); dinp (N) += */
+void iopo_gelu_forward(iopo_ctx *ctx, iopo_tensor *out, const iopo_tensor *inp, size_t N);
+void iopo_gelu_backward(iopo_ctx *ctx, iopo_tensor *dinp, const iopo_tensor *dout, const iopo_tensor *inp, size_t N);
+
+/* silu(x) = x * sigmoid(x). out (N), inp (N); dinp (N) += */
+void iopo_silu_forward(iopo_ctx *ctx, iopo_tensor *out, const iopo_tensor *inp, size_t N);
+void iopo_silu_backward(iopo_ctx *ctx, iopo_tensor *dinp, const iopo_tensor *dout, const iopo_tensor *inp, size_t N);
+
+/* SwiGLU gate of Llama/Qwen2 MLPs: out (N) = silu(gate (N)) * up (N); dgate (N) +=, dup (N) += */
+void iopo_swiglu_forward(iopo_ctx *ctx, iopo_tensor *out, const iopo_tensor *gate, const iopo_tensor *up, size_t N);
+void iopo_swiglu_backward(iopo_ctx *ctx, iopo_tensor *dgate, iopo_tensor *dup, const iopo_tensor *dout,
+                          const iopo_tensor *gate, const iopo_tensor *up, size_t N);
+
+/* Residual add: out (N) = a (N) + b (N). out may be a or b (in place). Its backward is iopo_accumulate on each input. */
+void iopo_add(iopo_ctx *ctx, iopo_tensor *out, const iopo_tensor *a, const iopo_tensor *b, size_t N);
+/* dst (N) += src (N) */
+void iopo_accumulate(iopo_ctx *ctx, iopo_tensor *dst, const iopo_tensor *src, size_t N);
+
+/* ---- embedding ---------------------------------------------------------------------------------------------- */
+
+/* out (B,T,C) = wte (V,C)[tokens (B,T) i32] + wpe (maxT,C)[t]; wpe may be NULL (no learned positions).
+ * A token outside [0, V) yields a zero token embedding (and no gradient); T <= maxT. */
+void iopo_embedding_forward(iopo_ctx *ctx, iopo_tensor *out, const iopo_tensor *tokens, const iopo_tensor *wte,
+                            const iopo_tensor *wpe, int B, int T, int C, int V);
+/* dwte (V,C) += per-token sums of dout (B,T,C); dwpe (maxT,C) += sums over the batch. Deterministic: no atomics. */
+void iopo_embedding_backward(iopo_ctx *ctx, iopo_tensor *dwte, iopo_tensor *dwpe, const iopo_tensor *dout,
+                             const iopo_tensor *tokens, int B, int T, int C, int V);
+
+/* ---- attention ---------------------------------------------------------------------------------------------- */
+
+/* Causal multi-head self-attention with grouped-query heads (NKV divides NH; NKV == NH is plain multi-head).
+ * qkv (B,T,(NH+2*NKV)*hd): per token q (NH heads) | k (NKV heads) | v (NKV heads), head h owning hd contiguous values
+ *   (GPT-2's c_attn output as is; Llama/Qwen2 stack their q,k,v projections the same way).
+ * out (B,T,NH*hd); att (B,NH,T,T) saves the softmax probabilities for the backward.
+ * Query head h uses kv head h / (NH/NKV). Scores are scaled by 1/sqrt(hd).
+ * lengths (B) i32: positions t >= lengths[b] are padding: they attend to nothing (out row 0, att row 0) and no
+ * position attends to them. */
+void iopo_attention_forward(iopo_ctx *ctx, iopo_tensor *out, iopo_tensor *att, const iopo_tensor *qkv,
+                            const iopo_tensor *lengths, int B, int T, int NH, int NKV, int hd);
+/* dqkv (B,T,(NH+2*NKV)*hd) +=. scratch (B,NH,T,T) is overwritten (it holds d(scores)). */
+void iopo_attention_backward(iopo_ctx *ctx, iopo_tensor *dqkv, iopo_tensor *scratch, const iopo_tensor *dout,
+                             const iopo_tensor *qkv, const iopo_tensor *att, const iopo_tensor *lengths,
+                             int B, int T, int NH, int NKV, int hd);
+
+/* ---- softmax + cross-entropy -------------------------------------------------------------------------------- */
+
+/* Fused log-softmax over V and label pick, per token, with a loss mask.
+ * logits (B,T,V); targets (B,T) i32, the label of each position (already shifted by the caller); mask (B,T) fp32
+ * weights, 0 = no loss (the target is then not read and may be anything, e.g. -100).
+ * Outputs: loss (B,T) = mask * (lse - logits[target]); lse (B,T) = logsumexp of the row (kept for the backward);
+ * seq_logp (B) = sum_t mask * log p(target) (the summed label log-prob DPO/IOPO need); seq_count (B) = sum_t mask. */
+void iopo_softmax_ce_forward(iopo_ctx *ctx, iopo_tensor *loss, iopo_tensor *lse, iopo_tensor *seq_logp,
+                             iopo_tensor *seq_count, const iopo_tensor *logits, const iopo_tensor *targets,
+                             const iopo_tensor *mask, int B, int T, int V);
+/* dlogits (B,T,V) = g * (softmax(logits) - onehot(target)), where g (per token) = mask * (dloss[b,t] - dseq_logp[b]):
+ * dloss (B,T) is the upstream gradient of the loss output and dseq_logp (B) that of seq_logp; either may be NULL.
+ * dlogits is OVERWRITTEN and may be the logits tensor itself (in place: no second V-wide buffer). */
+void iopo_softmax_ce_backward(iopo_ctx *ctx, iopo_tensor *dlogits, const iopo_tensor *logits, const iopo_tensor *lse,
+                              const iopo_tensor *targets, const iopo_tensor *mask, const iopo_tensor *dloss,
+                              const iopo_tensor *dseq_logp, int B, int T, int V);
+
+/* ---- optimizer ---------------------------------------------------------------------------------------------- */
+
+typedef struct iopo_adamw_params {
+    float lr, beta1, beta2, eps, weight_decay;   /* weight_decay 0 turns decay off for this tensor */
+    int step;                                    /* 1-based, for bias correction */
+} iopo_adamw_params;
+
+/* Global L2 norm of all gradients and the clip scale, on the device:
+ * out (2) = { norm, scale } with norm = sqrt(sum of squares of every element of every grads[i]) and
+ * scale = max_norm > 0 && norm > max_norm ? max_norm / (norm + 1e-6) : 1 (as torch.nn.utils.clip_grad_norm_).
+ * partials: scratch of at least iopo_grad_norm_scratch_elems(n, grads) fp32 elements. */
+size_t iopo_grad_norm_scratch_elems(int n, iopo_tensor *const *grads);
+void iopo_grad_norm(iopo_ctx *ctx, iopo_tensor *out, iopo_tensor *partials, iopo_tensor *const *grads, int n,
+                    float max_norm);
+
+/* torch.optim.AdamW step on one tensor, the gradient first multiplied by the clip scale, read on the device from
+ * element 1 of `scale` (the `out` tensor of iopo_grad_norm; NULL = no scaling):  p *= 1 - lr*wd;  m = b1*m + (1-b1)*g;  v = b2*v + (1-b2)*g^2;
+ *                     p -= (lr / (1 - b1^step)) * m / (sqrt(v) / sqrt(1 - b2^step) + eps).
+ * param, grad, m, v: (N). */
+void iopo_adamw_update(iopo_ctx *ctx, iopo_tensor *param, const iopo_tensor *grad, iopo_tensor *m, iopo_tensor *v,
+                       const iopo_tensor *scale, size_t N, const iopo_adamw_params *p);
+
+#endif

@@ -1,0 +1,21 @@
+#include "check/check.h"
+
+void check_matmul(check_ctx *cc);
+void check_norm(check_ctx *cc);
+void check_eltwise(check_ctx *cc);
+void check_embedding(check_ctx *cc);
+void check_attention(check_ctx *cc);
+void check_softmax_ce(check_ctx *cc);
+void check_optim(check_ctx *cc);
+
+/* Order: cheap element-wise ops first, so a broken runtime shows on the simplest shader. */
+const check_entry check_registry[] = {
+    {"eltwise", check_eltwise},
+    {"norm", check_norm},
+    {"matmul", check_matmul},
+    {"embedding", check_embedding},
+    {"attention", check_attention},
+    {"softmax_ce", check_softmax_ce},
+    {"optim", check_optim},
+};
+const int check_registry_count = (int)(sizeof check_registry / sizeof check_registry[0]);

@@ -1,0 +1,52 @@
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+bool cli_flag_value(int argc, char **argv, int *i, const char *name, const char **value) {
+    const char *a = argv[*i];
+    size_t n = strlen(name);
+    if (strncmp(a, name, n) != 0) return false;
+    if (a[n] == '=') {
+        *value = a + n + 1;
+        return true;
+    }
+    if (a[n] != '\0') return false;
+    if (*i + 1 >= argc) {
+        fprintf(stderr, "iopo: %s needs a value\n", name);
+        exit(2);
+    }
+    *value = argv[++*i];
+    return true;
+}
+
+bool cli_is_help(const char *arg) { return strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0; }
+
+long cli_parse_long(const char *flag, const char *value, long min, long max) {
+    char *end;
+    errno = 0;
+    long v = strtol(value, &end, 10);
+    if (errno || *end || end == value || v < min || v > max) {
+        fprintf(stderr, "iopo: %s '%s': expected an integer in [%ld, %ld]\n", flag, value, min, max);
+        exit(2);
+    }
+    return v;
+}
+
+iopo_ctx *cli_open_device(const char *device, bool profile) {
+    iopo_ctx_options opts;
+    char err[512];
+    if (!iopo_ctx_options_parse(&opts, device, err, sizeof err)) {
+        fprintf(stderr, "iopo: %s\n", err);
+        exit(2);
+    }
+    opts.profile = profile;
+    iopo_ctx *ctx = iopo_ctx_create(&opts, err, sizeof err);
+    if (!ctx) {
+        fprintf(stderr, "iopo: %s\n", err);
+        exit(1);
+    }
+    return ctx;
+}

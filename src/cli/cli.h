@@ -1,0 +1,22 @@
+/* Subcommands of the iopo binary and the small helpers they share for flags. */
+#ifndef IOPO_CLI_H
+#define IOPO_CLI_H
+
+#include <stdbool.h>
+
+#include "iopo/context.h"
+
+int cmd_devices(int argc, char **argv);
+int cmd_selftest(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
+
+/* If argv[*i] is `name` (taking the next argument as its value) or `name=value`, stores the value, advances *i past
+ * it and returns true. A missing value prints an error and exits with status 2. */
+bool cli_flag_value(int argc, char **argv, int *i, const char *name, const char **value);
+bool cli_is_help(const char *arg);
+/* Parses a non-negative integer flag value or exits with status 2 naming the flag. */
+long cli_parse_long(const char *flag, const char *value, long min, long max);
+/* Creates the context for --device (NULL = IOPO_DEVICE or the default) or exits with status 1 and the reason. */
+iopo_ctx *cli_open_device(const char *device, bool profile);
+
+#endif

@@ -1,0 +1,220 @@
+/* The public context and tensor API over both backends. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/context_internal.h"
+#include "vk/vk_internal.h"
+
+bool iopo_ctx_options_parse(iopo_ctx_options *opts, const char *device, char *err, size_t errlen) {
+    *opts = (iopo_ctx_options){.backend = IOPO_BACKEND_VULKAN, .device_index = -1};
+    const char *validate = getenv("IOPO_VALIDATE");
+    opts->validate = validate && strcmp(validate, "") != 0 && strcmp(validate, "0") != 0;
+    const char *src = "--device";
+    if (!device || !*device) {
+        device = getenv("IOPO_DEVICE");
+        src = "IOPO_DEVICE";
+    }
+    if (!device || !*device) return true;
+    if (strcmp(device, "cpu") == 0) {
+        opts->backend = IOPO_BACKEND_CPU;
+        return true;
+    }
+    char *end;
+    errno = 0;
+    long v = strtol(device, &end, 10);
+    if (errno || *end || v < 0 || v > 1000) {
+        snprintf(err, errlen, "%s '%s': expected a device number from `iopo devices` or 'cpu'", src, device);
+        return false;
+    }
+    opts->device_index = (int)v;
+    return true;
+}
+
+static void vk_state_free(vk_state *s) {
+    if (s->device) {
+        vkDeviceWaitIdle(s->device);
+        vk_stream_destroy(s);
+        vk_pipelines_destroy(s);
+        vk_memory_destroy(s);
+        vk_device_destroy(s);
+    }
+    vk_instance_destroy(s);
+    free(s);
+}
+
+iopo_ctx *iopo_ctx_create(const iopo_ctx_options *opts, char *err, size_t errlen) {
+    iopo_ctx *ctx = calloc(1, sizeof *ctx);
+    ctx->kind = opts->backend;
+    if (opts->backend == IOPO_BACKEND_CPU) {
+        snprintf(ctx->device_name, sizeof ctx->device_name, "cpu (C reference backend)");
+        return ctx;
+    }
+    vk_state *s = calloc(1, sizeof *s);
+    s->profile = opts->profile;
+    if (!vk_instance_create(s, opts->validate, err, errlen) ||
+        !vk_device_create(s, opts->device_index, err, errlen, ctx->device_name, sizeof ctx->device_name)) {
+        vk_state_free(s);
+        free(ctx);
+        return NULL;
+    }
+    vk_stream_init(s);
+    ctx->vk = s;
+    s->dummy = iopo_tensor_new1(ctx, IOPO_F32, 4);
+    return ctx;
+}
+
+void iopo_ctx_destroy(iopo_ctx *ctx) {
+    if (!ctx) return;
+    if (ctx->vk) {
+        iopo_sync(ctx);
+        iopo_tensor_free(ctx->vk->dummy);
+        vk_state_free(ctx->vk);
+    }
+    free(ctx);
+}
+
+iopo_backend_kind iopo_ctx_backend(const iopo_ctx *ctx) { return ctx->kind; }
+const char *iopo_ctx_device_name(const iopo_ctx *ctx) { return ctx->device_name; }
+
+void iopo_sync(iopo_ctx *ctx) {
+    if (ctx->vk) vk_stream_submit_wait(ctx->vk);
+}
+
+const iopo_tensor *vk_dummy(iopo_ctx *ctx) { return ctx->vk->dummy; }
+
+iopo_tensor *iopo_tensor_new(iopo_ctx *ctx, iopo_dtype dtype, int ndim, const int64_t *shape) {
+    if (ndim < 1 || ndim > IOPO_MAX_DIMS) {
+        fprintf(stderr, "iopo: internal error: tensor with %d dimensions\n", ndim);
+        abort();
+    }
+    iopo_tensor *t = calloc(1, sizeof *t);
+    t->ctx = ctx;
+    t->dtype = dtype;
+    t->ndim = ndim;
+    t->numel = 1;
+    for (int i = 0; i < ndim; i++) {
+        if (shape[i] < 0) {
+            fprintf(stderr, "iopo: internal error: negative tensor dimension %lld\n", (long long)shape[i]);
+            abort();
+        }
+        t->shape[i] = shape[i];
+        t->numel *= (size_t)shape[i];
+    }
+    size_t bytes = iopo_tensor_bytes(t);
+    if (ctx->kind == IOPO_BACKEND_CPU) {
+        t->data = calloc(bytes ? bytes : 4, 1);
+        if (!t->data) {
+            fprintf(stderr, "iopo: out of host memory: a tensor of %zu bytes could not be allocated\n", bytes);
+            exit(1);
+        }
+        return t;
+    }
+    char err[512];
+    t->vk = malloc(sizeof *t->vk);
+    if (!vk_memory_alloc(ctx->vk, bytes, t->vk, err, sizeof err)) {
+        fprintf(stderr, "iopo: %s\n", err);
+        exit(1);
+    }
+    iopo_tensor_zero(t);   /* both backends hand out zeroed tensors */
+    return t;
+}
+
+iopo_tensor *iopo_tensor_new1(iopo_ctx *ctx, iopo_dtype dtype, int64_t d0) {
+    return iopo_tensor_new(ctx, dtype, 1, (int64_t[]){d0});
+}
+iopo_tensor *iopo_tensor_new2(iopo_ctx *ctx, iopo_dtype dtype, int64_t d0, int64_t d1) {
+    return iopo_tensor_new(ctx, dtype, 2, (int64_t[]){d0, d1});
+}
+iopo_tensor *iopo_tensor_new3(iopo_ctx *ctx, iopo_dtype dtype, int64_t d0, int64_t d1, int64_t d2) {
+    return iopo_tensor_new(ctx, dtype, 3, (int64_t[]){d0, d1, d2});
+}
+
+size_t iopo_tensor_bytes(const iopo_tensor *t) { return t->numel * 4; }
+
+void iopo_tensor_free(iopo_tensor *t) {
+    if (!t) return;
+    if (t->vk) {
+        /* A recorded command may still use the range: it is reused only after the stream's next submit. */
+        vk_memory_free_deferred(t->ctx->vk, t->vk);
+        free(t->vk);
+    }
+    free(t->data);
+    free(t);
+}
+
+void iopo_tensor_upload(iopo_tensor *t, const void *src) {
+    size_t bytes = iopo_tensor_bytes(t);
+    if (!t->vk) {
+        memcpy(t->data, src, bytes);
+        return;
+    }
+    if (!bytes) return;
+    vk_state *s = t->ctx->vk;
+    vk_stream_cmd(s);   /* begin recording first: beginning recycles the staging arena */
+    VkBuffer buf;
+    VkDeviceSize off;
+    void *dst = vk_staging_alloc(s, bytes, &buf, &off);
+    memcpy(dst, src, bytes);
+    vk_access acc = {t->vk->buffer, t->vk->offset, t->vk->offset + bytes, true};
+    vk_stream_track(s, &acc, 1);
+    VkBufferCopy region = {.srcOffset = off, .dstOffset = t->vk->offset, .size = bytes};
+    vkCmdCopyBuffer(vk_stream_cmd(s), buf, t->vk->buffer, 1, &region);
+}
+
+void iopo_tensor_download(const iopo_tensor *t, void *dst) {
+    size_t bytes = iopo_tensor_bytes(t);
+    if (!t->vk) {
+        memcpy(dst, t->data, bytes);
+        return;
+    }
+    if (!bytes) return;
+    vk_state *s = t->ctx->vk;
+    vk_stream_cmd(s);   /* begin recording first: beginning recycles the staging arena */
+    VkBuffer buf;
+    VkDeviceSize off;
+    void *src = vk_staging_alloc(s, bytes, &buf, &off);
+    vk_access acc = {t->vk->buffer, t->vk->offset, t->vk->offset + bytes, false};
+    vk_stream_track(s, &acc, 1);
+    VkBufferCopy region = {.srcOffset = t->vk->offset, .dstOffset = off, .size = bytes};
+    vkCmdCopyBuffer(vk_stream_cmd(s), t->vk->buffer, buf, 1, &region);
+    iopo_sync(t->ctx);
+    memcpy(dst, src, bytes);
+}
+
+void iopo_tensor_zero(iopo_tensor *t) {
+    if (!t->vk) {
+        memset(t->data, 0, iopo_tensor_bytes(t));
+        return;
+    }
+    vk_state *s = t->ctx->vk;
+    vk_access acc = {t->vk->buffer, t->vk->offset, t->vk->offset + t->vk->size, true};
+    vk_stream_track(s, &acc, 1);
+    vkCmdFillBuffer(vk_stream_cmd(s), t->vk->buffer, t->vk->offset, t->vk->size, 0);
+}
+
+void iopo_tensor_copy(iopo_tensor *dst, const iopo_tensor *src) {
+    if (dst->numel != src->numel || dst->ctx != src->ctx) {
+        fprintf(stderr, "iopo: internal error: tensor copy of %zu elements into %zu\n", src->numel, dst->numel);
+        abort();
+    }
+    if (!dst->vk) {
+        memmove(dst->data, src->data, iopo_tensor_bytes(src));
+        return;
+    }
+    vk_copy(dst->ctx, dst, 0, src, 0, iopo_tensor_bytes(src));
+}
+
+void iopo_profile_print(iopo_ctx *ctx) {
+    if (!ctx->vk || !ctx->vk->profile) {
+        fprintf(stderr, "iopo: no profile: per-op timing needs a Vulkan device and --profile\n");
+        return;
+    }
+    iopo_sync(ctx);
+    vk_profile_print(ctx->vk, stderr);
+}
+
+void iopo_profile_reset(iopo_ctx *ctx) {
+    if (ctx->vk) vk_profile_reset(ctx->vk);
+}

@@ -1,0 +1,15 @@
+/* The context as both backends see it. Public code holds iopo_ctx opaquely (include/iopo/context.h). */
+#ifndef IOPO_CONTEXT_INTERNAL_H
+#define IOPO_CONTEXT_INTERNAL_H
+
+#include "iopo/context.h"
+
+struct vk_state;
+
+struct iopo_ctx {
+    iopo_backend_kind kind;
+    char device_name[256];
+    struct vk_state *vk;       /* NULL on the CPU backend */
+};
+
+#endif

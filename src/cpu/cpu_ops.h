@@ -1,0 +1,55 @@
+/* CPU reference backend: plain C on host arrays, OpenMP loops, BLAS for matrix products.
+ * Same semantics as include/iopo/ops.h (which documents each op); shapes in the comments. */
+#ifndef IOPO_CPU_OPS_H
+#define IOPO_CPU_OPS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "iopo/ops.h"
+
+void cpu_gemm(float *c, const float *a, const float *b, int M, int N, int K, bool trans_a, bool trans_b, float alpha,
+              float beta);
+void cpu_matmul_forward(float *out, const float *inp, const float *w, const float *bias, int M, int K, int N,
+                        iopo_wlayout layout);                       /* out (M,N), inp (M,K), w (K,N)|(N,K), bias (N) */
+void cpu_matmul_backward(float *dinp, float *dw, float *dbias, const float *dout, const float *inp, const float *w,
+                         int M, int K, int N, iopo_wlayout layout);
+
+void cpu_layernorm_forward(float *out, float *mean, float *rstd, const float *inp, const float *w, const float *b,
+                           int N, int C, float eps);                /* out (N,C), mean (N), rstd (N), w,b (C) */
+void cpu_layernorm_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *w,
+                            const float *mean, const float *rstd, int N, int C);
+void cpu_rmsnorm_forward(float *out, float *rstd, const float *inp, const float *w, int N, int C, float eps);
+void cpu_rmsnorm_backward(float *dinp, float *dw, const float *dout, const float *inp, const float *w,
+                          const float *rstd, int N, int C);
+
+void cpu_gelu_forward(float *out, const float *inp, size_t N);
+void cpu_gelu_backward(float *dinp, const float *dout, const float *inp, size_t N);
+void cpu_silu_forward(float *out, const float *inp, size_t N);
+void cpu_silu_backward(float *dinp, const float *dout, const float *inp, size_t N);
+void cpu_swiglu_forward(float *out, const float *gate, const float *up, size_t N);
+void cpu_swiglu_backward(float *dgate, float *dup, const float *dout, const float *gate, const float *up, size_t N);
+void cpu_add(float *out, const float *a, const float *b, size_t N);
+void cpu_accumulate(float *dst, const float *src, size_t N);
+
+void cpu_embedding_forward(float *out, const int32_t *tokens, const float *wte, const float *wpe, int B, int T, int C,
+                           int V);                                  /* out (B,T,C), tokens (B,T), wte (V,C), wpe (T',C) */
+void cpu_embedding_backward(float *dwte, float *dwpe, const float *dout, const int32_t *tokens, int B, int T, int C,
+                            int V);
+
+void cpu_attention_forward(float *out, float *att, const float *qkv, const int32_t *lengths, int B, int T, int NH,
+                           int NKV, int hd);                        /* out (B,T,NH*hd), att (B,NH,T,T) */
+void cpu_attention_backward(float *dqkv, float *scratch, const float *dout, const float *qkv, const float *att,
+                            const int32_t *lengths, int B, int T, int NH, int NKV, int hd);
+
+void cpu_softmax_ce_forward(float *loss, float *lse, float *seq_logp, float *seq_count, const float *logits,
+                            const int32_t *targets, const float *mask, int B, int T, int V);
+void cpu_softmax_ce_backward(float *dlogits, const float *logits, const float *lse, const int32_t *targets,
+                             const float *mask, const float *dloss, const float *dseq_logp, int B, int T, int V);
+
+void cpu_grad_norm(float *out, const float *const *grads, const size_t *numels, int n, float max_norm);
+void cpu_adamw_update(float *param, const float *grad, float *m, float *v, const float *scale, size_t N,
+                      const iopo_adamw_params *p);
+
+#endif

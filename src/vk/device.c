@@ -1,0 +1,114 @@
+/* Picks a physical device, creates the logical device and one compute queue, and reads the limits ops depend on. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vk/vk_internal.h"
+
+bool vk_device_create(vk_state *s, int device_index, char *err, size_t errlen, char *name, size_t namelen) {
+    uint32_t n = 0;
+    vkEnumeratePhysicalDevices(s->instance, &n, NULL);
+    if (n == 0) {
+        snprintf(err, errlen,
+                 "no Vulkan device found (the loader works but no driver reported a device): install a driver for "
+                 "your GPU or Mesa's CPU device lavapipe (Debian: apt-get install mesa-vulkan-drivers), or use "
+                 "--device cpu");
+        return false;
+    }
+    VkPhysicalDevice *devs = calloc(n, sizeof *devs);
+    vkEnumeratePhysicalDevices(s->instance, &n, devs);
+    int idx = device_index;
+    if (idx < 0) {
+        idx = vk_default_device_index(devs, (int)n);
+        if (idx < 0) {
+            snprintf(err, errlen, "found %u Vulkan device(s) but none supports Vulkan 1.1 (see `iopo devices`)", n);
+            free(devs);
+            return false;
+        }
+    } else if (idx >= (int)n) {
+        snprintf(err, errlen, "--device %d: only %u Vulkan device(s) exist (0..%u; see `iopo devices`)", idx, n, n - 1);
+        free(devs);
+        return false;
+    }
+    s->phys = devs[idx];
+    free(devs);
+
+    vkGetPhysicalDeviceProperties(s->phys, &s->props);
+    vkGetPhysicalDeviceMemoryProperties(s->phys, &s->memprops);
+    if (s->props.apiVersion < VK_API_VERSION_1_1) {
+        snprintf(err, errlen, "device %d (%s) supports only Vulkan 1.0; iopo needs 1.1", idx, s->props.deviceName);
+        return false;
+    }
+    snprintf(name, namelen, "%s", s->props.deviceName);
+
+    uint32_t nq = 0;
+    vkGetPhysicalDeviceQueueFamilyProperties(s->phys, &nq, NULL);
+    VkQueueFamilyProperties *qf = calloc(nq ? nq : 1, sizeof *qf);
+    vkGetPhysicalDeviceQueueFamilyProperties(s->phys, &nq, qf);
+    int family = -1;
+    /* A compute-only family is often the dedicated async-compute engine; otherwise any family with compute. */
+    for (uint32_t i = 0; i < nq && family < 0; i++)
+        if ((qf[i].queueFlags & VK_QUEUE_COMPUTE_BIT) && !(qf[i].queueFlags & VK_QUEUE_GRAPHICS_BIT)) family = (int)i;
+    for (uint32_t i = 0; i < nq && family < 0; i++)
+        if (qf[i].queueFlags & VK_QUEUE_COMPUTE_BIT) family = (int)i;
+    uint32_t ts_bits = family >= 0 ? qf[family].timestampValidBits : 0;
+    free(qf);
+    if (family < 0) {
+        snprintf(err, errlen, "device %d (%s) has no compute queue", idx, s->props.deviceName);
+        return false;
+    }
+    s->queue_family = (uint32_t)family;
+    if (s->profile && ts_bits == 0) {
+        fprintf(stderr, "iopo: --profile: the compute queue of %s has no timestamps; profiling is off\n",
+                s->props.deviceName);
+        s->profile = false;
+    }
+
+    float priority = 1.0f;
+    VkDeviceQueueCreateInfo qci = {
+        .sType = VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO,
+        .queueFamilyIndex = s->queue_family,
+        .queueCount = 1,
+        .pQueuePriorities = &priority,
+    };
+    VkDeviceCreateInfo dci = {
+        .sType = VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO,
+        .queueCreateInfoCount = 1,
+        .pQueueCreateInfos = &qci,
+    };
+    VkResult r = vkCreateDevice(s->phys, &dci, NULL, &s->device);
+    if (r != VK_SUCCESS) {
+        snprintf(err, errlen, "vkCreateDevice failed on %s (VkResult %d)", s->props.deviceName, (int)r);
+        return false;
+    }
+    volkLoadDevice(s->device);
+    vkGetDeviceQueue(s->device, s->queue_family, 0, &s->queue);
+
+    VkPhysicalDeviceSubgroupProperties sg = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_PROPERTIES};
+    VkPhysicalDeviceMaintenance3Properties m3 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MAINTENANCE_3_PROPERTIES,
+                                                 .pNext = &sg};
+    VkPhysicalDeviceProperties2 p2 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2, .pNext = &m3};
+    vkGetPhysicalDeviceProperties2(s->phys, &p2);
+    const VkPhysicalDeviceLimits *l = &s->props.limits;
+    vk_limits *lim = &s->limits;
+    lim->subgroup_size = sg.subgroupSize;
+    lim->max_shared_bytes = l->maxComputeSharedMemorySize;
+    lim->max_invocations = l->maxComputeWorkGroupInvocations;
+    for (int i = 0; i < 3; i++) {
+        lim->max_group_size[i] = l->maxComputeWorkGroupSize[i];
+        lim->max_group_count[i] = l->maxComputeWorkGroupCount[i];
+    }
+    lim->max_storage_range = l->maxStorageBufferRange;
+    lim->max_alloc = m3.maxMemoryAllocationSize ? m3.maxMemoryAllocationSize : l->maxStorageBufferRange;
+    lim->storage_align = l->minStorageBufferOffsetAlignment ? l->minStorageBufferOffsetAlignment : 4;
+    if (lim->storage_align < 4) lim->storage_align = 4;
+    s->timestamp_ns = l->timestampPeriod;
+    return true;
+}
+
+void vk_device_destroy(vk_state *s) {
+    if (s->device) vkDestroyDevice(s->device, NULL);
+    s->device = VK_NULL_HANDLE;
+}
+
+const vk_limits *vk_get_limits(const iopo_ctx *ctx) { return &ctx->vk->limits; }

@@ -1,0 +1,69 @@
+/* Vulkan runtime used by the op recorders in src/vkops/: device limits, lazily created pipelines from the embedded
+ * SPIR-V, and a command stream that records dispatches (inserting only the barriers their buffers need) and submits
+ * once at iopo_sync().
+ *
+ * Descriptor convention, shared by every shader: set 0, storage buffers at bindings 0..n-1 in the order of the args
+ * passed to vk_dispatch(); push constants (at most 128 bytes, offset 0); specialization constants at constant_id
+ * 0..n-1 in the order of the spec array (constant_id 0 is the workgroup size by convention: local_size_x_id = 0). */
+#ifndef IOPO_VK_H
+#define IOPO_VK_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <volk.h>
+
+#include "iopo/context.h"
+
+typedef struct vk_slice {
+    VkBuffer buffer;
+    VkDeviceSize offset, size;     /* offset aligned to minStorageBufferOffsetAlignment; size rounded up likewise */
+    int block;                     /* index of the memory block it was carved from */
+} vk_slice;
+
+typedef struct vk_limits {
+    uint32_t subgroup_size;                  /* the device's default subgroup size */
+    uint32_t max_shared_bytes;               /* maxComputeSharedMemorySize */
+    uint32_t max_invocations;                /* maxComputeWorkGroupInvocations */
+    uint32_t max_group_size[3];              /* maxComputeWorkGroupSize */
+    uint32_t max_group_count[3];             /* maxComputeWorkGroupCount */
+    VkDeviceSize max_storage_range;          /* maxStorageBufferRange */
+    VkDeviceSize max_alloc;                  /* maxMemoryAllocationSize */
+    VkDeviceSize storage_align;              /* minStorageBufferOffsetAlignment */
+} vk_limits;
+
+const vk_limits *vk_get_limits(const iopo_ctx *ctx);
+
+/* One storage-buffer argument of a dispatch; `write` tells the stream whether the shader writes it (for barriers). */
+typedef struct vk_arg {
+    const iopo_tensor *t;
+    bool write;
+} vk_arg;
+#define VK_R(tensor) ((vk_arg){(tensor), false})
+#define VK_W(tensor) ((vk_arg){(tensor), true})
+
+/* A 16-byte tensor to bind where an optional argument is absent (the shader must not touch it; tell it by a push
+ * constant flag). */
+const iopo_tensor *vk_dummy(iopo_ctx *ctx);
+
+#define VK_MAX_ARGS 12
+#define VK_MAX_SPEC 6
+#define VK_MAX_PUSH 128
+
+/* Records one dispatch of the embedded shader variant `shader` (name as in its "// variant:" line, or the file's
+ * base name). spec: nspec uint32 specialization constants (constant_id 0..nspec-1). Unknown shader names abort. */
+void vk_dispatch(iopo_ctx *ctx, const char *shader, const uint32_t *spec, int nspec, const vk_arg *args, int nargs,
+                 const void *push, uint32_t push_size, uint32_t groups_x, uint32_t groups_y, uint32_t groups_z);
+
+/* Dispatches `groups` workgroups in one logical dimension. When groups exceeds maxComputeWorkGroupCount[0] the grid is
+ * folded into x and y; shaders recover the linear index with iopo_group_id() (shaders/common.glsl) and must return
+ * when it is >= the number of groups they were given (pass it as a push constant). */
+void vk_dispatch_1d(iopo_ctx *ctx, const char *shader, const uint32_t *spec, int nspec, const vk_arg *args, int nargs,
+                    const void *push, uint32_t push_size, uint64_t groups);
+
+/* Buffer copy inside the device stream (offsets in bytes). */
+void vk_copy(iopo_ctx *ctx, const iopo_tensor *dst, VkDeviceSize dst_off, const iopo_tensor *src, VkDeviceSize src_off,
+             VkDeviceSize bytes);
+
+static inline uint32_t vk_div_up(uint64_t a, uint64_t b) { return (uint32_t)((a + b - 1) / b); }
+
+#endif

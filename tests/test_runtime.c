@@ -1,0 +1,176 @@
+/* Tests of the Vulkan runtime below the ops: memory sub-allocation, uploads/downloads, the barrier tracking of the
+ * command stream (a chain of dependent dispatches recorded without syncs), grid folding past
+ * maxComputeWorkGroupCount, and device-option parsing. Runs with validation (synchronization validation included). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "iopo/context.h"
+#include "vk/vk.h"
+
+static int failures;
+#define EXPECT(cond, ...)                                                                                             \
+    do {                                                                                                              \
+        if (!(cond)) {                                                                                                \
+            failures++;                                                                                               \
+            printf("FAIL %s:%d: ", __FILE__, __LINE__);                                                               \
+            printf(__VA_ARGS__);                                                                                      \
+            printf("\n");                                                                                             \
+        }                                                                                                             \
+    } while (0)
+
+static void copy_vec4(iopo_ctx *ctx, iopo_tensor *dst, const iopo_tensor *src, uint32_t wg) {
+    uint32_t n_vec4 = (uint32_t)(src->numel / 4);
+    uint32_t groups = (n_vec4 + wg - 1) / wg;
+    uint32_t push[2] = {n_vec4, groups};
+    vk_dispatch_1d(ctx, "bench_copy", &wg, 1, (vk_arg[]){VK_R(src), VK_W(dst)}, 2, push, sizeof push, groups);
+}
+
+static void test_upload_download(iopo_ctx *ctx) {
+    for (int64_t n = 1; n <= 100000; n *= 7) {
+        iopo_tensor *t = iopo_tensor_new1(ctx, IOPO_F32, n);
+        float *zero = malloc((size_t)n * 4), *in = malloc((size_t)n * 4), *out = malloc((size_t)n * 4);
+        iopo_tensor_download(t, zero);
+        bool all_zero = true;
+        for (int64_t i = 0; i < n; i++) all_zero &= zero[i] == 0.0f;
+        EXPECT(all_zero, "new tensor of %lld elements is not zeroed", (long long)n);
+        for (int64_t i = 0; i < n; i++) in[i] = (float)i * 0.5f - 3.0f;
+        iopo_tensor_upload(t, in);
+        iopo_tensor_download(t, out);
+        EXPECT(memcmp(in, out, (size_t)n * 4) == 0, "round trip of %lld floats differs", (long long)n);
+        iopo_tensor *u = iopo_tensor_new1(ctx, IOPO_F32, n);
+        iopo_tensor_copy(u, t);
+        iopo_tensor_zero(t);
+        iopo_tensor_download(u, out);
+        EXPECT(memcmp(in, out, (size_t)n * 4) == 0, "tensor copy of %lld floats differs", (long long)n);
+        iopo_tensor_download(t, out);
+        EXPECT(out[n - 1] == 0.0f && out[0] == 0.0f, "zero left data");
+        iopo_tensor_free(u);
+        iopo_tensor_free(t);
+        free(zero), free(in), free(out);
+    }
+}
+
+static void test_suballocation(iopo_ctx *ctx) {
+    /* Many tensors of odd sizes, freed in a scattered order and reallocated: contents must never overlap. */
+    enum { N = 64 };
+    iopo_tensor *t[N];
+    for (int i = 0; i < N; i++) {
+        t[i] = iopo_tensor_new1(ctx, IOPO_I32, 1 + (i * 37) % 1001);
+        int32_t *v = malloc(t[i]->numel * 4);
+        for (size_t k = 0; k < t[i]->numel; k++) v[k] = i * 100000 + (int32_t)k;
+        iopo_tensor_upload(t[i], v);
+        free(v);
+    }
+    for (int i = 0; i < N; i += 3) {
+        iopo_tensor_free(t[i]);
+        t[i] = iopo_tensor_new1(ctx, IOPO_I32, 1 + (i * 53) % 777);
+        int32_t *v = malloc(t[i]->numel * 4);
+        for (size_t k = 0; k < t[i]->numel; k++) v[k] = i * 100000 + (int32_t)k;
+        iopo_tensor_upload(t[i], v);
+        free(v);
+    }
+    for (int i = 0; i < N; i++) {
+        int32_t *v = malloc(t[i]->numel * 4);
+        iopo_tensor_download(t[i], v);
+        bool ok = true;
+        for (size_t k = 0; k < t[i]->numel; k++) ok &= v[k] == i * 100000 + (int32_t)k;
+        EXPECT(ok, "tensor %d was overwritten by a neighbour", i);
+        free(v);
+        iopo_tensor_free(t[i]);
+    }
+}
+
+static void test_dependent_chain(iopo_ctx *ctx) {
+    /* a -> b -> c -> a ... recorded back to back: every step reads what the previous wrote (RAW) and overwrites what
+     * an earlier one read (WAR). Missing barriers show as wrong data or as synchronization-validation messages. */
+    const int64_t n = 4 * 3001;
+    float *h = malloc(n * 4), *out = malloc(n * 4);
+    for (int64_t i = 0; i < n; i++) h[i] = (float)i;
+    iopo_tensor *a = iopo_tensor_new1(ctx, IOPO_F32, n), *b = iopo_tensor_new1(ctx, IOPO_F32, n),
+                *c = iopo_tensor_new1(ctx, IOPO_F32, n);
+    iopo_tensor_upload(a, h);
+    for (int r = 0; r < 10; r++) {
+        copy_vec4(ctx, b, a, 64);
+        copy_vec4(ctx, c, b, 64);
+        iopo_tensor_zero(a);
+        copy_vec4(ctx, a, c, 64);
+    }
+    iopo_tensor_zero(b);
+    iopo_tensor_download(a, out);
+    EXPECT(memcmp(h, out, n * 4) == 0, "dependent copy chain lost data");
+    iopo_tensor_download(b, out);
+    EXPECT(out[0] == 0.0f && out[n - 1] == 0.0f, "zero after copies did not land");
+    iopo_tensor_free(a), iopo_tensor_free(b), iopo_tensor_free(c);
+    free(h), free(out);
+}
+
+static void test_grid_folding(iopo_ctx *ctx) {
+    /* One invocation per workgroup and more workgroups than maxComputeWorkGroupCount[0]: the grid must fold into y
+     * and the shader must skip the padding groups of the last row. */
+    uint32_t max_x = vk_get_limits(ctx)->max_group_count[0];
+    int64_t n_vec4 = (int64_t)max_x + 1234;
+    if (n_vec4 > (64 << 20) / 16) {
+        printf("skip grid folding: maxComputeWorkGroupCount[0] = %u is too large to exceed cheaply\n", max_x);
+        return;
+    }
+    float *h = malloc(n_vec4 * 16), *out = malloc(n_vec4 * 16);
+    for (int64_t i = 0; i < n_vec4 * 4; i++) h[i] = (float)(i % 1000003);
+    iopo_tensor *a = iopo_tensor_new1(ctx, IOPO_F32, n_vec4 * 4), *b = iopo_tensor_new1(ctx, IOPO_F32, n_vec4 * 4);
+    iopo_tensor_upload(a, h);
+    copy_vec4(ctx, b, a, 1);
+    iopo_tensor_download(b, out);
+    EXPECT(memcmp(h, out, n_vec4 * 16) == 0, "folded grid of %lld groups missed elements", (long long)n_vec4);
+    iopo_tensor_free(a), iopo_tensor_free(b);
+    free(h), free(out);
+}
+
+static void test_options(void) {
+    iopo_ctx_options o;
+    char err[256];
+    EXPECT(iopo_ctx_options_parse(&o, "cpu", err, sizeof err) && o.backend == IOPO_BACKEND_CPU, "cpu");
+    EXPECT(iopo_ctx_options_parse(&o, "2", err, sizeof err) && o.backend == IOPO_BACKEND_VULKAN && o.device_index == 2,
+           "index 2");
+    EXPECT(!iopo_ctx_options_parse(&o, "gpu0", err, sizeof err) && strstr(err, "gpu0"), "bad device string accepted");
+    EXPECT(!iopo_ctx_options_parse(&o, "-1", err, sizeof err), "negative index accepted");
+    o.device_index = 999;
+    o.backend = IOPO_BACKEND_VULKAN;
+    o.validate = true;
+    o.profile = false;
+    iopo_ctx *ctx = iopo_ctx_create(&o, err, sizeof err);
+    EXPECT(!ctx && strstr(err, "--device 999"), "device 999 should not exist: %s", err);
+    if (ctx) iopo_ctx_destroy(ctx);
+}
+
+int main(void) {
+    test_options();
+    iopo_ctx_options opts;
+    char err[512];
+    if (!iopo_ctx_options_parse(&opts, NULL, err, sizeof err)) {
+        printf("FAIL: %s\n", err);
+        return 1;
+    }
+    iopo_ctx *cpu = iopo_ctx_create(&(iopo_ctx_options){.backend = IOPO_BACKEND_CPU}, err, sizeof err);
+    test_upload_download(cpu);
+    iopo_ctx_destroy(cpu);
+    if (opts.backend != IOPO_BACKEND_VULKAN) {
+        printf("FAIL: IOPO_DEVICE selects the CPU backend; this test needs a Vulkan device\n");
+        return 1;
+    }
+    opts.profile = true;
+    iopo_ctx *ctx = iopo_ctx_create(&opts, err, sizeof err);
+    if (!ctx) {
+        printf("FAIL: no Vulkan device: %s\n", err);
+        return 1;
+    }
+    printf("device: %s\n", iopo_ctx_device_name(ctx));
+    test_upload_download(ctx);
+    test_suballocation(ctx);
+    test_dependent_chain(ctx);
+    test_grid_folding(ctx);
+    iopo_ctx_destroy(ctx);
+    uint64_t msgs = iopo_validation_message_count();
+    EXPECT(msgs == 0, "%llu validation messages", (unsigned long long)msgs);
+    printf("runtime: %d failed\n", failures);
+    return failures ? 1 : 0;
+}
