@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "iopo/context.h"
-#include "vk/vk.h"
+#include "vk/vk_internal.h"
 
 static int failures;
 #define EXPECT(cond, ...)                                                                                             \
@@ -142,6 +142,22 @@ static void test_options(void) {
     if (ctx) iopo_ctx_destroy(ctx);
 }
 
+/* The validation plumbing itself: a deliberately invalid call (a buffer of size 0) must be counted. */
+static void test_validation_is_counted(iopo_ctx *ctx) {
+    uint64_t before = iopo_validation_message_count();
+    VkBufferCreateInfo bci = {
+        .sType = VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO,
+        .size = 0,
+        .usage = VK_BUFFER_USAGE_STORAGE_BUFFER_BIT,
+        .sharingMode = VK_SHARING_MODE_EXCLUSIVE,
+    };
+    printf("(one validation error about a zero-sized buffer is expected next)\n");
+    fflush(stdout);
+    VkBuffer buf = VK_NULL_HANDLE;
+    if (vkCreateBuffer(ctx->vk->device, &bci, NULL, &buf) == VK_SUCCESS) vkDestroyBuffer(ctx->vk->device, buf, NULL);
+    EXPECT(iopo_validation_message_count() > before, "an invalid Vulkan call produced no validation message");
+}
+
 int main(void) {
     test_options();
     iopo_ctx_options opts;
@@ -168,9 +184,11 @@ int main(void) {
     test_suballocation(ctx);
     test_dependent_chain(ctx);
     test_grid_folding(ctx);
-    iopo_ctx_destroy(ctx);
     uint64_t msgs = iopo_validation_message_count();
     EXPECT(msgs == 0, "%llu validation messages", (unsigned long long)msgs);
+    if (opts.validate) test_validation_is_counted(ctx);
+    else printf("FAIL: run with IOPO_VALIDATE=1\n"), failures++;
+    iopo_ctx_destroy(ctx);
     printf("runtime: %d failed\n", failures);
     return failures ? 1 : 0;
 }

@@ -19,14 +19,14 @@ static double time_per_call(bench_ctx *bc, bench_fn fn, void *user) {
     iopo_sync(bc->ctx);
     long calls = 0, batch = 1;
     double spent = 0;
-    while (spent < bc->min_seconds) {
+    do {   /* at least one timed batch, even with --min-time 0 */
         double t0 = now_seconds();
         for (long i = 0; i < batch; i++) fn(bc->ctx, user);
         iopo_sync(bc->ctx);
         spent += now_seconds() - t0;
         calls += batch;
         if (batch < 1024) batch *= 2;
-    }
+    } while (spent < bc->min_seconds);
     return spent / (double)calls;
 }
 

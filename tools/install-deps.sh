@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs every build and test dependency of iopo from Debian packages. Idempotent: packages already present are
+# left as they are, and the script does nothing else. Run as root (or with sudo) on Debian 12 or newer.
+set -euo pipefail
+
+packages=(
+  build-essential cmake pkg-config      # C11 compiler, CMake >= 3.25
+  libvulkan-dev libvulkan-volk-dev      # Vulkan headers, loader, and volk (compiled into the build)
+  glslang-tools                         # glslangValidator: GLSL compute shaders -> SPIR-V at build time
+  mesa-vulkan-drivers                   # lavapipe: a Vulkan CPU device for machines without a GPU
+  vulkan-validationlayers               # VK_LAYER_KHRONOS_validation, on in every test
+  vulkan-tools                          # vulkaninfo, for diagnosing drivers
+  libcjson-dev                          # JSON configs
+  libopenblas-dev                       # sgemm for the CPU reference backend
+  libpcre2-dev                          # tokenizer pre-split regexes
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all ${#packages[@]} packages are installed"
+  exit 0
+fi
+echo "install-deps: installing ${missing[*]}"
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
