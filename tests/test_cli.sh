@@ -48,6 +48,7 @@ expect 0 "selftest: [1-9][0-9]* passed, 0 failed" -- env IOPO_DEVICE=cpu "$iopo"
 # Benchmark: probes and one row per op family, measured numbers (not dashes) in the GFLOPS/GB/s columns.
 expect 0 "peak fma \(probe\) .* [0-9.]+ +- +- +-$" -- "$iopo" bench ops --quick --min-time 0
 expect 0 "copy bandwidth \(probe\)" -- "$iopo" bench ops --quick --min-time 0 --only eltwise
+expect 0 "bench_copy .*[0-9]+ +[0-9.]+" -- "$iopo" bench ops --quick --min-time 0 --only eltwise --profile
 expect 2 "unknown benchmark 'foo'" -- "$iopo" bench foo
 expect 2 "--min-time 'abc'" -- "$iopo" bench ops --min-time abc
 

@@ -142,6 +142,19 @@ static void test_options(void) {
     if (ctx) iopo_ctx_destroy(ctx);
 }
 
+static void test_oversized_tensor_is_reported(iopo_ctx *ctx) {
+    const vk_limits *l = vk_get_limits(ctx);
+    VkDeviceSize too_big = (l->max_storage_range < l->max_alloc ? l->max_storage_range : l->max_alloc) + 16;
+    vk_slice slice;
+    char err[512] = "";
+    bool ok = vk_memory_alloc(ctx->vk, too_big, &slice, err, sizeof err);
+    char bytes[32];
+    snprintf(bytes, sizeof bytes, "%llu bytes", (unsigned long long)too_big);
+    EXPECT(!ok && strstr(err, bytes) && strstr(err, "maxStorageBufferRange"),
+           "oversized allocation not reported with its size: %s", err);
+    if (ok) vk_memory_free(ctx->vk, &slice);
+}
+
 /* The validation plumbing itself: a deliberately invalid call (a buffer of size 0) must be counted. */
 static void test_validation_is_counted(iopo_ctx *ctx) {
     uint64_t before = iopo_validation_message_count();
@@ -184,6 +197,7 @@ int main(void) {
     test_suballocation(ctx);
     test_dependent_chain(ctx);
     test_grid_folding(ctx);
+    test_oversized_tensor_is_reported(ctx);
     uint64_t msgs = iopo_validation_message_count();
     EXPECT(msgs == 0, "%llu validation messages", (unsigned long long)msgs);
     if (opts.validate) test_validation_is_counted(ctx);

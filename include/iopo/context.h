@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 typedef enum { IOPO_BACKEND_CPU = 0, IOPO_BACKEND_VULKAN = 1 } iopo_backend_kind;
 typedef enum { IOPO_F32 = 0, IOPO_I32 = 1 } iopo_dtype;
@@ -62,7 +63,7 @@ void iopo_tensor_zero(iopo_tensor *t);
 void iopo_tensor_copy(iopo_tensor *dst, const iopo_tensor *src);   /* same numel */
 
 /* Per-op GPU time table, summed since the last reset (Vulkan with opts.profile only; prints a note otherwise). */
-void iopo_profile_print(iopo_ctx *ctx);
+void iopo_profile_print(iopo_ctx *ctx, FILE *out);
 void iopo_profile_reset(iopo_ctx *ctx);
 
 /* Validation messages counted so far by every Vulkan context of this process. */

@@ -8,12 +8,14 @@
 
 static void usage(FILE *out) {
     fprintf(out,
-            "usage: iopo bench ops [--device N|cpu] [--only NAME[,NAME...]] [--min-time SECONDS] [--quick]\n\n"
+            "usage: iopo bench ops [--device N|cpu] [--only NAME[,NAME...]] [--min-time SECONDS] [--quick] [--profile]\n\n"
             "Times each op family (see `iopo selftest --list` for names) on one device. Before the ops it measures\n"
             "the device's peak fp32 FMA rate and copy bandwidth with two probe shaders, so every row shows GFLOPS and\n"
             "GB/s and their share of that device's own peak. Timing is wall clock around batches of calls that are\n"
             "submitted and waited for; each case runs for at least --min-time seconds (default 0.5).\n"
-            "  --quick   small shapes (used by the test suite to keep the benchmark itself working)\n");
+            "  --quick     small shapes (used by the test suite to keep the benchmark itself working)\n"
+            "  --profile   also time every dispatch with GPU timestamps and print the time per shader at the end\n"
+            "              (adds a barrier between dispatches, so totals are slightly higher than unprofiled runs)\n");
 }
 
 int cmd_bench(int argc, char **argv) {
@@ -26,6 +28,7 @@ int cmd_bench(int argc, char **argv) {
         return 2;
     }
     const char *device = NULL, *only = NULL, *value;
+    bool profile = false;
     bench_ctx bc = {.min_seconds = 0.5};
     for (int i = 2; i < argc; i++) {
         if (cli_is_help(argv[i])) {
@@ -42,12 +45,14 @@ int cmd_bench(int argc, char **argv) {
             }
         } else if (strcmp(argv[i], "--quick") == 0) {
             bc.quick = true;
+        } else if (strcmp(argv[i], "--profile") == 0) {
+            profile = true;
         } else {
             fprintf(stderr, "iopo bench: unknown argument '%s' (see --help)\n", argv[i]);
             return 2;
         }
     }
-    bc.ctx = cli_open_device(device, false);
+    bc.ctx = cli_open_device(device, profile);
     iopo_rng_seed(&bc.rng, 42);
     printf("device: %s\n", iopo_ctx_device_name(bc.ctx));
     bench_print_header();
@@ -62,6 +67,10 @@ int cmd_bench(int argc, char **argv) {
         }
         bench_registry[b].run(&bc);
         ran++;
+    }
+    if (profile) {
+        printf("\nGPU time per shader (timestamps):\n");
+        iopo_profile_print(bc.ctx, stdout);
     }
     iopo_ctx_destroy(bc.ctx);
     if (!ran) {

@@ -206,13 +206,13 @@ void iopo_tensor_copy(iopo_tensor *dst, const iopo_tensor *src) {
     vk_copy(dst->ctx, dst, 0, src, 0, iopo_tensor_bytes(src));
 }
 
-void iopo_profile_print(iopo_ctx *ctx) {
+void iopo_profile_print(iopo_ctx *ctx, FILE *out) {
     if (!ctx->vk || !ctx->vk->profile) {
         fprintf(stderr, "iopo: no profile: per-op timing needs a Vulkan device and --profile\n");
         return;
     }
     iopo_sync(ctx);
-    vk_profile_print(ctx->vk, stderr);
+    vk_profile_print(ctx->vk, out);
 }
 
 void iopo_profile_reset(iopo_ctx *ctx) {

@@ -1,7 +1,7 @@
 /* The command stream: dispatches and copies are recorded into one command buffer and submitted together at sync.
  * A barrier is inserted only when a command touches a buffer range that an earlier, not yet fenced-off command wrote
  * (read-after-write, write-after-write) or read (write-after-read). With profiling on, every dispatch is followed by a
- * timestamp and separated by a barrier, so each op's time is its own. */
+ * pair of timestamps and separated by barriers, so each op's time is its own. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,8 +74,7 @@ VkCommandBuffer vk_stream_cmd(vk_state *s) {
     s->recording = true;
     if (s->profile) {
         vkCmdResetQueryPool(s->cmd, s->query_pool, 0, s->query_capacity);
-        vkCmdWriteTimestamp(s->cmd, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, s->query_pool, 0);
-        s->nqueries = 1;
+        s->nqueries = 0;
     }
     return s->cmd;
 }
@@ -152,7 +151,7 @@ void vk_dispatch(iopo_ctx *ctx, const char *shader, const uint32_t *spec, int ns
     if (gx == 0 || gy == 0 || gz == 0) return;
     const char *label;
     VkPipeline pipeline = vk_pipeline_get(s, shader, spec, nspec, nargs, &label);
-    if (s->profile && s->nqueries >= s->query_capacity) iopo_sync(ctx);   /* query pool full: drain it */
+    if (s->profile && s->nqueries + 2 > s->query_capacity) iopo_sync(ctx);   /* query pool full: drain it */
 
     VkDescriptorSet set = alloc_set(s, nargs);
     VkDescriptorBufferInfo infos[VK_MAX_ARGS];
@@ -175,8 +174,11 @@ void vk_dispatch(iopo_ctx *ctx, const char *shader, const uint32_t *spec, int ns
 
     VkCommandBuffer cmd = vk_stream_cmd(s);
     if (s->profile) {
+        /* Serialise and stamp: a bottom-of-pipe timestamp is written once all earlier commands have finished, so
+         * the pair around the dispatch measures it alone (uploads and fills recorded before it excluded). */
         full_barrier(cmd);
         s->npending = 0;
+        vkCmdWriteTimestamp(cmd, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, s->query_pool, s->nqueries++);
     }
     vk_stream_track(s, acc, nargs);
     vkCmdBindPipeline(cmd, VK_PIPELINE_BIND_POINT_COMPUTE, pipeline);
@@ -255,11 +257,11 @@ void vk_stream_submit_wait(vk_state *s) {
     for (int i = 0; i < s->ndesc_pools; i++) VK_CHECK(vkResetDescriptorPool(s->device, s->desc_pools[i], 0));
     s->cur_desc_pool = 0;
     vk_memory_release_deferred(s);
-    if (s->profile && s->nqueries > 1) {
+    if (s->profile && s->nqueries > 0) {
         uint64_t *ts = malloc(s->nqueries * sizeof *ts);
         VK_CHECK(vkGetQueryPoolResults(s->device, s->query_pool, 0, s->nqueries, s->nqueries * sizeof *ts, ts,
                                        sizeof *ts, VK_QUERY_RESULT_64_BIT | VK_QUERY_RESULT_WAIT_BIT));
-        for (uint32_t i = 1; i < s->nqueries; i++)
+        for (uint32_t i = 1; i < s->nqueries; i += 2)
             profile_add(s, s->query_labels[i], (double)(ts[i] - ts[i - 1]) * s->timestamp_ns * 1e-6);
         free(ts);
     }
