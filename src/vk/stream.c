@@ -168,7 +168,16 @@ void vk_dispatch(iopo_ctx *ctx, const char *shader, const uint32_t *spec, int ns
             .descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
             .pBufferInfo = &infos[i],
         };
-        acc[i] = (vk_access){sl->buffer, sl->offset, sl->offset + sl->size, args[i].write};
+        VkDeviceSize begin = sl->offset, end = sl->offset + sl->size;
+        if (args[i].bytes) {
+            if (args[i].offset + args[i].bytes > sl->size) {
+                fprintf(stderr, "iopo: internal error: shader '%s': argument %d range exceeds its tensor\n", shader, i);
+                abort();
+            }
+            begin = sl->offset + args[i].offset;
+            end = begin + args[i].bytes;
+        }
+        acc[i] = (vk_access){sl->buffer, begin, end, args[i].write};
     }
     vkUpdateDescriptorSets(s->device, (uint32_t)nargs, writes, 0, NULL);
 

@@ -33,13 +33,18 @@ typedef struct vk_limits {
 
 const vk_limits *vk_get_limits(const iopo_ctx *ctx);
 
-/* One storage-buffer argument of a dispatch; `write` tells the stream whether the shader writes it (for barriers). */
+/* One storage-buffer argument of a dispatch; `write` tells the stream whether the shader writes it (for barriers).
+ * The whole tensor is bound; [offset, offset + bytes) narrows only the range the barrier tracking assumes the shader
+ * touches (bytes 0 = the whole tensor), so dispatches writing disjoint parts of one tensor need no barrier between
+ * them. The shader must stay inside the declared range. */
 typedef struct vk_arg {
     const iopo_tensor *t;
     bool write;
+    uint64_t offset, bytes;
 } vk_arg;
-#define VK_R(tensor) ((vk_arg){(tensor), false})
-#define VK_W(tensor) ((vk_arg){(tensor), true})
+#define VK_R(tensor) ((vk_arg){(tensor), false, 0, 0})
+#define VK_W(tensor) ((vk_arg){(tensor), true, 0, 0})
+#define VK_W_PART(tensor, off, nbytes) ((vk_arg){(tensor), true, (off), (nbytes)})
 
 /* A 16-byte tensor to bind where an optional argument is absent (the shader must not touch it; tell it by a push
  * constant flag). */

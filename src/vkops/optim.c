@@ -27,7 +27,8 @@ void vkop_grad_norm(iopo_ctx *ctx, iopo_tensor *out, iopo_tensor *partials, iopo
         uint32_t groups = (uint32_t)optim_norm_groups(grads[i]->numel);
         if (groups == 0) continue;
         struct { uint32_t N, groups, offset; } p1 = {(uint32_t)grads[i]->numel, groups, offset};
-        vk_arg a1[] = {VK_R(grads[i]), VK_W(partials)};
+        /* Each tensor's dispatch writes only its own slots: declaring them lets the passes run without barriers. */
+        vk_arg a1[] = {VK_R(grads[i]), VK_W_PART(partials, (uint64_t)offset * 4, (uint64_t)groups * 4)};
         vk_dispatch_1d(ctx, "optim_norm_partial", &wg, 1, a1, 2, &p1, sizeof p1, groups);
         offset += groups;
     }
