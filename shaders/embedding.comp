@@ -1,0 +1,74 @@
+// Token + position embedding (include/iopo/ops.h). Three entry points, chosen by define:
+// variant: embedding_fwd -DEMB_FWD=1
+// variant: embedding_bwd_wte -DEMB_BWD_WTE=1
+// variant: embedding_bwd_wpe -DEMB_BWD_WPE=1
+#version 450
+#extension GL_GOOGLE_include_directive : require
+#include "common.glsl"
+
+layout(local_size_x_id = 0) in;
+
+layout(push_constant) uniform Push {
+    uint ngroups;   // workgroups that do work (vk_dispatch_1d may round the grid up)
+    uint B, T, C, V;
+    uint has_wpe;   // 0: binding 3 is a dummy and must not be read
+} p;
+
+#if defined(EMB_FWD)
+layout(std430, set = 0, binding = 0) writeonly buffer Out { float out_[]; };   // (B,T,C)
+layout(std430, set = 0, binding = 1) readonly buffer Tok { int tokens[]; };    // (B,T)
+layout(std430, set = 0, binding = 2) readonly buffer Wte { float wte[]; };     // (V,C)
+layout(std430, set = 0, binding = 3) readonly buffer Wpe { float wpe[]; };     // (maxT,C)
+
+// One workgroup per position (b, t), its invocations over the channels: the token id is read once per row and no
+// invocation divides by C or T (integer division is slow, and scalarised, on CPU implementations such as lavapipe).
+void main() {
+    uint bt = iopo_group_id();
+    if (bt >= p.ngroups) return;
+    int tok = tokens[bt];
+    // out-of-vocabulary ids (e.g. -100 padding) give a zero token row instead of an out-of-bounds read
+    bool in_vocab = tok >= 0 && uint(tok) < p.V;
+    uint row = bt * p.C, wte_row = in_vocab ? uint(tok) * p.C : 0u, wpe_row = (bt % p.T) * p.C;
+    for (uint c = gl_LocalInvocationID.x; c < p.C; c += gl_WorkGroupSize.x) {
+        float x = in_vocab ? wte[wte_row + c] : 0.0;
+        if (p.has_wpe != 0u) x += wpe[wpe_row + c];
+        out_[row + c] = x;
+    }
+}
+
+#elif defined(EMB_BWD_WTE)
+layout(std430, set = 0, binding = 0) buffer Dwte { float dwte[]; };            // (V,C)
+layout(std430, set = 0, binding = 1) readonly buffer Dout { float dout[]; };   // (B,T,C)
+layout(std430, set = 0, binding = 2) readonly buffer Tok { int tokens[]; };    // (B,T)
+
+// Repeated tokens make rows collide, so invocations split the channels instead: each owns one channel c of every
+// row and walks the positions in order, so every dwte element is written by one invocation in a fixed order (no
+// atomics, deterministic). Neighbouring invocations touch neighbouring channels, so the accesses coalesce.
+void main() {
+    uint gid = iopo_group_id();
+    if (gid >= p.ngroups) return;
+    uint c = gid * gl_WorkGroupSize.x + gl_LocalInvocationID.x;
+    if (c >= p.C) return;
+    uint BT = p.B * p.T;
+    for (uint bt = 0; bt < BT; bt++) {
+        int tok = tokens[bt];
+        if (tok < 0 || uint(tok) >= p.V) continue;
+        dwte[uint(tok) * p.C + c] += dout[bt * p.C + c];
+    }
+}
+
+#elif defined(EMB_BWD_WPE)
+layout(std430, set = 0, binding = 0) buffer Dwpe { float dwpe[]; };            // (maxT,C)
+layout(std430, set = 0, binding = 1) readonly buffer Dout { float dout[]; };   // (B,T,C)
+
+void main() {
+    uint gid = iopo_group_id();
+    if (gid >= p.ngroups) return;
+    uint tc = gid * gl_WorkGroupSize.x + gl_LocalInvocationID.x;
+    uint TC = p.T * p.C;
+    if (tc >= TC) return;
+    float s = 0.0;
+    for (uint b = 0; b < p.B; b++) s += dout[b * TC + tc];
+    dwpe[tc] += s;
+}
+#endif

@@ -1,0 +1,57 @@
+/* Vulkan recorders of the token + position embedding (shaders/embedding.comp). */
+#include <stdint.h>
+
+#include "ops/op_check.h"
+#include "vk/vk.h"
+#include "vkops/vk_ops.h"
+
+typedef struct emb_push {
+    uint32_t ngroups, B, T, C, V, has_wpe;
+} emb_push;
+
+// Element-wise work: any size the device allows; the shaders index with 32-bit integers.
+static uint32_t emb_wg(iopo_ctx *ctx) {
+    const vk_limits *L = vk_get_limits(ctx);
+    uint32_t wg = 256;
+    if (wg > L->max_invocations) wg = L->max_invocations;
+    if (wg > L->max_group_size[0]) wg = L->max_group_size[0];
+    return wg;
+}
+
+static emb_push emb_push_make(uint64_t groups, int B, int T, int C, int V, bool has_wpe) {
+    op_require((uint64_t)B * T * C <= UINT32_MAX && (uint64_t)V * C <= UINT32_MAX, "embedding",
+               "tensors over 2^32 elements are not supported on Vulkan");
+    return (emb_push){(uint32_t)groups, (uint32_t)B, (uint32_t)T, (uint32_t)C, (uint32_t)V, has_wpe ? 1u : 0u};
+}
+
+void vkop_embedding_forward(iopo_ctx *ctx, iopo_tensor *out, const iopo_tensor *tokens, const iopo_tensor *wte,
+                            const iopo_tensor *wpe, int B, int T, int C, int V) {
+    // out (B,T,C), tokens (B,T) i32, wte (V,C), wpe (maxT,C) or NULL
+    // one workgroup per position, about one invocation per channel
+    uint32_t wg = emb_wg(ctx);
+    uint32_t per_row = vk_div_up((uint64_t)C, 32) * 32;
+    if (per_row < wg) wg = per_row;
+    uint64_t groups = (uint64_t)B * T;
+    emb_push pc = emb_push_make(groups, B, T, C, V, wpe != NULL);
+    vk_arg args[] = {VK_W(out), VK_R(tokens), VK_R(wte), VK_R(wpe ? wpe : vk_dummy(ctx))};
+    vk_dispatch_1d(ctx, "embedding_fwd", &wg, 1, args, 4, &pc, sizeof pc, groups);
+}
+
+void vkop_embedding_backward(iopo_ctx *ctx, iopo_tensor *dwte, iopo_tensor *dwpe, const iopo_tensor *dout,
+                             const iopo_tensor *tokens, int B, int T, int C, int V) {
+    // dwte (V,C) +=, dwpe (maxT,C) +=, dout (B,T,C), tokens (B,T) i32
+    uint32_t wg = emb_wg(ctx);
+    if (dwte) {
+        // one invocation per channel, each walking all positions in order (see the shader)
+        uint64_t groups = vk_div_up((uint64_t)C, wg);
+        emb_push pc = emb_push_make(groups, B, T, C, V, false);
+        vk_arg args[] = {VK_W(dwte), VK_R(dout), VK_R(tokens)};
+        vk_dispatch_1d(ctx, "embedding_bwd_wte", &wg, 1, args, 3, &pc, sizeof pc, groups);
+    }
+    if (dwpe) {
+        uint64_t groups = vk_div_up((uint64_t)T * C, wg);
+        emb_push pc = emb_push_make(groups, B, T, C, V, true);
+        vk_arg args[] = {VK_W(dwpe), VK_R(dout)};
+        vk_dispatch_1d(ctx, "embedding_bwd_wpe", &wg, 1, args, 2, &pc, sizeof pc, groups);
+    }
+}
