@@ -90,10 +90,11 @@ void iopo_embedding_backward(iopo_ctx *ctx, iopo_tensor *dwte, iopo_tensor *dwpe
  * out (B,T,NH*hd); att (B,NH,T,T) saves the softmax probabilities for the backward.
  * Query head h uses kv head h / (NH/NKV). Scores are scaled by 1/sqrt(hd).
  * lengths (B) i32: positions t >= lengths[b] are padding: they attend to nothing (out row 0, att row 0) and no
- * position attends to them. */
+ * position attends to them. Lengths outside [0, T] are clamped to it. */
 void iopo_attention_forward(iopo_ctx *ctx, iopo_tensor *out, iopo_tensor *att, const iopo_tensor *qkv,
                             const iopo_tensor *lengths, int B, int T, int NH, int NKV, int hd);
-/* dqkv (B,T,(NH+2*NKV)*hd) +=. scratch (B,NH,T,T) is overwritten (it holds d(scores)). */
+/* dqkv (B,T,(NH+2*NKV)*hd) +=; padded positions get no gradient. scratch (B,NH,T,T) is overwritten (it holds
+ * d(scores)). A NULL dqkv computes nothing. */
 void iopo_attention_backward(iopo_ctx *ctx, iopo_tensor *dqkv, iopo_tensor *scratch, const iopo_tensor *dout,
                              const iopo_tensor *qkv, const iopo_tensor *att, const iopo_tensor *lengths,
                              int B, int T, int NH, int NKV, int hd);
