@@ -213,6 +213,7 @@ void vk_dispatch_1d(iopo_ctx *ctx, const char *shader, const uint32_t *spec, int
                     (unsigned long long)groups);
             abort();
         }
+        gx = (groups + gy - 1) / gy;   /* balance the rows: at most gy - 1 idle groups instead of up to gx - 1 */
     }
     vk_dispatch(ctx, shader, spec, nspec, args, nargs, push, push_size, (uint32_t)gx, (uint32_t)gy, 1);
 }
