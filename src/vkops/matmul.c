@@ -1,0 +1,117 @@
+/* Vulkan recorders of the matmul family. Every product goes through one tiled GEMM shader (shaders/matmul.comp, one
+ * variant per transpose pair); the matmul forward and backward are GEMMs with the transposes their weight layout needs,
+ * the backward accumulating with beta = 1. The bias gradient is a separate deterministic column-sum kernel
+ * (shaders/matmul_dbias.comp). */
+#include <stdlib.h>
+
+#include "vk/vk.h"
+#include "vkops/vk_ops.h"
+
+/* One tiling of C: a workgroup computes a bm x bn tile, staging bk-deep slices of A and B in shared memory; each of
+ * its (bm/tm)*(bn/tn) invocations holds tm x tn outputs. */
+typedef struct gemm_tiles {
+    uint32_t bm, bn, bk, tm, tn;
+} gemm_tiles;
+
+/* In order of preference: the square tiles largest first (more outputs per staged element), then two skinny ones for
+ * products with a single or a few rows (M = 1 decoding) or columns. All but the first need 64 invocations and under
+ * 9 KiB of shared memory, so they fit every conforming device (maxComputeWorkGroupInvocations >= 128,
+ * maxComputeSharedMemorySize >= 16 KiB); tiles_fit() still checks each against the device. */
+static const gemm_tiles gemm_candidates[] = {
+    {128, 128, 8, 8, 8},   /* 256 invocations, 8.1 KiB */
+    {64, 64, 16, 8, 8},    /* 64 invocations, 8.3 KiB */
+    {32, 32, 16, 4, 4},    /* 64 invocations, 4.2 KiB */
+    {8, 64, 16, 1, 8},     /* 64 invocations, 4.7 KiB */
+    {64, 8, 16, 8, 1},     /* 64 invocations, 4.7 KiB */
+};
+#define GEMM_NCANDIDATES ((int)(sizeof gemm_candidates / sizeof gemm_candidates[0]))
+
+static uint32_t tiles_invocations(const gemm_tiles *t) { return (t->bm / t->tm) * (t->bn / t->tn); }
+
+static uint64_t tiles_shared_bytes(const gemm_tiles *t) {
+    return (uint64_t)t->bk * ((t->bm + 1) + (t->bn + 1)) * sizeof(float);   /* the +1 pads, as in the shader */
+}
+
+static bool tiles_fit(const vk_limits *lim, const gemm_tiles *t) {
+    uint32_t inv = tiles_invocations(t);
+    return inv <= lim->max_invocations && inv <= lim->max_group_size[0] &&
+           tiles_shared_bytes(t) <= lim->max_shared_bytes;
+}
+
+/* The first tiling (in preference order) that the device accepts, that yields at least 32 workgroups (fewer would
+ * leave most cores of a GPU idle) and that pads C to at most twice its area (edge tiles compute their padding too).
+ * When none qualifies the problem is small or skinny: take the one computing the least padded area. The choice
+ * depends only on M, N and the device limits, so results stay bit-identical run to run. */
+static const gemm_tiles *gemm_pick_tiles(const vk_limits *lim, int M, int N) {
+    const gemm_tiles *least = NULL;
+    uint64_t least_area = 0;
+    for (int i = 0; i < GEMM_NCANDIDATES; i++) {
+        const gemm_tiles *t = &gemm_candidates[i];
+        if (!tiles_fit(lim, t)) continue;
+        uint64_t tm = vk_div_up((uint64_t)M, t->bm), tn = vk_div_up((uint64_t)N, t->bn);
+        uint64_t area = tm * t->bm * tn * t->bn;
+        if (tm * tn >= 32 && area <= 2 * (uint64_t)M * N) return t;
+        if (!least || area < least_area) {
+            least = t;
+            least_area = area;
+        }
+    }
+    if (!least) abort();   /* unreachable on a conforming device: the small tilings fit the required minimums */
+    return least;
+}
+
+typedef struct gemm_push {
+    uint32_t M, N, K;
+    float alpha, beta;
+    uint32_t has_bias, tiles_n, ntiles;
+} gemm_push;
+
+/* c (M,N) = alpha * op(a) @ op(b) + beta * c + bias (N); a is (M,K) or (K,M) with trans_a, b (K,N) or (N,K) with
+ * trans_b; bias may be NULL. */
+static void record_gemm(iopo_ctx *ctx, iopo_tensor *c, const iopo_tensor *a, const iopo_tensor *b,
+                        const iopo_tensor *bias, int M, int N, int K, bool trans_a, bool trans_b, float alpha,
+                        float beta) {
+    static const char *const names[2][2] = {{"matmul_nn", "matmul_nt"}, {"matmul_tn", "matmul_tt"}};
+    const gemm_tiles *t = gemm_pick_tiles(vk_get_limits(ctx), M, N);
+    uint32_t spec[6] = {tiles_invocations(t), t->bm, t->bn, t->bk, t->tm, t->tn};
+    uint32_t tiles_m = vk_div_up((uint64_t)M, t->bm), tiles_n = vk_div_up((uint64_t)N, t->bn);
+    gemm_push push = {(uint32_t)M, (uint32_t)N, (uint32_t)K, alpha, beta, bias != NULL, tiles_n, tiles_m * tiles_n};
+    vk_arg args[4] = {VK_W(c), VK_R(a), VK_R(b), VK_R(bias ? bias : vk_dummy(ctx))};
+    vk_dispatch_1d(ctx, names[trans_a][trans_b], spec, 6, args, 4, &push, sizeof push, (uint64_t)tiles_m * tiles_n);
+}
+
+/* dbias (N) += column sums of dout (M,N). */
+static void record_dbias(iopo_ctx *ctx, iopo_tensor *dbias, const iopo_tensor *dout, int M, int N) {
+    const vk_limits *lim = vk_get_limits(ctx);
+    uint32_t wg = 256;
+    while (wg > lim->max_invocations || wg > lim->max_group_size[0]) wg /= 2;
+    uint32_t cb = wg < 32 ? wg : 32;
+    uint32_t spec[3] = {wg, cb, wg / cb};
+    uint32_t ngroups = vk_div_up((uint64_t)N, cb);
+    uint32_t push[3] = {(uint32_t)M, (uint32_t)N, ngroups};
+    vk_arg args[2] = {VK_W(dbias), VK_R(dout)};
+    vk_dispatch_1d(ctx, "matmul_dbias", spec, 3, args, 2, push, sizeof push, ngroups);
+}
+
+void vkop_gemm(iopo_ctx *ctx, iopo_tensor *c, const iopo_tensor *a, const iopo_tensor *b, int M, int N, int K,
+               bool trans_a, bool trans_b, float alpha, float beta) {
+    record_gemm(ctx, c, a, b, NULL, M, N, K, trans_a, trans_b, alpha, beta);
+}
+
+void vkop_matmul_forward(iopo_ctx *ctx, iopo_tensor *out, const iopo_tensor *inp, const iopo_tensor *w,
+                         const iopo_tensor *bias, int M, int K, int N, iopo_wlayout layout) {
+    /* out (M,N) = inp (M,K) @ W; W (N,K) is read transposed. */
+    record_gemm(ctx, out, inp, w, bias, M, N, K, false, layout == IOPO_W_NK, 1.0f, 0.0f);
+}
+
+void vkop_matmul_backward(iopo_ctx *ctx, iopo_tensor *dinp, iopo_tensor *dw, iopo_tensor *dbias,
+                          const iopo_tensor *dout, const iopo_tensor *inp, const iopo_tensor *w, int M, int K, int N,
+                          iopo_wlayout layout) {
+    /* dinp (M,K) += dout (M,N) @ W^T: W^T is (N,K), which W (N,K) already is and W (K,N) is transposed. */
+    if (dinp) record_gemm(ctx, dinp, dout, w, NULL, M, K, N, false, layout == IOPO_W_KN, 1.0f, 1.0f);
+    if (dw) {
+        if (layout == IOPO_W_KN) record_gemm(ctx, dw, inp, dout, NULL, K, N, M, true, false, 1.0f, 1.0f);   /* (K,N) */
+        else record_gemm(ctx, dw, dout, inp, NULL, N, K, M, true, false, 1.0f, 1.0f);                        /* (N,K) */
+    }
+    if (dbias) record_dbias(ctx, dbias, dout, M, N);
+}
