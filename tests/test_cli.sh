@@ -46,7 +46,16 @@ expect 0 "maxStorageBufferRange" -- "$iopo" devices
 expect 0 "selftest: [1-9][0-9]* passed, 0 failed" -- env IOPO_DEVICE=cpu "$iopo" selftest --only eltwise
 
 # Benchmark: probes and one row per op family, measured numbers (not dashes) in the GFLOPS/GB/s columns.
-expect 0 "peak fma \(probe\) .* [0-9.]+ +- +- +-$" -- "$iopo" bench ops --quick --min-time 0
+expect 0 "peak fma \(probe\) .* [0-9.]+ +[0-9.]+%" -- "$iopo" bench ops --quick --min-time 0
+# Every family reports rows, and no row is NaN or infinite.
+bench_out=$(mktemp)
+"$iopo" bench ops --quick --min-time 0 >"$bench_out" 2>&1
+for op in gelu_forward layernorm_backward rmsnorm_forward matmul_forward embedding_backward attention_forward \
+          softmax_ce_bwd adamw grad_norm; do
+  if grep -qE "^$op" "$bench_out"; then passes=$((passes + 1)); else echo "FAIL: bench has no $op row"; fails=$((fails + 1)); fi
+done
+if grep -qiE "nan|inf" "$bench_out"; then echo "FAIL: bench printed NaN/inf"; fails=$((fails + 1)); else passes=$((passes + 1)); fi
+rm -f "$bench_out"
 expect 0 "copy bandwidth \(probe\)" -- "$iopo" bench ops --quick --min-time 0 --only eltwise
 expect 0 "bench_copy .*[0-9]+ +[0-9.]+" -- "$iopo" bench ops --quick --min-time 0 --only eltwise --profile
 expect 2 "unknown benchmark 'foo'" -- "$iopo" bench foo
