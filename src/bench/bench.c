@@ -1,8 +1,10 @@
 /* Benchmark harness: wall-clock timing of recorded ops, synced per batch, plus the two roofline probes. */
 #include "bench/bench.h"
 
+#include <cblas.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "vk/vk.h"
@@ -81,8 +83,53 @@ static void run_copy(iopo_ctx *ctx, void *user) {
     vk_dispatch_1d(ctx, "bench_copy", &p->wg, 1, (vk_arg[]){VK_R(p->a), VK_W(p->b)}, 2, push, sizeof push, p->groups);
 }
 
+typedef struct {
+    float *a, *b, *c;
+    int n;
+    size_t bytes;
+} cpu_probe;
+
+static void run_cpu_sgemm(iopo_ctx *ctx, void *user) {
+    (void)ctx;
+    cpu_probe *p = user;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, p->n, p->n, p->n, 1.0f, p->a, p->n, p->b, p->n, 0.0f, p->c,
+                p->n);
+}
+
+static void run_cpu_copy(iopo_ctx *ctx, void *user) {
+    (void)ctx;
+    cpu_probe *p = user;
+    memcpy(p->b, p->a, p->bytes);
+}
+
+/* The CPU backend's roofline: OpenBLAS sgemm on square matrices (the best its matmul can do) and memcpy. */
+static void measure_cpu_peaks(bench_ctx *bc) {
+    cpu_probe p = {.n = bc->quick ? 256 : 1024};
+    size_t nn = (size_t)p.n * (size_t)p.n;
+    p.a = calloc(nn, 4), p.b = calloc(nn, 4), p.c = calloc(nn, 4);
+    double sec = time_per_call(bc, run_cpu_sgemm, &p);
+    double flops = 2.0 * (double)nn * p.n;
+    bc->peak_gflops = flops / sec * 1e-9;
+    char shape[64];
+    snprintf(shape, sizeof shape, "sgemm %d^3", p.n);
+    print_row(bc, "peak sgemm (probe)", shape, sec, flops, 0);
+    free(p.a), free(p.b), free(p.c);
+
+    p.bytes = bc->quick ? (16u << 20) : (256u << 20);
+    p.a = malloc(p.bytes), p.b = malloc(p.bytes);
+    memset(p.a, 1, p.bytes), memset(p.b, 0, p.bytes);
+    sec = time_per_call(bc, run_cpu_copy, &p);
+    bc->peak_gbps = 2.0 * (double)p.bytes / sec * 1e-9;
+    snprintf(shape, sizeof shape, "memcpy %.0f MiB", (double)p.bytes / (1 << 20));
+    print_row(bc, "copy bandwidth (probe)", shape, sec, 0, 2.0 * (double)p.bytes);
+    free(p.a), free(p.b);
+}
+
 void bench_measure_peaks(bench_ctx *bc) {
-    if (iopo_ctx_backend(bc->ctx) != IOPO_BACKEND_VULKAN) return;   /* the probes are shaders */
+    if (iopo_ctx_backend(bc->ctx) != IOPO_BACKEND_VULKAN) {
+        measure_cpu_peaks(bc);
+        return;
+    }
     const vk_limits *l = vk_get_limits(bc->ctx);
     probe p = {.wg = l->max_invocations < 256 ? l->max_invocations : 256};
     /* Enough invocations to fill a large GPU; each does iterations * 8 vec4 FMAs = 64 flops per iteration. */

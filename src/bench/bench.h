@@ -26,7 +26,8 @@ void bench_case(bench_ctx *bc, const char *op, const char *shape, bench_fn fn, v
 iopo_tensor *bench_randn(bench_ctx *bc, int ndim, const int64_t *shape);
 iopo_tensor *bench_randi(bench_ctx *bc, int64_t n, int32_t hi);
 
-/* Runs the peak-FMA and copy probes (Vulkan only) and stores their rates in bc; prints their rows. */
+/* Runs the roofline probes and stores their rates in bc; prints their rows. On Vulkan: a peak-FMA shader and a copy
+ * shader. On the CPU backend: OpenBLAS sgemm on square matrices and memcpy. */
 void bench_measure_peaks(bench_ctx *bc);
 void bench_print_header(void);
 

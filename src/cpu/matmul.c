@@ -16,13 +16,14 @@ void cpu_gemm(float *c, const float *a, const float *b, int M, int N, int K, boo
 void cpu_matmul_forward(float *out, const float *inp, const float *w, const float *bias, int M, int K, int N,
                         iopo_wlayout layout) {
     /* out (M,N), inp (M,K), w (K,N) | (N,K), bias (N) */
-    cpu_gemm(out, inp, w, M, N, K, false, layout == IOPO_W_NK, 1.0f, 0.0f);
-    if (!bias) return;
-#pragma omp parallel for schedule(static)
-    for (int m = 0; m < M; m++) {
-        float *row = out + (size_t)m * N;
-        for (int n = 0; n < N; n++) row[n] += bias[n];
+    if (!bias) {
+        cpu_gemm(out, inp, w, M, N, K, false, layout == IOPO_W_NK, 1.0f, 0.0f);
+        return;
     }
+    /* Broadcast the bias into out, then accumulate the product onto it: one pass over out instead of two. */
+#pragma omp parallel for schedule(static)
+    for (int m = 0; m < M; m++) memcpy(out + (size_t)m * N, bias, (size_t)N * sizeof(float));
+    cpu_gemm(out, inp, w, M, N, K, false, layout == IOPO_W_NK, 1.0f, 1.0f);
 }
 
 void cpu_matmul_backward(float *dinp, float *dw, float *dbias, const float *dout, const float *inp, const float *w,
