@@ -12,6 +12,7 @@ layout(push_constant) uniform Push {
     uint ngroups;   // workgroups that do work (vk_dispatch_1d may round the grid up)
     uint B, T, C, V;
     uint has_wpe;   // 0: binding 3 is a dummy and must not be read
+    uint bt_begin, bt_end;   // embedding_bwd_wte: the positions this dispatch adds (the recorder splits long batches)
 } p;
 
 #if defined(EMB_FWD)
@@ -49,8 +50,7 @@ void main() {
     if (gid >= p.ngroups) return;
     uint c = gid * gl_WorkGroupSize.x + gl_LocalInvocationID.x;
     if (c >= p.C) return;
-    uint BT = p.B * p.T;
-    for (uint bt = 0; bt < BT; bt++) {
+    for (uint bt = p.bt_begin; bt < p.bt_end; bt++) {
         int tok = tokens[bt];
         if (tok < 0 || uint(tok) >= p.V) continue;
         dwte[uint(tok) * p.C + c] += dout[bt * p.C + c];

@@ -7,7 +7,13 @@
 
 typedef struct emb_push {
     uint32_t ngroups, B, T, C, V, has_wpe;
+    uint32_t bt_begin, bt_end;
 } emb_push;
+
+/* Positions one dwte dispatch walks per invocation. lavapipe silently stops a shader's loops after 65,535 iterations
+ * per invocation, so longer batches are split into dispatches that each add their range, in order: the sum per element
+ * is the same sequence of additions as one long loop. */
+#define EMB_WTE_POSITIONS_PER_DISPATCH 16384u
 
 // Element-wise work: any size the device allows; the shaders index with 32-bit integers.
 static uint32_t emb_wg(iopo_ctx *ctx) {
@@ -21,7 +27,7 @@ static uint32_t emb_wg(iopo_ctx *ctx) {
 static emb_push emb_push_make(uint64_t groups, int B, int T, int C, int V, bool has_wpe) {
     op_require((uint64_t)B * T * C <= UINT32_MAX && (uint64_t)V * C <= UINT32_MAX, "embedding",
                "tensors over 2^32 elements are not supported on Vulkan");
-    return (emb_push){(uint32_t)groups, (uint32_t)B, (uint32_t)T, (uint32_t)C, (uint32_t)V, has_wpe ? 1u : 0u};
+    return (emb_push){(uint32_t)groups, (uint32_t)B, (uint32_t)T, (uint32_t)C, (uint32_t)V, has_wpe ? 1u : 0u, 0, 0};
 }
 
 void vkop_embedding_forward(iopo_ctx *ctx, iopo_tensor *out, const iopo_tensor *tokens, const iopo_tensor *wte,
@@ -46,7 +52,12 @@ void vkop_embedding_backward(iopo_ctx *ctx, iopo_tensor *dwte, iopo_tensor *dwpe
         uint64_t groups = vk_div_up((uint64_t)C, wg);
         emb_push pc = emb_push_make(groups, B, T, C, V, false);
         vk_arg args[] = {VK_W(dwte), VK_R(dout), VK_R(tokens)};
-        vk_dispatch_1d(ctx, "embedding_bwd_wte", &wg, 1, args, 3, &pc, sizeof pc, groups);
+        uint32_t BT = (uint32_t)B * (uint32_t)T;
+        for (uint32_t begin = 0; begin < BT; begin += EMB_WTE_POSITIONS_PER_DISPATCH) {
+            pc.bt_begin = begin;
+            pc.bt_end = BT - begin < EMB_WTE_POSITIONS_PER_DISPATCH ? BT : begin + EMB_WTE_POSITIONS_PER_DISPATCH;
+            vk_dispatch_1d(ctx, "embedding_bwd_wte", &wg, 1, args, 3, &pc, sizeof pc, groups);
+        }
     }
     if (dwpe) {
         uint64_t groups = vk_div_up((uint64_t)T * C, wg);
