@@ -112,3 +112,15 @@ void vk_device_destroy(vk_state *s) {
 }
 
 const vk_limits *vk_get_limits(const iopo_ctx *ctx) { return &ctx->vk->limits; }
+
+uint32_t vk_group_size(const iopo_ctx *ctx, uint32_t want, uint32_t shared_per_invocation) {
+    const vk_limits *l = &ctx->vk->limits;
+    uint32_t cap = want;
+    if (cap > l->max_invocations) cap = l->max_invocations;
+    if (cap > l->max_group_size[0]) cap = l->max_group_size[0];
+    if (shared_per_invocation && cap > l->max_shared_bytes / shared_per_invocation)
+        cap = l->max_shared_bytes / shared_per_invocation;
+    uint32_t wg = 1;
+    while (wg * 2 <= cap) wg *= 2;
+    return wg;
+}

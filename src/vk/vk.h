@@ -33,6 +33,11 @@ typedef struct vk_limits {
 
 const vk_limits *vk_get_limits(const iopo_ctx *ctx);
 
+/* Largest power of two <= want that the device accepts as a 1-D workgroup (maxComputeWorkGroupInvocations,
+ * maxComputeWorkGroupSize[0]) with shared_per_invocation bytes of shared memory per invocation. Fixed-tree reductions
+ * need the power of two. */
+uint32_t vk_group_size(const iopo_ctx *ctx, uint32_t want, uint32_t shared_per_invocation);
+
 /* One storage-buffer argument of a dispatch; `write` tells the stream whether the shader writes it (for barriers).
  * The whole tensor is bound; [offset, offset + bytes) narrows only the range the barrier tracking assumes the shader
  * touches (bytes 0 = the whole tensor), so dispatches writing disjoint parts of one tensor need no barrier between

@@ -11,23 +11,14 @@ typedef struct att_push {
     float scale;
 } att_push;
 
-static uint32_t pow2_floor(uint32_t x) {
-    uint32_t p = 1;
-    while (p * 2 <= x) p *= 2;
-    return p;
-}
 
 // Workgroup size for a row kernel spreading n items (keys; channels in the kv pass) over its invocations: about one
 // each up to 128 (more loop), a power of two for the tree reduction, within the device's limits (shared memory holds
 // two floats per invocation: the reduction and the tile of probabilities / d(scores)).
 static uint32_t att_wg(iopo_ctx *ctx, int n) {
-    const vk_limits *L = vk_get_limits(ctx);
     uint32_t want = 32;
     while (want < 128 && want < (uint32_t)n) want *= 2;
-    uint32_t cap = L->max_invocations;
-    if (cap > L->max_group_size[0]) cap = L->max_group_size[0];
-    if (cap > L->max_shared_bytes / (2 * sizeof(float))) cap = L->max_shared_bytes / (2 * sizeof(float));
-    return pow2_floor(want < cap ? want : cap);
+    return vk_group_size(ctx, want, 2 * sizeof(float));
 }
 
 static att_push att_push_make(uint64_t nrows, int B, int T, int NH, int NKV, int hd) {

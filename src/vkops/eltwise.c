@@ -15,11 +15,7 @@ typedef struct eltwise_push {
 } eltwise_push;
 
 static uint32_t eltwise_group_size(iopo_ctx *ctx) {
-    const vk_limits *lim = vk_get_limits(ctx);
-    uint32_t wg = 256;
-    if (wg > lim->max_invocations) wg = lim->max_invocations;
-    if (wg > lim->max_group_size[0]) wg = lim->max_group_size[0];
-    return wg;
+    return vk_group_size(ctx, 256, 0);
 }
 
 static void eltwise_dispatch(iopo_ctx *ctx, const char *shader, const vk_arg *args, int nargs, size_t N,

@@ -17,11 +17,7 @@ typedef struct emb_push {
 
 // Element-wise work: any size the device allows; the shaders index with 32-bit integers.
 static uint32_t emb_wg(iopo_ctx *ctx) {
-    const vk_limits *L = vk_get_limits(ctx);
-    uint32_t wg = 256;
-    if (wg > L->max_invocations) wg = L->max_invocations;
-    if (wg > L->max_group_size[0]) wg = L->max_group_size[0];
-    return wg;
+    return vk_group_size(ctx, 256, 0);
 }
 
 static emb_push emb_push_make(uint64_t groups, int B, int T, int C, int V, bool has_wpe) {

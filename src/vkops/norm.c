@@ -27,16 +27,7 @@ typedef struct norm_push {
 
 /* Largest power of two <= cap that the device allows as a workgroup holding the two shared float arrays of
  * shaders/norm.glsl. The tree reductions need a power of two. */
-static uint32_t norm_group_size(iopo_ctx *ctx, uint32_t cap) {
-    const vk_limits *lim = vk_get_limits(ctx);
-    uint32_t max = cap;
-    if (max > lim->max_invocations) max = lim->max_invocations;
-    if (max > lim->max_group_size[0]) max = lim->max_group_size[0];
-    if (max > lim->max_shared_bytes / (2 * sizeof(float))) max = lim->max_shared_bytes / (2 * sizeof(float));
-    uint32_t wg = 1;
-    while (wg * 2 <= max) wg *= 2;
-    return wg;
-}
+static uint32_t norm_group_size(iopo_ctx *ctx, uint32_t cap) { return vk_group_size(ctx, cap, 2 * sizeof(float)); }
 
 /* Workgroup size cap for both kinds of norm shader: four subgroups, between 32 and 256 invocations. Every barrier of
  * the tree costs more as the workgroup grows (on CPU implementations such as lavapipe, each one is a pass over all

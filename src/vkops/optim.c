@@ -6,21 +6,10 @@
 
 size_t optim_norm_groups(size_t numel);   /* src/ops/optim.c: workgroups of pass 1 for one tensor */
 
-static uint32_t optim_wg(iopo_ctx *ctx, uint32_t want, uint32_t shared_per_inv) {
-    const vk_limits *L = vk_get_limits(ctx);
-    uint32_t cap = want;
-    if (L->max_invocations < cap) cap = L->max_invocations;
-    if (L->max_group_size[0] < cap) cap = L->max_group_size[0];
-    if (shared_per_inv && L->max_shared_bytes / shared_per_inv < cap) cap = L->max_shared_bytes / shared_per_inv;
-    uint32_t wg = 1;
-    while (wg * 2 <= cap) wg *= 2;   /* the tree reductions need a power of two */
-    return wg;
-}
-
 void vkop_grad_norm(iopo_ctx *ctx, iopo_tensor *out, iopo_tensor *partials, iopo_tensor *const *grads, int n,
                     float max_norm) {
     // out (2) = {norm, scale}; partials (>= iopo_grad_norm_scratch_elems); grads[i] (any size)
-    uint32_t wg = optim_wg(ctx, 256, sizeof(float));
+    uint32_t wg = vk_group_size(ctx, 256, sizeof(float));
     uint32_t offset = 0;
     /* One pass-1 dispatch per tensor: each writes its own slots of partials. */
     for (int i = 0; i < n; i++) {
@@ -42,7 +31,7 @@ void vkop_adamw_update(iopo_ctx *ctx, iopo_tensor *param, const iopo_tensor *gra
                        const iopo_tensor *scale, size_t N, const iopo_adamw_params *p) {
     // param, grad, m, v (N); scale (2) = {norm, scale} or NULL
     if (N == 0) return;
-    uint32_t wg = optim_wg(ctx, 256, 0);
+    uint32_t wg = vk_group_size(ctx, 256, 0);
     /* Host constants in double, rounded once, as torch computes them from Python floats; cpu_adamw_update uses the
      * same expressions so both backends see identical constants. */
     struct {

@@ -5,18 +5,6 @@
 #define SCE_HAS_DLOSS 1u
 #define SCE_HAS_DSEQ 2u
 
-/* Largest power of two <= want that the device accepts as a 1-D workgroup with shared_per_inv bytes of shared
- * memory per invocation: the shaders' tree reductions halve the workgroup size down to 1. */
-static uint32_t sce_wg(iopo_ctx *ctx, uint32_t want, uint32_t shared_per_inv) {
-    const vk_limits *L = vk_get_limits(ctx);
-    uint32_t cap = want;
-    if (L->max_invocations < cap) cap = L->max_invocations;
-    if (L->max_group_size[0] < cap) cap = L->max_group_size[0];
-    if (shared_per_inv && L->max_shared_bytes / shared_per_inv < cap) cap = L->max_shared_bytes / shared_per_inv;
-    uint32_t wg = 1;
-    while (wg * 2 <= cap) wg *= 2;
-    return wg;
-}
 
 void vkop_softmax_ce_forward(iopo_ctx *ctx, iopo_tensor *loss, iopo_tensor *lse, iopo_tensor *seq_logp,
                              iopo_tensor *seq_count, const iopo_tensor *logits, const iopo_tensor *targets,
@@ -24,12 +12,12 @@ void vkop_softmax_ce_forward(iopo_ctx *ctx, iopo_tensor *loss, iopo_tensor *lse,
     // loss (B,T), lse (B,T), seq_logp (B), seq_count (B), logits (B,T,V), targets (B,T) i32, mask (B,T)
     uint32_t rows = (uint32_t)B * (uint32_t)T;
     /* Two shared floats (running max, sum) per invocation. */
-    uint32_t wg = sce_wg(ctx, 256, 2 * sizeof(float));
+    uint32_t wg = vk_group_size(ctx, 256, 2 * sizeof(float));
     struct { uint32_t rows, V; } pf = {rows, (uint32_t)V};
     vk_arg fa[] = {VK_R(logits), VK_R(targets), VK_R(mask), VK_W(loss), VK_W(lse)};
     vk_dispatch_1d(ctx, "softmax_ce_fwd", &wg, 1, fa, 5, &pf, sizeof pf, rows);
 
-    uint32_t wgs = sce_wg(ctx, 64, 0);
+    uint32_t wgs = vk_group_size(ctx, 64, 0);
     struct { uint32_t B, T; } ps = {(uint32_t)B, (uint32_t)T};
     vk_arg sa[] = {VK_R(loss), VK_R(mask), VK_W(seq_logp), VK_W(seq_count)};
     vk_dispatch_1d(ctx, "softmax_ce_seq", &wgs, 1, sa, 4, &ps, sizeof ps, vk_div_up((uint64_t)B, wgs));
@@ -40,7 +28,7 @@ void vkop_softmax_ce_backward(iopo_ctx *ctx, iopo_tensor *dlogits, const iopo_te
                               const iopo_tensor *dseq_logp, int B, int T, int V) {
     // dlogits (B,T,V), logits (B,T,V), lse (B,T), targets (B,T) i32, mask (B,T), dloss (B,T)|NULL, dseq_logp (B)|NULL
     uint32_t rows = (uint32_t)B * (uint32_t)T;
-    uint32_t wg = sce_wg(ctx, 256, 0);
+    uint32_t wg = vk_group_size(ctx, 256, 0);
     /* Up to 8 strides per workgroup: enough work per invocation to hide the per-row setup, and still ~25 workgroups
      * per row at GPT-2's vocabulary so a few rows fill a GPU. */
     uint32_t per = 8;
