@@ -1,0 +1,62 @@
+/* safetensors checkpoints (Hugging Face layout): reading with mmap, single files or shards listed in
+ * model.safetensors.index.json; F32, F16 and BF16 tensors read into fp32; writing fp32 files atomically.
+ *
+ * Every malformed input is rejected with a one-line message naming the file and what is wrong: a header length beyond
+ * the file, invalid header JSON, offsets out of range or overlapping, a byte size that does not match shape x dtype,
+ * an unknown dtype. */
+#ifndef IOPO_SAFETENSORS_H
+#define IOPO_SAFETENSORS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum { IOPO_ST_F32, IOPO_ST_F16, IOPO_ST_BF16, IOPO_ST_I32, IOPO_ST_I64 } iopo_st_dtype;
+
+#define IOPO_ST_MAX_DIMS 8
+
+typedef struct iopo_st_tensor {
+    const char *name;
+    iopo_st_dtype dtype;
+    int ndim;
+    int64_t shape[IOPO_ST_MAX_DIMS];
+    size_t numel;
+    const void *data;          /* into the mmap'd file */
+    size_t nbytes;
+    const char *file;          /* the file it lives in (for messages) */
+} iopo_st_tensor;
+
+typedef struct iopo_safetensors iopo_safetensors;
+
+/* path: a .safetensors file, a model.safetensors.index.json, or a directory holding either (model.safetensors is
+ * preferred; else model.safetensors.index.json). NULL with a message in err on any error. */
+iopo_safetensors *iopo_st_open(const char *path, char *err, size_t errlen);
+void iopo_st_close(iopo_safetensors *st);
+int iopo_st_count(const iopo_safetensors *st);
+const iopo_st_tensor *iopo_st_at(const iopo_safetensors *st, int i);
+/* Exact name, or with a leading "transformer." (old GPT-2 files), whichever exists; NULL if neither. */
+const iopo_st_tensor *iopo_st_find(const iopo_safetensors *st, const char *name);
+/* The JSON text of "__metadata__", or NULL. */
+const char *iopo_st_metadata(const iopo_safetensors *st);
+
+/* Converts t into fp32 (numel elements) at dst. Only F32, F16 and BF16 convert; false + message otherwise. */
+bool iopo_st_read_f32(const iopo_st_tensor *t, float *dst, char *err, size_t errlen);
+/* Finds `name`, checks its shape equals shape[0..ndim-1] and reads it into fp32; a missing or mis-shaped tensor is an
+ * error naming the tensor, the file and both shapes. */
+bool iopo_st_load_f32(const iopo_safetensors *st, const char *name, int ndim, const int64_t *shape, float *dst,
+                      char *err, size_t errlen);
+
+typedef struct iopo_st_entry {
+    const char *name;
+    const float *data;         /* fp32, row-major */
+    int ndim;
+    int64_t shape[IOPO_ST_MAX_DIMS];
+} iopo_st_entry;
+
+/* Writes an F32 safetensors file atomically (temporary file in the same directory, fsync, rename, fsync of the
+ * directory). metadata: NULL or pairs of strings {key, value, key, value, ..., NULL} for "__metadata__".
+ * Tensors are laid out in the given order, each 8-byte aligned (the header is padded with spaces). */
+bool iopo_st_write(const char *path, const iopo_st_entry *entries, int n, const char *const *metadata, char *err,
+                   size_t errlen);
+
+#endif
