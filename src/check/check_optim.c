@@ -20,7 +20,7 @@ typedef struct norm_set {
 } norm_set;
 
 static norm_set norm_set_new(iopo_ctx *ctx, float *const *host, const size_t *sizes, int n) {
-    norm_set s = {n, malloc((size_t)(n ? n : 1) * sizeof(iopo_tensor *)), NULL, NULL};
+    norm_set s = {n, calloc((size_t)(n ? n : 1), sizeof(iopo_tensor *)), NULL, NULL};
     for (int i = 0; i < n; i++) s.grads[i] = check_tensor1(ctx, IOPO_F32, host[i], (int64_t)sizes[i]);
     s.partials = check_tensor1(ctx, IOPO_F32, NULL, (int64_t)iopo_grad_norm_scratch_elems(n, s.grads));
     s.out = check_tensor1(ctx, IOPO_F32, NULL, 2);
