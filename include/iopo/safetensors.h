@@ -28,15 +28,18 @@ typedef struct iopo_st_tensor {
 
 typedef struct iopo_safetensors iopo_safetensors;
 
-/* path: a .safetensors file, a model.safetensors.index.json, or a directory holding either (model.safetensors is
- * preferred; else model.safetensors.index.json). NULL with a message in err on any error. */
+/* path: a .safetensors file, a model.safetensors.index.json (any path ending in .json is read as an index), or a
+ * directory holding either (model.safetensors is preferred; else model.safetensors.index.json). Shard names in the
+ * index's weight_map are relative to the index's directory; each shard is mapped once, and every weight_map entry
+ * must be in the shard it names. NULL with a one-line message in err on any error. */
 iopo_safetensors *iopo_st_open(const char *path, char *err, size_t errlen);
 void iopo_st_close(iopo_safetensors *st);
 int iopo_st_count(const iopo_safetensors *st);
+/* Tensors in file order (shards by name), then by data offset: the order iopo_st_write was given. */
 const iopo_st_tensor *iopo_st_at(const iopo_safetensors *st, int i);
 /* Exact name, or with a leading "transformer." (old GPT-2 files), whichever exists; NULL if neither. */
 const iopo_st_tensor *iopo_st_find(const iopo_safetensors *st, const char *name);
-/* The JSON text of "__metadata__", or NULL. */
+/* The JSON text of "__metadata__" (of the first shard that has one), or NULL. */
 const char *iopo_st_metadata(const iopo_safetensors *st);
 
 /* Converts t into fp32 (numel elements) at dst. Only F32, F16 and BF16 convert; false + message otherwise. */
@@ -55,7 +58,8 @@ typedef struct iopo_st_entry {
 
 /* Writes an F32 safetensors file atomically (temporary file in the same directory, fsync, rename, fsync of the
  * directory). metadata: NULL or pairs of strings {key, value, key, value, ..., NULL} for "__metadata__".
- * Tensors are laid out in the given order, each 8-byte aligned (the header is padded with spaces). */
+ * The header is padded with spaces so the data section starts 8-byte aligned; tensors follow in the given order,
+ * back to back (Hugging Face's reader rejects gaps), so each is 4-byte aligned. Names must be unique. */
 bool iopo_st_write(const char *path, const iopo_st_entry *entries, int n, const char *const *metadata, char *err,
                    size_t errlen);
 
