@@ -44,6 +44,8 @@ iopo_ctx *iopo_ctx_create(const iopo_ctx_options *opts, char *err, size_t errlen
 void iopo_ctx_destroy(iopo_ctx *ctx);
 iopo_backend_kind iopo_ctx_backend(const iopo_ctx *ctx);
 const char *iopo_ctx_device_name(const iopo_ctx *ctx);
+/* Bytes of device-local memory (sum of device-local heaps); 0 on the CPU backend. */
+size_t iopo_ctx_device_memory(const iopo_ctx *ctx);
 
 /* Submits everything recorded and waits for it. */
 void iopo_sync(iopo_ctx *ctx);

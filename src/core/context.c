@@ -78,6 +78,15 @@ void iopo_ctx_destroy(iopo_ctx *ctx) {
 iopo_backend_kind iopo_ctx_backend(const iopo_ctx *ctx) { return ctx->kind; }
 const char *iopo_ctx_device_name(const iopo_ctx *ctx) { return ctx->device_name; }
 
+size_t iopo_ctx_device_memory(const iopo_ctx *ctx) {
+    if (!ctx->vk) return 0;
+    size_t total = 0;
+    const VkPhysicalDeviceMemoryProperties *mp = &ctx->vk->memprops;
+    for (uint32_t h = 0; h < mp->memoryHeapCount; h++)
+        if (mp->memoryHeaps[h].flags & VK_MEMORY_HEAP_DEVICE_LOCAL_BIT) total += (size_t)mp->memoryHeaps[h].size;
+    return total;
+}
+
 void iopo_sync(iopo_ctx *ctx) {
     if (ctx->vk) vk_stream_submit_wait(ctx->vk);
 }

@@ -1,0 +1,8 @@
+# GPT-2 against the PyTorch reference, on both backends (tools/reference/gpt2_reference.py, Debian python3-torch).
+add_executable(test_gpt2_reference ${CMAKE_CURRENT_SOURCE_DIR}/test_gpt2_reference.c)
+target_link_libraries(test_gpt2_reference PRIVATE iopo_core)
+target_include_directories(test_gpt2_reference PRIVATE ${PROJECT_SOURCE_DIR}/src)
+add_test(NAME gpt2_reference
+         COMMAND test_gpt2_reference /usr/bin/python3 ${PROJECT_SOURCE_DIR}/tools/reference/gpt2_reference.py
+                 ${CMAKE_CURRENT_BINARY_DIR}/gpt2_reference)
+set_tests_properties(gpt2_reference PROPERTIES ENVIRONMENT "${IOPO_TEST_ENV}" TIMEOUT 600)

@@ -1,0 +1,289 @@
+/* GPT-2 against the PyTorch reference (tools/reference/gpt2_reference.py): for one batch of right-padded sequences of
+ * different lengths with a loss mask, both backends must match PyTorch's logits, per-token losses, per-sequence
+ * log-prob sums, the mean loss and every parameter gradient, and then the losses, gradient norms and final parameters
+ * of several AdamW steps with clipping.
+ * Usage: test_gpt2_reference PYTHON REFERENCE_SCRIPT WORKDIR */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "iopo/fileio.h"
+#include "iopo/model.h"
+#include "iopo/optimizer.h"
+#include "iopo/rng.h"
+#include "iopo/safetensors.h"
+
+enum { B = 3, T = 16, STEPS = 3 };
+static const int lengths[B] = {16, 11, 5};
+static const int prompt_len[B] = {4, 1, 2};
+static const iopo_optimizer_config opt = {.lr = 1e-2f, .beta1 = 0.9f, .beta2 = 0.95f, .eps = 1e-5f,
+                                          .weight_decay = 0.1f, .grad_clip = 1.0f};
+
+static int failures;
+
+static void report(const char *backend, const char *what, double err, double tol, bool ok) {
+    printf("%-8s %-44s max err %.3e (tol %.3e)  %s\n", backend, what, err, tol, ok ? "pass" : "FAIL");
+    if (!ok) failures++;
+}
+
+/* |got - ref| <= atol + rtol*|ref| over n values; atol scales with the tensor's largest reference magnitude. */
+static void compare(const char *backend, const char *what, const float *got, const float *ref, size_t n, double rtol,
+                    double atol_frac, const unsigned char *skip) {
+    double maxref = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!skip || !skip[i]) maxref = fmax(maxref, fabs(ref[i]));
+    double atol = atol_frac * maxref + 1e-7, worst = 0, worst_tol = atol;
+    bool ok = true;
+    for (size_t i = 0; i < n; i++) {
+        if (skip && skip[i]) continue;
+        double err = fabs((double)got[i] - ref[i]), tol = atol + rtol * fabs(ref[i]);
+        if (!(err <= tol)) {
+            if (ok) printf("    %s[%zu]: got %.8g, reference %.8g\n", what, i, got[i], ref[i]);
+            ok = false;
+        }
+        if (err > worst || isnan(err)) worst = err, worst_tol = tol;
+    }
+    report(backend, what, worst, worst_tol, ok);
+}
+
+static float *ref_tensor(const iopo_safetensors *st, const char *name, size_t expect) {
+    const iopo_st_tensor *t = iopo_st_find(st, name);
+    char err[512];
+    if (!t || t->numel != expect) {
+        printf("FAIL: reference output lacks %s with %zu elements\n", name, expect);
+        exit(1);
+    }
+    float *x = malloc(expect * sizeof *x + 4);
+    if (!iopo_st_read_f32(t, x, err, sizeof err)) {
+        printf("FAIL: %s\n", err);
+        exit(1);
+    }
+    return x;
+}
+
+typedef struct host_batch {
+    int32_t tokens[B * T], targets[B * T], lengths[B];
+    float mask[B * T];
+    float count;
+} host_batch;
+
+static void make_batch(host_batch *hb, int V) {
+    iopo_rng rng;
+    iopo_rng_seed(&rng, 7);
+    memset(hb, 0, sizeof *hb);
+    for (int b = 0; b < B; b++) {
+        hb->lengths[b] = lengths[b];
+        for (int t = 0; t < T; t++) hb->tokens[b * T + t] = (int32_t)(iopo_rng_u64(&rng) % (uint64_t)V);
+        for (int t = 0; t < T; t++) {
+            /* position t predicts token t+1; loss only on the response (after the prompt) within the sequence */
+            bool on = t + 1 < lengths[b] && t + 1 >= prompt_len[b];
+            hb->targets[b * T + t] = on ? hb->tokens[b * T + t + 1] : -100;
+            hb->mask[b * T + t] = on ? 1.0f : 0.0f;
+            hb->count += hb->mask[b * T + t];
+        }
+    }
+}
+
+static void write_batch_json(const host_batch *hb, const char *path) {
+    FILE *f = fopen(path, "w");
+    const char *keys[] = {"input_ids", "targets", "mask"};
+    fprintf(f, "{\"lengths\": [%d, %d, %d]", hb->lengths[0], hb->lengths[1], hb->lengths[2]);
+    for (int k = 0; k < 3; k++) {
+        fprintf(f, ", \"%s\": [", keys[k]);
+        for (int b = 0; b < B; b++) {
+            fprintf(f, "%s[", b ? ", " : "");
+            for (int t = 0; t < T; t++) {
+                int i = b * T + t;
+                if (k == 0) fprintf(f, "%s%d", t ? ", " : "", hb->tokens[i]);
+                if (k == 1) fprintf(f, "%s%d", t ? ", " : "", hb->targets[i]);
+                if (k == 2) fprintf(f, "%s%g", t ? ", " : "", hb->mask[i]);
+            }
+            fprintf(f, "]");
+        }
+        fprintf(f, "]");
+    }
+    fprintf(f, "}\n");
+    fclose(f);
+}
+
+static void upload_batch(iopo_batch *bt, const host_batch *hb) {
+    iopo_tensor_upload(bt->tokens, hb->tokens);
+    iopo_tensor_upload(bt->targets, hb->targets);
+    iopo_tensor_upload(bt->mask, hb->mask);
+    iopo_tensor_upload(bt->lengths, hb->lengths);
+}
+
+static void check_backend(iopo_ctx *ctx, const char *name, const char *model_dir, const host_batch *hb,
+                          const iopo_safetensors *ref) {
+    char err[512];
+    iopo_model *m = iopo_model_load(ctx, model_dir, err, sizeof err);
+    if (!m) {
+        printf("FAIL: %s\n", err);
+        failures++;
+        return;
+    }
+    int V = iopo_model_get_config(m)->vocab_size;
+    iopo_batch bt;
+    iopo_batch_init(&bt, ctx, B, T);
+    upload_batch(&bt, hb);
+    iopo_tensor *dloss = iopo_tensor_new2(ctx, IOPO_F32, B, T);
+    float d[B * T];
+    for (int i = 0; i < B * T; i++) d[i] = 1.0f / hb->count;
+    iopo_tensor_upload(dloss, d);
+
+    /* Forward + backward at the initial weights. */
+    iopo_model_zero_grad(m);
+    iopo_model_forward(m, &bt);
+    size_t nlog = (size_t)B * T * V;
+    float *logits = malloc(nlog * sizeof *logits), *loss = malloc(B * T * sizeof *loss);
+    float seq_logp[B], seq_count[B];
+    iopo_tensor_download(iopo_model_logits(m), logits);
+    iopo_tensor_download(iopo_model_token_loss(m), loss);
+    iopo_tensor_download(iopo_model_seq_logp(m), seq_logp);
+    iopo_tensor_download(iopo_model_seq_count(m), seq_count);
+    /* Logits of padded positions are not defined by the model (they attend to nothing): compare valid ones. */
+    unsigned char *pad = calloc(nlog, 1);
+    for (int b = 0; b < B; b++)
+        for (int t = lengths[b]; t < T; t++) memset(pad + ((size_t)b * T + t) * V, 1, (size_t)V);
+    float *r = ref_tensor(ref, "logits", nlog);
+    compare(name, "logits (valid positions)", logits, r, nlog, 1e-4, 1e-5, pad);
+    free(r);
+    r = ref_tensor(ref, "token_loss", B * T);
+    compare(name, "token_loss", loss, r, B * T, 1e-4, 1e-6, NULL);
+    free(r);
+    r = ref_tensor(ref, "seq_logp", B);
+    compare(name, "seq_logp", seq_logp, r, B, 1e-4, 1e-6, NULL);
+    free(r);
+    r = ref_tensor(ref, "seq_count", B);
+    compare(name, "seq_count", seq_count, r, B, 0, 0, NULL);
+    free(r);
+    double total = 0;
+    for (int i = 0; i < B * T; i++) total += loss[i];
+    float mean = (float)(total / hb->count);
+    r = ref_tensor(ref, "loss", 1);
+    compare(name, "loss", &mean, r, 1, 1e-4, 0, NULL);
+    free(r);
+
+    iopo_model_backward(m, &bt, dloss, NULL);
+    for (int i = 0; i < iopo_model_param_count(m); i++) {
+        iopo_param *p = iopo_model_param(m, i);
+        char key[160];
+        snprintf(key, sizeof key, "grad.%s", p->name);
+        float *g = malloc(p->grad->numel * sizeof *g);
+        iopo_tensor_download(p->grad, g);
+        r = ref_tensor(ref, key, p->grad->numel);
+        compare(name, key, g, r, p->grad->numel, 1e-3, 1e-4, NULL);
+        free(r);
+        free(g);
+    }
+
+    /* AdamW steps with clipping from the same starting point. */
+    iopo_optimizer *o = iopo_optimizer_create(m);
+    float step_loss[STEPS], step_norm[STEPS];
+    for (int s = 0; s < STEPS; s++) {
+        iopo_model_zero_grad(m);
+        iopo_model_forward(m, &bt);
+        iopo_tensor_download(iopo_model_token_loss(m), loss);
+        total = 0;
+        for (int i = 0; i < B * T; i++) total += loss[i];
+        step_loss[s] = (float)(total / hb->count);
+        iopo_model_backward(m, &bt, dloss, NULL);
+        iopo_optimizer_step(o, &opt, opt.lr);
+        float nrm[2];
+        iopo_tensor_download(iopo_optimizer_norm(o), nrm);
+        step_norm[s] = nrm[0];
+    }
+    r = ref_tensor(ref, "adamw_losses", STEPS);
+    compare(name, "adamw losses", step_loss, r, STEPS, 1e-4, 0, NULL);
+    free(r);
+    r = ref_tensor(ref, "adamw_grad_norms", STEPS);
+    compare(name, "adamw grad norms", step_norm, r, STEPS, 1e-3, 0, NULL);
+    free(r);
+    for (int i = 0; i < iopo_model_param_count(m); i++) {
+        iopo_param *p = iopo_model_param(m, i);
+        char key[160];
+        snprintf(key, sizeof key, "param.%s", p->name);
+        float *v = malloc(p->value->numel * sizeof *v);
+        iopo_tensor_download(p->value, v);
+        r = ref_tensor(ref, key, p->value->numel);
+        compare(name, key, v, r, p->value->numel, 1e-4, 1e-4, NULL);
+        free(r);
+        free(v);
+    }
+    iopo_optimizer_free(o);
+    free(pad);
+    free(logits);
+    free(loss);
+    iopo_tensor_free(dloss);
+    iopo_batch_free(&bt);
+    iopo_model_free(m);
+}
+
+int main(int argc, char **argv) {
+    if (argc != 4) {
+        fprintf(stderr, "usage: %s PYTHON REFERENCE_SCRIPT WORKDIR\n", argv[0]);
+        return 2;
+    }
+    const char *py = argv[1], *script = argv[2], *work = argv[3];
+    char err[512], model_dir[1024], batch[1024], out[1024], cmd[8192];
+    if (!iopo_mkdirs(work, err, sizeof err)) {
+        printf("FAIL: %s\n", err);
+        return 1;
+    }
+    snprintf(model_dir, sizeof model_dir, "%s/model", work);
+    snprintf(batch, sizeof batch, "%s/batch.json", work);
+    snprintf(out, sizeof out, "%s/reference.safetensors", work);
+    /* A model with random LayerNorm parameters and biases too, so every parameter's gradient is exercised. */
+    snprintf(cmd, sizeof cmd, "'%s' '%s' --init-model '%s' --layers 2 --heads 2 --dim 32 --vocab 301 --ctx 24 --seed 3",
+             py, script, model_dir);
+    if (system(cmd) != 0) {
+        printf("FAIL: %s\n", cmd);
+        return 1;
+    }
+    iopo_model_config cfg;
+    if (!iopo_model_config_load(&cfg, model_dir, err, sizeof err)) {
+        printf("FAIL: %s\n", err);
+        return 1;
+    }
+    host_batch hb;
+    make_batch(&hb, cfg.vocab_size);
+    write_batch_json(&hb, batch);
+    snprintf(cmd, sizeof cmd,
+             "'%s' '%s' --model '%s' --batch '%s' --out '%s' --adamw-steps %d --lr %g --beta1 %g --beta2 %g --eps %g "
+             "--weight-decay %g --grad-clip %g",
+             py, script, model_dir, batch, out, STEPS, opt.lr, opt.beta1, opt.beta2, opt.eps, opt.weight_decay,
+             opt.grad_clip);
+    if (system(cmd) != 0) {
+        printf("FAIL: %s\n", cmd);
+        return 1;
+    }
+    iopo_safetensors *ref = iopo_st_open(out, err, sizeof err);
+    if (!ref) {
+        printf("FAIL: %s\n", err);
+        return 1;
+    }
+    const char *only = getenv("IOPO_TEST_BACKENDS");   /* "cpu" or "vulkan" to run one; default both */
+    if (!only || strcmp(only, "vulkan") != 0) {
+        iopo_ctx *cpu = iopo_ctx_create(&(iopo_ctx_options){.backend = IOPO_BACKEND_CPU}, err, sizeof err);
+        check_backend(cpu, "cpu", model_dir, &hb, ref);
+        iopo_ctx_destroy(cpu);
+    }
+    if (!only || strcmp(only, "cpu") != 0) {
+        iopo_ctx_options o;
+        if (!iopo_ctx_options_parse(&o, NULL, err, sizeof err) || o.backend != IOPO_BACKEND_VULKAN) {
+            printf("FAIL: this test needs a Vulkan device (IOPO_DEVICE must not select cpu)\n");
+            return 1;
+        }
+        iopo_ctx *dev = iopo_ctx_create(&o, err, sizeof err);
+        if (!dev) {
+            printf("FAIL: %s\n", err);
+            return 1;
+        }
+        check_backend(dev, "vulkan", model_dir, &hb, ref);
+        iopo_ctx_destroy(dev);
+    }
+    iopo_st_close(ref);
+    printf("gpt2_reference: %d failed\n", failures);
+    return failures ? 1 : 0;
+}
