@@ -1,0 +1,32 @@
+/* `iopo train`: configuration (JSON file, every key also a command-line flag) and the training loop. */
+#ifndef IOPO_TRAIN_H
+#define IOPO_TRAIN_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+typedef struct iopo_train_config {
+    char model[1024], data[1024], eval_data[1024], out[1024], resume[1024], device[32], tokenizer[1024];
+    char objective[16];   /* "sft" */
+    char schedule[16];    /* "cosine" | "linear" | "constant" (after warmup) */
+    int steps, stop_at, batch_size, grad_accum, seq_len, warmup_steps, log_every, eval_every, save_every, keep_checkpoints;
+    long seed;
+    double lr, min_lr_ratio, beta1, beta2, eps, weight_decay, grad_clip;
+} iopo_train_config;
+
+void iopo_train_config_defaults(iopo_train_config *c);
+/* Applies a JSON config file's keys; unknown keys and wrong types are errors naming the file and key. */
+bool iopo_train_config_load_json(iopo_train_config *c, const char *path, char *err, size_t errlen);
+/* Applies --key VALUE / --key=VALUE flags (dashes for underscores); returns false on an unknown flag or bad value.
+ * --config is handled by the caller. */
+bool iopo_train_config_parse_flag(iopo_train_config *c, int argc, char **argv, int *i, char *err, size_t errlen);
+bool iopo_train_config_validate(const iopo_train_config *c, char *err, size_t errlen);
+void iopo_train_config_print_keys(FILE *out);
+
+/* Runs training; returns a process exit status (0 success, 1 error). */
+int iopo_train_run(const iopo_train_config *c);
+
+/* Learning rate at step s (1-based) for the config's warmup and schedule. */
+double iopo_train_lr(const iopo_train_config *c, int s);
+
+#endif

@@ -1,0 +1,169 @@
+/* `iopo score`: per-record losses and summed log-probs of a data file under a model, and optionally the gradient of
+ * the file's mean loss with respect to every parameter. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cli/cli.h"
+#include "iopo/dataset.h"
+#include "iopo/fileio.h"
+#include "iopo/model.h"
+#include "iopo/safetensors.h"
+#include "iopo/tokenizer.h"
+
+static void usage(FILE *out) {
+    fprintf(out,
+            "usage: iopo score --model DIR --data FILE [--objective sft] [--device N|cpu] [--out scores.jsonl]\n"
+            "                  [--grads grads.safetensors] [--batch-size B]\n\n"
+            "Writes one JSON line per record, in order:\n"
+            "  {\"loss\": mean token cross-entropy of the record's response, \"logps\": {\"response\": summed\n"
+            "   log-prob}, \"tokens\": {\"response\": count}}\n"
+            "to --out (default: stdout). With --grads, also the gradient of the SFT loss of the whole file (the mean\n"
+            "over all response tokens of all records) for every parameter, fp32 safetensors under the model's tensor\n"
+            "names (GPT-2's tied LM head is part of wte.weight's gradient).\n"
+            "Records: {\"prompt_ids\": [...], \"response_ids\": [...]} (loss on the response), {\"input_ids\": [...],\n"
+            "\"labels_mask\": [...]}, or text (.txt / {\"text\"}: every token after the first).\n");
+}
+
+int cmd_score(int argc, char **argv) {
+    const char *model_dir = NULL, *data = NULL, *objective = "sft", *device = NULL, *out = NULL, *grads = NULL, *v;
+    long batch = 8;
+    for (int i = 1; i < argc; i++) {
+        if (cli_is_help(argv[i])) {
+            usage(stdout);
+            return 0;
+        } else if (cli_flag_value(argc, argv, &i, "--model", &model_dir)) {
+        } else if (cli_flag_value(argc, argv, &i, "--data", &data)) {
+        } else if (cli_flag_value(argc, argv, &i, "--objective", &objective)) {
+        } else if (cli_flag_value(argc, argv, &i, "--device", &device)) {
+        } else if (cli_flag_value(argc, argv, &i, "--out", &out)) {
+        } else if (cli_flag_value(argc, argv, &i, "--grads", &grads)) {
+        } else if (cli_flag_value(argc, argv, &i, "--batch-size", &v)) {
+            batch = cli_parse_long("--batch-size", v, 1, 4096);
+        } else {
+            fprintf(stderr, "iopo score: unknown argument '%s' (see --help)\n", argv[i]);
+            return 2;
+        }
+    }
+    if (!model_dir || !data) {
+        fprintf(stderr, "iopo score: --model and --data are required\n");
+        return 2;
+    }
+    if (strcmp(objective, "sft") != 0) {
+        fprintf(stderr, "iopo score: --objective '%s' is not supported yet (supported: sft)\n", objective);
+        return 2;
+    }
+    char err[4608];
+    iopo_model_config cfg;
+    if (!iopo_model_config_load(&cfg, model_dir, err, sizeof err)) {
+        fprintf(stderr, "iopo score: %s\n", err);
+        return 1;
+    }
+    char tok_path[4200];
+    snprintf(tok_path, sizeof tok_path, "%s/tokenizer.json", model_dir);
+    struct stat sb;
+    iopo_tokenizer *tok = NULL;
+    if (stat(tok_path, &sb) == 0 && !(tok = iopo_tokenizer_load(tok_path, err, sizeof err))) {
+        fprintf(stderr, "iopo score: %s\n", err);
+        return 1;
+    }
+    iopo_dataset ds;
+    /* Scoring must see whole records: allow one more token than positions so that an over-long record is detected. */
+    bool ok = iopo_dataset_load(&ds, data, tok, cfg.n_ctx + 2, cfg.vocab_size, err, sizeof err);
+    iopo_tokenizer_free(tok);
+    if (!ok) {
+        fprintf(stderr, "iopo score: %s\n", err);
+        return 1;
+    }
+    int T = 1;
+    for (int i = 0; i < ds.n; i++) {
+        if (ds.ex[i].n > cfg.n_ctx + 1) {
+            fprintf(stderr, "iopo score: %s: record %d has more than %d tokens, the model's n_positions + 1\n", data,
+                    i + 1, cfg.n_ctx + 1);
+            iopo_dataset_free(&ds);
+            return 1;
+        }
+        if (ds.ex[i].n - 1 > T) T = ds.ex[i].n - 1;
+    }
+    iopo_ctx *ctx = cli_open_device(device, false);
+    iopo_model *m = iopo_model_load(ctx, model_dir, err, sizeof err);
+    if (!m) {
+        fprintf(stderr, "iopo score: %s\n", err);
+        iopo_ctx_destroy(ctx);
+        iopo_dataset_free(&ds);
+        return 1;
+    }
+    int B = (int)(batch < ds.n ? batch : ds.n);
+    iopo_host_batch hb;
+    iopo_host_batch_alloc(&hb, B, T);
+    iopo_batch db;
+    iopo_batch_init(&db, ctx, B, T);
+    iopo_tensor *dloss = iopo_tensor_new2(ctx, IOPO_F32, B, T);
+    float *dl = malloc((size_t)B * T * sizeof *dl), *loss = malloc((size_t)B * T * sizeof *loss);
+    float *logp = malloc((size_t)B * sizeof *logp), *count = malloc((size_t)B * sizeof *count);
+    int *idx = malloc((size_t)B * sizeof *idx);
+    double total_tokens = (double)iopo_dataset_label_tokens(&ds);
+    for (int i = 0; i < B * T; i++) dl[i] = total_tokens > 0 ? (float)(1.0 / total_tokens) : 0.0f;
+    iopo_tensor_upload(dloss, dl);
+    iopo_atomic_file af = {0};
+    FILE *f = stdout;
+    if (out) {
+        if (!iopo_atomic_open(&af, out, err, sizeof err)) {
+            fprintf(stderr, "iopo score: %s\n", err);
+            ok = false;
+            goto done;
+        }
+        f = af.f;
+    }
+    if (grads) iopo_model_zero_grad(m);
+    for (int start = 0; start < ds.n; start += B) {
+        int nb = ds.n - start < B ? ds.n - start : B;
+        for (int i = 0; i < nb; i++) idx[i] = start + i;
+        iopo_host_batch_fill(&hb, &ds, idx, nb);
+        iopo_tensor_upload(db.tokens, hb.tokens);
+        iopo_tensor_upload(db.targets, hb.targets);
+        iopo_tensor_upload(db.mask, hb.mask);
+        iopo_tensor_upload(db.lengths, hb.lengths);
+        iopo_model_forward(m, &db);
+        if (grads) iopo_model_backward(m, &db, dloss, NULL);
+        iopo_tensor_download(iopo_model_seq_logp(m), logp);
+        iopo_tensor_download(iopo_model_seq_count(m), count);
+        for (int b = 0; b < nb; b++) {
+            double mean = count[b] > 0 ? -(double)logp[b] / count[b] : 0.0;
+            fprintf(f, "{\"loss\": %.9g, \"logps\": {\"response\": %.9g}, \"tokens\": {\"response\": %d}}\n", mean,
+                    (double)logp[b], (int)count[b]);
+        }
+    }
+    if (out && !(ok = iopo_atomic_commit(&af, err, sizeof err))) {
+        fprintf(stderr, "iopo score: %s\n", err);
+        goto done;
+    }
+    af.f = NULL;
+    if (grads) {
+        int n = iopo_model_param_count(m);
+        iopo_st_entry *e = calloc((size_t)n, sizeof *e);
+        for (int i = 0; i < n; i++) {
+            iopo_param *p = iopo_model_param(m, i);
+            float *h = malloc(p->grad->numel * sizeof *h + 4);
+            iopo_tensor_download(p->grad, h);
+            e[i] = (iopo_st_entry){.name = p->name, .data = h, .ndim = p->ndim};
+            for (int d = 0; d < p->ndim; d++) e[i].shape[d] = p->shape[d];
+        }
+        ok = iopo_st_write(grads, e, n, NULL, err, sizeof err);
+        for (int i = 0; i < n; i++) free((void *)e[i].data);
+        free(e);
+        if (!ok) fprintf(stderr, "iopo score: %s\n", err);
+    }
+done:
+    if (af.f) iopo_atomic_abort(&af);
+    free(dl), free(loss), free(logp), free(count), free(idx);
+    iopo_tensor_free(dloss);
+    iopo_batch_free(&db);
+    iopo_host_batch_free(&hb);
+    iopo_model_free(m);
+    iopo_ctx_destroy(ctx);
+    iopo_dataset_free(&ds);
+    return ok ? 0 : 1;
+}

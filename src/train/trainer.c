@@ -1,0 +1,324 @@
+/* The training loop: data order, micro-batches with gradient accumulation, the objective's upstream gradients, AdamW
+ * with clipping, schedule, evaluation, logging, checkpoints and bit-identical resume. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "iopo/dataset.h"
+#include "iopo/fileio.h"
+#include "iopo/model.h"
+#include "iopo/optimizer.h"
+#include "iopo/rng.h"
+#include "iopo/tokenizer.h"
+#include "iopo/train.h"
+#include "train/checkpoint.h"
+
+static double now_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* The order of epoch e is a seeded permutation: resuming needs only (seed, epoch, position). */
+static void epoch_order(int *order, int n, long seed, int epoch) {
+    iopo_rng rng;
+    iopo_rng_seed(&rng, (uint64_t)seed * 0x9E3779B97F4A7C15ull + (uint64_t)epoch);
+    for (int i = 0; i < n; i++) order[i] = i;
+    for (int i = n - 1; i > 0; i--) {
+        int j = (int)(iopo_rng_u64(&rng) % (uint64_t)(i + 1));
+        int t = order[i];
+        order[i] = order[j];
+        order[j] = t;
+    }
+}
+
+typedef struct data_cursor {
+    const iopo_dataset *ds;
+    long seed;
+    int epoch, position;
+    int *order;
+} data_cursor;
+
+static void cursor_next(data_cursor *c, int *idx, int n) {
+    for (int i = 0; i < n; i++) {
+        if (c->position >= c->ds->n) {
+            c->epoch++;
+            c->position = 0;
+            epoch_order(c->order, c->ds->n, c->seed, c->epoch);
+        }
+        idx[i] = c->order[c->position++];
+    }
+}
+
+static void upload_batch(iopo_batch *b, const iopo_host_batch *hb) {
+    iopo_tensor_upload(b->tokens, hb->tokens);
+    iopo_tensor_upload(b->targets, hb->targets);
+    iopo_tensor_upload(b->mask, hb->mask);
+    iopo_tensor_upload(b->lengths, hb->lengths);
+}
+
+static double sum_floats(const float *x, size_t n) {
+    double s = 0;
+    for (size_t i = 0; i < n; i++) s += x[i];
+    return s;
+}
+
+/* Mean token loss over a whole dataset, forward only. */
+static double evaluate(iopo_model *m, const iopo_dataset *ds, iopo_batch *b, iopo_host_batch *hb) {
+    double total = 0, count = 0;
+    int *idx = malloc((size_t)hb->B * sizeof *idx);
+    float *loss = malloc((size_t)hb->B * hb->T * sizeof *loss);
+    for (int start = 0; start < ds->n; start += hb->B) {
+        int nb = ds->n - start < hb->B ? ds->n - start : hb->B;
+        for (int i = 0; i < nb; i++) idx[i] = start + i;
+        iopo_host_batch_fill(hb, ds, idx, nb);
+        upload_batch(b, hb);
+        iopo_model_forward(m, b);
+        iopo_tensor_download(iopo_model_token_loss(m), loss);
+        total += sum_floats(loss, (size_t)hb->B * hb->T);
+        count += hb->label_count;
+    }
+    free(idx);
+    free(loss);
+    return count > 0 ? total / count : NAN;
+}
+
+static const char *first_nonfinite_grad(iopo_model *m) {
+    for (int i = 0; i < iopo_model_param_count(m); i++) {
+        iopo_param *p = iopo_model_param(m, i);
+        float *g = malloc(p->grad->numel * sizeof *g + 4);
+        iopo_tensor_download(p->grad, g);
+        bool bad = false;
+        for (size_t k = 0; k < p->grad->numel && !bad; k++) bad = !isfinite(g[k]);
+        free(g);
+        if (bad) return p->name;
+    }
+    return NULL;
+}
+
+static void fmt_bytes(char *buf, size_t n, double bytes) {
+    if (bytes >= 1 << 30) snprintf(buf, n, "%.2f GiB", bytes / (1 << 30));
+    else snprintf(buf, n, "%.1f MiB", bytes / (1 << 20));
+}
+
+int iopo_train_run(const iopo_train_config *c) {
+    char err[4608] = "";
+    iopo_ctx_options opts;
+    if (!iopo_ctx_options_parse(&opts, c->device, err, sizeof err)) {
+        fprintf(stderr, "iopo train: %s\n", err);
+        return 1;
+    }
+    checkpoint_state st = {.data_seed = c->seed};
+    char resume_dir[4096] = "", model_dir[4096];
+    if (c->resume[0]) {
+        if (!checkpoint_resolve(c->resume, resume_dir, sizeof resume_dir, err, sizeof err)) {
+            fprintf(stderr, "iopo train: %s\n", err);
+            return 1;
+        }
+        snprintf(model_dir, sizeof model_dir, "%s", resume_dir);
+    } else {
+        snprintf(model_dir, sizeof model_dir, "%s", c->model);
+    }
+    char tok_path[4200];
+    if (c->tokenizer[0]) snprintf(tok_path, sizeof tok_path, "%s", c->tokenizer);
+    else snprintf(tok_path, sizeof tok_path, "%s/tokenizer.json", model_dir);
+    struct stat sb;
+    iopo_tokenizer *tok = NULL;
+    if (stat(tok_path, &sb) == 0) {
+        tok = iopo_tokenizer_load(tok_path, err, sizeof err);
+        if (!tok) {
+            fprintf(stderr, "iopo train: %s\n", err);
+            return 1;
+        }
+    } else {
+        tok_path[0] = 0;
+    }
+    iopo_model_config cfg;
+    if (!iopo_model_config_load(&cfg, model_dir, err, sizeof err)) {
+        fprintf(stderr, "iopo train: %s\n", err);
+        iopo_tokenizer_free(tok);
+        return 1;
+    }
+    int T = c->seq_len < cfg.n_ctx ? c->seq_len : cfg.n_ctx;
+    if (c->seq_len > cfg.n_ctx)
+        fprintf(stderr, "iopo train: seq_len %d exceeds the model's n_positions; using %d\n", c->seq_len, cfg.n_ctx);
+    iopo_dataset train = {0}, eval = {0};
+    if (!iopo_dataset_load(&train, c->data, tok, T + 1, cfg.vocab_size, err, sizeof err) ||
+        (c->eval_data[0] && !iopo_dataset_load(&eval, c->eval_data, tok, T + 1, cfg.vocab_size, err, sizeof err))) {
+        fprintf(stderr, "iopo train: %s\n", err);
+        iopo_dataset_free(&train);
+        iopo_tokenizer_free(tok);
+        return 1;
+    }
+    iopo_tokenizer_free(tok);
+    fprintf(stderr, "data: %s: %s, %d sequences, %zu loss tokens%s\n", c->data, train.format, train.n,
+            iopo_dataset_label_tokens(&train), train.truncated ? " (some records cut to seq_len)" : "");
+    if (train.truncated) fprintf(stderr, "data: %d records longer than %d tokens were cut\n", train.truncated, T + 1);
+    if (c->eval_data[0]) fprintf(stderr, "eval data: %s: %s, %d sequences\n", c->eval_data, eval.format, eval.n);
+
+    /* Memory plan before anything large is allocated. */
+    size_t nparam = 0;
+    {
+        size_t C = (size_t)cfg.n_embd, L = (size_t)cfg.n_layer;
+        nparam = (size_t)cfg.vocab_size * C + (size_t)cfg.n_ctx * C + L * (12 * C * C + 13 * C) + 2 * C;
+    }
+    double pbytes = 4.0 * (double)nparam, abytes = (double)iopo_model_activation_bytes(&cfg, c->batch_size, T);
+    double need = 4 * pbytes + abytes;
+    char s1[32], s2[32], s3[32], s4[32];
+    fmt_bytes(s1, sizeof s1, pbytes), fmt_bytes(s2, sizeof s2, 2 * pbytes), fmt_bytes(s3, sizeof s3, abytes);
+    fmt_bytes(s4, sizeof s4, need);
+    fprintf(stderr, "memory: parameters %s, gradients %s, AdamW state %s, activations %s (batch %d x %d): %s\n", s1, s1,
+            s2, s3, c->batch_size, T, s4);
+    iopo_ctx *ctx = iopo_ctx_create(&opts, err, sizeof err);
+    if (!ctx) {
+        fprintf(stderr, "iopo train: %s\n", err);
+        iopo_dataset_free(&train), iopo_dataset_free(&eval);
+        return 1;
+    }
+    size_t have = iopo_ctx_device_memory(ctx);
+    if (have && need > (double)have) {
+        char s5[32];
+        fmt_bytes(s5, sizeof s5, (double)have);
+        fprintf(stderr,
+                "iopo train: the run needs %s of device memory but %s has %s: lower batch_size or seq_len, or use a "
+                "smaller model\n",
+                s4, iopo_ctx_device_name(ctx), s5);
+        iopo_ctx_destroy(ctx);
+        iopo_dataset_free(&train), iopo_dataset_free(&eval);
+        return 1;
+    }
+    fprintf(stderr, "device: %s\n", iopo_ctx_device_name(ctx));
+
+    int rc = 1;
+    iopo_model *m = iopo_model_load(ctx, model_dir, err, sizeof err);
+    iopo_optimizer *o = m ? iopo_optimizer_create(m) : NULL;
+    if (!m) goto done;
+    if (resume_dir[0]) {
+        if (!checkpoint_load_state(resume_dir, m, o, &st, err, sizeof err)) goto done;
+        if (st.data_seed != c->seed)
+            fprintf(stderr, "iopo train: note: resuming with the checkpoint's data seed %ld (not %ld)\n", st.data_seed,
+                    c->seed);
+        fprintf(stderr, "resumed from %s at step %d\n", resume_dir, st.step);
+    }
+    if (!iopo_mkdirs(c->out, err, sizeof err)) goto done;
+
+    iopo_optimizer_config oc = {.lr = (float)c->lr, .beta1 = (float)c->beta1, .beta2 = (float)c->beta2,
+                                .eps = (float)c->eps, .weight_decay = (float)c->weight_decay,
+                                .grad_clip = (float)c->grad_clip};
+    data_cursor cur = {.ds = &train, .seed = st.data_seed, .epoch = st.epoch, .position = st.position};
+    cur.order = malloc((size_t)train.n * sizeof *cur.order);
+    epoch_order(cur.order, train.n, cur.seed, cur.epoch);
+    int B = c->batch_size, A = c->grad_accum;
+    iopo_host_batch *hb = calloc((size_t)A, sizeof *hb);
+    iopo_batch *db = calloc((size_t)A, sizeof *db);
+    for (int a = 0; a < A; a++) iopo_host_batch_alloc(&hb[a], B, T), iopo_batch_init(&db[a], ctx, B, T);
+    iopo_tensor *dloss = iopo_tensor_new2(ctx, IOPO_F32, B, T);
+    float *hloss = malloc((size_t)B * T * sizeof *hloss), *hd = malloc((size_t)B * T * sizeof *hd);
+    int *idx = malloc((size_t)B * sizeof *idx);
+    char mpath[4200], saved[4200] = "";
+    snprintf(mpath, sizeof mpath, "%s/metrics.jsonl", c->out);
+    FILE *metrics = fopen(mpath, resume_dir[0] ? "a" : "w");
+    if (!metrics) {
+        snprintf(err, sizeof err, "%s: cannot open for writing", mpath);
+        goto loop_done;
+    }
+    err[0] = 0;
+    double t_start = now_seconds(), tokens_run = 0;
+    int first_step = st.step;
+    int end = c->stop_at > 0 && c->stop_at < c->steps ? c->stop_at : c->steps;
+    while (st.step < end) {
+        double t0 = now_seconds();
+        int s = st.step + 1;
+        double lr = iopo_train_lr(c, s);
+        /* Fill every micro-batch first: the loss is the mean over all loss tokens of the step, so each token's
+         * upstream gradient 1/count is known before any backward runs (no device round trip). */
+        double count = 0, step_tokens = 0;
+        for (int a = 0; a < A; a++) {
+            cursor_next(&cur, idx, B);
+            iopo_host_batch_fill(&hb[a], &train, idx, B);
+            count += hb[a].label_count;
+            for (int b = 0; b < B; b++) step_tokens += hb[a].lengths[b];
+        }
+        float g = count > 0 ? (float)(1.0 / count) : 0.0f;
+        for (int i = 0; i < B * T; i++) hd[i] = g;
+        iopo_tensor_upload(dloss, hd);
+        iopo_model_zero_grad(m);
+        double loss_sum = 0;
+        for (int a = 0; a < A; a++) {
+            upload_batch(&db[a], &hb[a]);
+            iopo_model_forward(m, &db[a]);
+            iopo_tensor_download(iopo_model_token_loss(m), hloss);   /* the only per-micro-batch read-back */
+            loss_sum += sum_floats(hloss, (size_t)B * T);
+            iopo_model_backward(m, &db[a], dloss, NULL);
+        }
+        iopo_optimizer_norm_record(o, &oc);
+        float norm[2];
+        iopo_tensor_download(iopo_optimizer_norm(o), norm);
+        double loss = count > 0 ? loss_sum / count : 0.0;
+        if (!isfinite(loss) || !isfinite(norm[0])) {
+            const char *bad = first_nonfinite_grad(m);
+            fprintf(stderr,
+                    "iopo train: step %d: non-finite %s (loss %g, gradient norm %g)%s%s; weights were not updated. "
+                    "Last good checkpoint: %s\n",
+                    s, !isfinite(loss) ? "loss" : "gradient", loss, (double)norm[0], bad ? "; first bad gradient: " : "",
+                    bad ? bad : "", saved[0] ? saved : "(none written in this run)");
+            goto loop_done;
+        }
+        iopo_optimizer_apply(o, &oc, (float)lr);
+        iopo_sync(ctx);
+        st.step = s;
+        st.epoch = cur.epoch;
+        st.position = cur.position;
+        st.tokens_seen += (long long)step_tokens;
+        tokens_run += step_tokens;
+        double t1 = now_seconds(), ms = 1e3 * (t1 - t0);
+        double eval_loss = NAN;
+        bool last = st.step == c->steps, stop = st.step == end;
+        if (c->eval_data[0] && (last || (c->eval_every && st.step % c->eval_every == 0))) {
+            iopo_host_batch ehb;
+            iopo_host_batch_alloc(&ehb, B, T);
+            eval_loss = evaluate(m, &eval, &db[0], &ehb);
+            iopo_host_batch_free(&ehb);
+        }
+        if (st.step % c->log_every == 0 || stop || !isnan(eval_loss)) {
+            double elapsed = t1 - t_start, tps = tokens_run / (elapsed > 0 ? elapsed : 1);
+            double eta = (elapsed / (st.step - first_step)) * (end - st.step);
+            fprintf(stderr, "step %d/%d  loss %.4f  lr %.3g  grad norm %.3f  %.0f tok/s  %.0f ms/step  ETA %.0fs",
+                    st.step, c->steps, loss, lr, (double)norm[0], tps, ms, eta);
+            if (!isnan(eval_loss)) fprintf(stderr, "  eval loss %.4f", eval_loss);
+            fprintf(stderr, "\n");
+            fprintf(metrics,
+                    "{\"step\": %d, \"loss\": %.9g, \"lr\": %.9g, \"grad_norm\": %.9g, \"tokens_per_s\": %.1f, "
+                    "\"ms_per_step\": %.2f, \"tokens_seen\": %lld",
+                    st.step, loss, lr, (double)norm[0], tps, ms, st.tokens_seen);
+            if (!isnan(eval_loss)) fprintf(metrics, ", \"eval_loss\": %.9g", eval_loss);
+            fprintf(metrics, "}\n");
+            fflush(metrics);
+        }
+        if (stop || (c->save_every && st.step % c->save_every == 0)) {
+            if (!checkpoint_save(c->out, m, o, &st, tok_path, saved, sizeof saved, err, sizeof err)) goto loop_done;
+            checkpoint_prune(c->out, c->keep_checkpoints);
+        }
+    }
+    if (!saved[0]) snprintf(saved, sizeof saved, "%s", resume_dir);
+    fprintf(stderr, "done: %d steps; checkpoint %s\n", st.step, saved);
+    rc = 0;
+loop_done:
+    if (rc && err[0]) fprintf(stderr, "iopo train: %s\n", err);
+    if (metrics) fclose(metrics);
+    for (int a = 0; a < A; a++) iopo_host_batch_free(&hb[a]), iopo_batch_free(&db[a]);
+    free(hb), free(db), free(hloss), free(hd), free(idx), free(cur.order);
+    iopo_tensor_free(dloss);
+    err[0] = 0;
+done:
+    if (rc && err[0]) fprintf(stderr, "iopo train: %s\n", err);
+    iopo_optimizer_free(o);
+    iopo_model_free(m);
+    iopo_ctx_destroy(ctx);
+    iopo_dataset_free(&train);
+    iopo_dataset_free(&eval);
+    return rc;
+}
