@@ -53,6 +53,35 @@ check "cmp -s '$work/full/checkpoint-6/model.safetensors' '$work/half/checkpoint
 check "cmp -s '$work/full/checkpoint-6/optimizer.safetensors' '$work/half/checkpoint-6/optimizer.safetensors'" \
   "resumed run ends with bit-identical optimizer state"
 
+# Gradient accumulation: 2 micro-batches of 2 are one step over the same 4 sequences as 1 batch of 4 (the mean over all
+# their loss tokens), equal up to rounding.
+train --steps 2 --batch-size 2 --grad-accum 2 --out "$work/accum" >"$work/accum.log" 2>&1 || fail "accum run"
+l4=$(head -1 "$work/full/metrics.jsonl" | sed 's/.*"loss": \([^,]*\),.*/\1/')
+l22=$(head -1 "$work/accum/metrics.jsonl" | sed 's/.*"loss": \([^,]*\),.*/\1/')
+g4=$(head -1 "$work/full/metrics.jsonl" | sed 's/.*"grad_norm": \([^,]*\),.*/\1/')
+g22=$(head -1 "$work/accum/metrics.jsonl" | sed 's/.*"grad_norm": \([^,]*\),.*/\1/')
+check "awk 'BEGIN{d=$l4-$l22; e=$g4-$g22; exit !(d*d < 1e-10*$l4*$l4 && e*e < 1e-8*$g4*$g4)}'" \
+  "grad_accum 2 x batch 2 matches batch 4 (loss $l4 vs $l22, grad norm $g4 vs $g22)"
+
+# A run that cannot fit says so with the numbers before allocating.
+if [ -z "$device" ]; then
+  train --steps 1 --batch-size 200000 --out "$work/huge" >"$work/huge.log" 2>&1
+  check "[ \$? -ne 0 ] && grep -q 'needs .* of device memory but .* has' '$work/huge.log'" "too-large run refused with numbers"
+fi
+
+# generate: greedy is deterministic and continues the prompt; sampling with a seed is reproducible.
+gen() { "$iopo" generate --model "$work/full/checkpoint-6" --prompt "The sun" --max-tokens 12 "${dev[@]}" "$@"; }
+g1=$(gen 2>&1) g2=$(gen 2>&1) s1=$(gen --temperature 1 --top-k 5 --seed 4 2>&1) s2=$(gen --temperature 1 --top-k 5 --seed 4 2>&1)
+check "[ \"\$g1\" = \"\$g2\" ] && [ \"\${g1#The sun}\" != \"\$g1\" ] && [ \${#g1} -gt 8 ]" "greedy generation: $g1"
+check "[ \"\$s1\" = \"\$s2\" ]" "seeded sampling is reproducible"
+
+# A checkpoint in the older Hugging Face layout (transformer. prefix, attn.bias buffers, lm_head.weight) loads.
+/usr/bin/python3 "$src/tools/reference/gpt2_reference.py" --init-model "$work/hf" --init-style hf --layers 1 --heads 2 \
+  --dim 16 --vocab 512 --ctx 32 --seed 2 >/dev/null 2>&1
+printf '{"prompt_ids": [1, 2], "response_ids": [3]}\n{"prompt_ids": [4], "response_ids": [5, 6]}\n' >"$work/hf.jsonl"
+"$iopo" score --model "$work/hf" --data "$work/hf.jsonl" "${dev[@]}" >"$work/hf.log" 2>&1
+check "[ \$? -eq 0 ] && [ \$(grep -c logps '$work/hf.log') -eq 2 ]" "older HF layout loads: $(head -1 "$work/hf.log")"
+
 # Errors: one line naming the file and line.
 printf '{"text": "fine"}\n{"text": 7}\n' >"$work/bad.jsonl"
 train --steps 1 --data "$work/bad.jsonl" --out "$work/bad" >"$work/bad.log" 2>&1

@@ -304,7 +304,8 @@ int iopo_train_run(const iopo_train_config *c) {
         }
     }
     if (!saved[0]) snprintf(saved, sizeof saved, "%s", resume_dir);
-    fprintf(stderr, "done: %d steps; checkpoint %s\n", st.step, saved);
+    fprintf(stderr, "done: %d steps; checkpoint %s\nsample from it: iopo generate --model %s --prompt \"...\"\n", st.step,
+            saved, saved);
     rc = 0;
 loop_done:
     if (rc && err[0]) fprintf(stderr, "iopo train: %s\n", err);
