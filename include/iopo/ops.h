@@ -116,6 +116,26 @@ void iopo_softmax_ce_backward(iopo_ctx *ctx, iopo_tensor *dlogits, const iopo_te
                               const iopo_tensor *targets, const iopo_tensor *mask, const iopo_tensor *dloss,
                               const iopo_tensor *dseq_logp, int B, int T, int V);
 
+/* ---- preference objectives -------------------------------------------------------------------------------- */
+
+typedef enum { IOPO_PREF_SIGMOID = 0, IOPO_PREF_IPO = 1, IOPO_PREF_HINGE = 2, IOPO_PREF_ROBUST = 3 } iopo_pref_loss_type;
+
+typedef struct iopo_pref_params {
+    int group;                     /* sequences per example: 2 = DPO (chosen, rejected); 4 = IOPO (x1y1, x1y2, x2y2,
+                                      x2y1) */
+    iopo_pref_loss_type type;      /* DPO loss; IOPO always uses sigmoid */
+    float beta, label_smoothing;
+    float pref_ftx;                /* gamma of the length-averaged SFT term on the chosen sequence(s) */
+    float scale;                   /* multiplies every example's gradient (1 / examples in the step, for a mean) */
+} iopo_pref_params;
+
+/* DPO and IOPO losses (REFERENCE.md section 1) from per-sequence summed log-probs, on the device.
+ * rho = seq_logp - ref_logp; DPO z = rho_c - rho_r; IOPO z = 0.5*(Pi1 + Pi2) = rho11 + rho22 - rho12 - rho21.
+ * seq_logp, ref_logp, seq_count (E*group); loss (E) = each example's loss (unscaled), z (E) = its margin;
+ * dseq_logp (E*group) = scale * d loss / d seq_logp (OVERWRITTEN; feed it to the model backward as dseq_logp). */
+void iopo_pref_loss(iopo_ctx *ctx, iopo_tensor *loss, iopo_tensor *z, iopo_tensor *dseq_logp, const iopo_tensor *seq_logp,
+                    const iopo_tensor *ref_logp, const iopo_tensor *seq_count, int E, const iopo_pref_params *p);
+
 /* ---- optimizer ---------------------------------------------------------------------------------------------- */
 
 typedef struct iopo_adamw_params {

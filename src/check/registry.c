@@ -7,6 +7,7 @@ void check_embedding(check_ctx *cc);
 void check_attention(check_ctx *cc);
 void check_softmax_ce(check_ctx *cc);
 void check_optim(check_ctx *cc);
+void check_pref(check_ctx *cc);
 
 /* Order: cheap element-wise ops first, so a broken runtime shows on the simplest shader. */
 const check_entry check_registry[] = {
@@ -17,5 +18,6 @@ const check_entry check_registry[] = {
     {"attention", check_attention},
     {"softmax_ce", check_softmax_ce},
     {"optim", check_optim},
+    {"pref", check_pref},
 };
 const int check_registry_count = (int)(sizeof check_registry / sizeof check_registry[0]);

@@ -48,6 +48,9 @@ void cpu_softmax_ce_forward(float *loss, float *lse, float *seq_logp, float *seq
 void cpu_softmax_ce_backward(float *dlogits, const float *logits, const float *lse, const int32_t *targets,
                              const float *mask, const float *dloss, const float *dseq_logp, int B, int T, int V);
 
+void cpu_pref_loss(float *loss, float *z, float *dseq_logp, const float *seq_logp, const float *ref_logp,
+                   const float *seq_count, int E, const iopo_pref_params *p);
+
 void cpu_grad_norm(float *out, const float *const *grads, const size_t *numels, int n, float max_norm);
 void cpu_adamw_update(float *param, const float *grad, float *m, float *v, const float *scale, size_t N,
                       const iopo_adamw_params *p);

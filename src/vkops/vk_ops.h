@@ -51,6 +51,10 @@ void vkop_softmax_ce_backward(iopo_ctx *ctx, iopo_tensor *dlogits, const iopo_te
                               const iopo_tensor *targets, const iopo_tensor *mask, const iopo_tensor *dloss,
                               const iopo_tensor *dseq_logp, int B, int T, int V);
 
+void vkop_pref_loss(iopo_ctx *ctx, iopo_tensor *loss, iopo_tensor *z, iopo_tensor *dseq_logp,
+                    const iopo_tensor *seq_logp, const iopo_tensor *ref_logp, const iopo_tensor *seq_count, int E,
+                    const iopo_pref_params *p);
+
 void vkop_grad_norm(iopo_ctx *ctx, iopo_tensor *out, iopo_tensor *partials, iopo_tensor *const *grads, int n,
                     float max_norm);
 void vkop_adamw_update(iopo_ctx *ctx, iopo_tensor *param, const iopo_tensor *grad, iopo_tensor *m, iopo_tensor *v,
