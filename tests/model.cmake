@@ -6,3 +6,8 @@ add_test(NAME gpt2_reference
          COMMAND test_gpt2_reference /usr/bin/python3 ${PROJECT_SOURCE_DIR}/tools/reference/gpt2_reference.py
                  ${CMAKE_CURRENT_BINARY_DIR}/gpt2_reference)
 set_tests_properties(gpt2_reference PROPERTIES ENVIRONMENT "${IOPO_TEST_ENV}" TIMEOUT 600)
+
+# The reference's own checks (float64 finite differences, padding semantics, loss formulas) so it can be trusted.
+add_test(NAME gpt2_reference_selftest
+         COMMAND /usr/bin/python3 ${PROJECT_SOURCE_DIR}/tools/reference/gpt2_reference.py --self-test)
+set_tests_properties(gpt2_reference_selftest PROPERTIES TIMEOUT 300)

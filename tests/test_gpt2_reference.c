@@ -10,6 +10,7 @@
 
 #include "iopo/fileio.h"
 #include "iopo/model.h"
+#include "iopo/ops.h"
 #include "iopo/optimizer.h"
 #include "iopo/rng.h"
 #include "iopo/safetensors.h"
@@ -220,6 +221,150 @@ static void check_backend(iopo_ctx *ctx, const char *name, const char *model_dir
     iopo_model_free(m);
 }
 
+/* DPO or IOPO on 8 rows (E = 8 / G examples): our model's summed log-probs through the preference op and the model
+ * backward must give PyTorch's per-example losses, margins, per-sequence gradients and parameter gradients. */
+static void check_preference(iopo_ctx *ctx, const char *name, const char *objective, int G, const char *py,
+                             const char *script, const char *model_dir, const char *work, float beta, float ls,
+                             float ftx, iopo_pref_loss_type type, const char *type_name) {
+    enum { R = 8 };
+    const int lens[R] = {9, 12, 7, 16, 10, 16, 5, 13}, prompts[R] = {3, 3, 4, 4, 2, 2, 1, 5};
+    char err[512], batch[1024], refp[1024], out[1024], cmd[8192], tag[64];
+    snprintf(tag, sizeof tag, "%s-%s", objective, type_name);
+    snprintf(batch, sizeof batch, "%s/batch-%s.json", work, tag);
+    snprintf(refp, sizeof refp, "%s/ref-%s.json", work, tag);
+    snprintf(out, sizeof out, "%s/reference-%s.safetensors", work, tag);
+    iopo_model *m = iopo_model_load(ctx, model_dir, err, sizeof err);
+    if (!m) {
+        printf("FAIL: %s\n", err);
+        failures++;
+        return;
+    }
+    int V = iopo_model_get_config(m)->vocab_size;
+    iopo_rng rng;
+    iopo_rng_seed(&rng, 11);
+    int32_t tokens[R * T], targets[R * T], lengths[R];
+    float mask[R * T], ref[R];
+    for (int r = 0; r < R; r++) {
+        lengths[r] = lens[r];
+        for (int t = 0; t < T; t++) tokens[r * T + t] = (int32_t)(iopo_rng_u64(&rng) % (uint64_t)V);
+        for (int t = 0; t < T; t++) {
+            bool on = t + 1 < lens[r] && t + 1 >= prompts[r];
+            targets[r * T + t] = on ? tokens[r * T + t + 1] : -100;
+            mask[r * T + t] = on ? 1.0f : 0.0f;
+        }
+        /* Reference log-probs well away from the policy's, so margins and accuracies are not at a tie. */
+        ref[r] = -6.0f * (float)(lens[r] - prompts[r]) + 8.0f * (iopo_rng_uniform(&rng) - 0.5f);
+    }
+    FILE *f = fopen(batch, "w");
+    fprintf(f, "{\"lengths\": [");
+    for (int r = 0; r < R; r++) fprintf(f, "%s%d", r ? ", " : "", lengths[r]);
+    const char *keys[] = {"input_ids", "targets", "mask"};
+    for (int k = 0; k < 3; k++) {
+        fprintf(f, "], \"%s\": [", keys[k]);
+        for (int r = 0; r < R; r++) {
+            fprintf(f, "%s[", r ? ", " : "");
+            for (int t = 0; t < T; t++) {
+                int i = r * T + t;
+                if (k == 0) fprintf(f, "%s%d", t ? ", " : "", tokens[i]);
+                if (k == 1) fprintf(f, "%s%d", t ? ", " : "", targets[i]);
+                if (k == 2) fprintf(f, "%s%g", t ? ", " : "", mask[i]);
+            }
+            fprintf(f, "]");
+        }
+    }
+    fprintf(f, "]}\n");
+    fclose(f);
+    f = fopen(refp, "w");
+    fprintf(f, "[");
+    for (int r = 0; r < R; r++) fprintf(f, "%s%.9g", r ? ", " : "", (double)ref[r]);
+    fprintf(f, "]\n");
+    fclose(f);
+    snprintf(cmd, sizeof cmd,
+             "'%s' '%s' --model '%s' --batch '%s' --out '%s' --objective %s --beta %g --label-smoothing %g "
+             "--pref-ftx %g --ref-logps '%s'%s%s",
+             py, script, model_dir, batch, out, objective, beta, ls, ftx, refp, G == 2 ? " --loss-type " : "",
+             G == 2 ? type_name : "");
+    if (system(cmd) != 0) {
+        printf("FAIL: %s\n", cmd);
+        failures++;
+        iopo_model_free(m);
+        return;
+    }
+    iopo_safetensors *rs = iopo_st_open(out, err, sizeof err);
+    if (!rs) {
+        printf("FAIL: %s\n", err);
+        failures++;
+        iopo_model_free(m);
+        return;
+    }
+    int E = R / G;
+    iopo_batch bt;
+    iopo_batch_init(&bt, ctx, R, T);
+    iopo_tensor_upload(bt.tokens, tokens);
+    iopo_tensor_upload(bt.targets, targets);
+    iopo_tensor_upload(bt.mask, mask);
+    iopo_tensor_upload(bt.lengths, lengths);
+    iopo_tensor *tref = iopo_tensor_new1(ctx, IOPO_F32, R), *tl = iopo_tensor_new1(ctx, IOPO_F32, E);
+    iopo_tensor *tz = iopo_tensor_new1(ctx, IOPO_F32, E), *td = iopo_tensor_new1(ctx, IOPO_F32, R);
+    iopo_tensor_upload(tref, ref);
+    iopo_model_zero_grad(m);
+    iopo_model_forward(m, &bt);
+    iopo_pref_params pp = {.group = G, .type = type, .beta = beta, .label_smoothing = ls, .pref_ftx = ftx,
+                           .scale = 1.0f / (float)E};
+    iopo_pref_loss(ctx, tl, tz, td, iopo_model_seq_logp(m), tref, iopo_model_seq_count(m), E, &pp);
+    iopo_model_backward(m, &bt, NULL, td);
+    float el[R], z[R], d[R], lp[R];
+    iopo_tensor_download(tl, el);
+    iopo_tensor_download(tz, z);
+    iopo_tensor_download(td, d);
+    iopo_tensor_download(iopo_model_seq_logp(m), lp);
+    char what[256];
+    float *r = ref_tensor(rs, "seq_logp", R);
+    snprintf(what, sizeof what, "%s seq_logp", tag);
+    compare(name, what, lp, r, R, 1e-4, 1e-6, NULL);
+    free(r);
+    r = ref_tensor(rs, "example_loss", (size_t)E);
+    snprintf(what, sizeof what, "%s example_loss", tag);
+    compare(name, what, el, r, (size_t)E, 1e-4, 1e-5, NULL);
+    free(r);
+    r = ref_tensor(rs, "pref_z", (size_t)E);
+    snprintf(what, sizeof what, "%s z", tag);
+    compare(name, what, z, r, (size_t)E, 1e-4, 1e-5, NULL);
+    free(r);
+    r = ref_tensor(rs, "dseq_logp", R);
+    snprintf(what, sizeof what, "%s dseq_logp", tag);
+    compare(name, what, d, r, R, 1e-3, 1e-4, NULL);
+    free(r);
+    for (int i = 0; i < iopo_model_param_count(m); i++) {
+        iopo_param *p = iopo_model_param(m, i);
+        char key[160];
+        snprintf(key, sizeof key, "grad.%s", p->name);
+        float *g = malloc(p->grad->numel * sizeof *g);
+        iopo_tensor_download(p->grad, g);
+        r = ref_tensor(rs, key, p->grad->numel);
+        snprintf(what, sizeof what, "%s %s", tag, key);
+        compare(name, what, g, r, p->grad->numel, 1e-3, 1e-4, NULL);
+        free(r);
+        free(g);
+    }
+    iopo_st_close(rs);
+    iopo_tensor_free(tref), iopo_tensor_free(tl), iopo_tensor_free(tz), iopo_tensor_free(td);
+    iopo_batch_free(&bt);
+    iopo_model_free(m);
+}
+
+static void check_all_preferences(iopo_ctx *ctx, const char *name, const char *py, const char *script,
+                                  const char *model_dir, const char *work) {
+    check_preference(ctx, name, "dpo", 2, py, script, model_dir, work, 0.1f, 0.0f, 0.0f, IOPO_PREF_SIGMOID, "sigmoid");
+    check_preference(ctx, name, "dpo", 2, py, script, model_dir, work, 0.2f, 0.1f, 0.5f, IOPO_PREF_SIGMOID,
+                     "sigmoid");
+    check_preference(ctx, name, "dpo", 2, py, script, model_dir, work, 0.1f, 0.0f, 0.0f, IOPO_PREF_IPO, "ipo");
+    check_preference(ctx, name, "dpo", 2, py, script, model_dir, work, 0.3f, 0.0f, 0.0f, IOPO_PREF_HINGE, "hinge");
+    check_preference(ctx, name, "dpo", 2, py, script, model_dir, work, 0.1f, 0.2f, 0.0f, IOPO_PREF_ROBUST, "robust");
+    check_preference(ctx, name, "iopo", 4, py, script, model_dir, work, 0.1f, 0.1f, 0.3f, IOPO_PREF_SIGMOID,
+                     "sigmoid");
+}
+
 int main(int argc, char **argv) {
     if (argc != 4) {
         fprintf(stderr, "usage: %s PYTHON REFERENCE_SCRIPT WORKDIR\n", argv[0]);
@@ -267,6 +412,7 @@ int main(int argc, char **argv) {
     if (!only || strcmp(only, "vulkan") != 0) {
         iopo_ctx *cpu = iopo_ctx_create(&(iopo_ctx_options){.backend = IOPO_BACKEND_CPU}, err, sizeof err);
         check_backend(cpu, "cpu", model_dir, &hb, ref);
+        check_all_preferences(cpu, "cpu", py, script, model_dir, work);
         iopo_ctx_destroy(cpu);
     }
     if (!only || strcmp(only, "cpu") != 0) {
@@ -281,6 +427,7 @@ int main(int argc, char **argv) {
             return 1;
         }
         check_backend(dev, "vulkan", model_dir, &hb, ref);
+        check_all_preferences(dev, "vulkan", py, script, model_dir, work);
         iopo_ctx_destroy(dev);
     }
     iopo_st_close(ref);

@@ -3,8 +3,10 @@
 
 Modes (see tools/reference/README.md for the formats):
   --model DIR --batch batch.json --out out.safetensors [--adamw-steps K --lr ... --grad-clip C]
-      logits, per-token losses, per-sequence log-probs, the mean SFT loss and every parameter gradient, and optionally
-      K AdamW steps on the same batch (losses, gradient norms, final parameters).
+        [--objective sft|dpo|iopo --beta B --label-smoothing E --loss-type T --pref-ftx G --ref-logps FILE]
+      logits, per-token losses, per-sequence log-probs, the mean loss (SFT, or DPO/IOPO through preference.py) and
+      every parameter gradient, and optionally K AdamW steps on the same batch (losses, gradient norms, final
+      parameters).
   --init-model DIR --layers L --heads H --dim C --vocab V --ctx T --seed S [--init-style plain|hf]
       a tiny GPT-2 checkpoint with seeded random weights (every LayerNorm parameter and bias random too).
   --self-test
@@ -24,6 +26,8 @@ import time
 
 import torch
 import torch.nn.functional as F
+
+from preference import LOSS_TYPES, OBJECTIVES, Preference  # tools/reference/preference.py, next to this file
 
 PARAM_SUFFIXES = (
     "ln_1.weight", "ln_1.bias",
@@ -382,13 +386,34 @@ def leaf_params(params, dtype):
     return {n: t.detach().to(dtype).clone().requires_grad_(True) for n, t in params.items()}
 
 
-def forward_backward(params, cfg, batch):
+def forward_backward(params, cfg, batch, objective=None, info=None):
+    """Without an objective the loss is the SFT mean; with one (a callable of seq_logp and seq_count, see
+    preference_objective) it is what that returns, and `info` receives its other outputs and dseq_logp."""
     logits = forward(params, cfg, batch.input_ids, batch.lengths)
     token_loss, seq_logp, seq_count, loss = losses(logits, batch)
+    res = None
+    if objective is not None:
+        seq_logp.retain_grad()
+        res = objective(seq_logp, seq_count)
+        loss = res["loss"]
     for t in params.values():
         t.grad = None
     loss.backward()
+    if info is not None and res is not None:
+        info.update(res)
+        info["dseq_logp"] = seq_logp.grad.detach().clone()
     return logits, token_loss, seq_logp, seq_count, loss
+
+
+def seq_logps_no_grad(params, cfg, batch):
+    """Per-sequence log-probs at the given weights, the reference model's role in DPO/IOPO."""
+    with torch.no_grad():
+        return losses(forward(params, cfg, batch.input_ids, batch.lengths), batch)[1].detach().clone()
+
+
+def preference_objective(pref, ref_logp):
+    """Binds the fixed reference log-probs, so the optimizer loops can re-evaluate the objective at new weights."""
+    return lambda seq_logp, seq_count: pref(seq_logp, seq_count, ref_logp)
 
 
 def total_grad_norm(params):
@@ -396,7 +421,7 @@ def total_grad_norm(params):
     return torch.norm(torch.stack([torch.norm(t.grad.detach(), 2.0) for t in params.values()]), 2.0)
 
 
-def run_adamw(params, cfg, batch, steps, lr, beta1, beta2, eps, weight_decay, grad_clip):
+def run_adamw(params, cfg, batch, steps, lr, beta1, beta2, eps, weight_decay, grad_clip, objective=None):
     decay = [t for t in params.values() if t.dim() == 2]
     no_decay = [t for t in params.values() if t.dim() != 2]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": weight_decay},
@@ -405,7 +430,7 @@ def run_adamw(params, cfg, batch, steps, lr, beta1, beta2, eps, weight_decay, gr
     step_losses, norms = [], []
     for _ in range(steps):
         opt.zero_grad(set_to_none=True)
-        _, _, _, _, loss = forward_backward(params, cfg, batch)
+        _, _, _, _, loss = forward_backward(params, cfg, batch, objective)
         if grad_clip > 0:
             norm = torch.nn.utils.clip_grad_norm_(list(params.values()), grad_clip)
         else:
@@ -416,18 +441,66 @@ def run_adamw(params, cfg, batch, steps, lr, beta1, beta2, eps, weight_decay, gr
     return step_losses, norms
 
 
+def load_ref_logps(path, n_rows):
+    try:
+        with open(path, "r", encoding="utf-8") as f:
+            j = json.load(f)
+    except OSError as e:
+        raise InputError("%s: cannot read: %s" % (path, e.strerror))
+    except (UnicodeDecodeError, ValueError) as e:
+        raise InputError("%s: not valid JSON: %s" % (path, e))
+    if not isinstance(j, list) or len(j) != n_rows:
+        raise InputError("%s: must be a JSON list of %d numbers (one per batch row), got %s" %
+                         (path, n_rows, "%d entries" % len(j) if isinstance(j, list) else type(j).__name__))
+    for i, v in enumerate(j):
+        # json accepts NaN and Infinity; a log-prob must be neither.
+        if not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v):
+            raise InputError("%s: entry %d = %r is not a finite number" % (path, i, v))
+    return torch.tensor(j, dtype=torch.float64).to(torch.float32)
+
+
+def check_preference_batch(pref, batch, batch_path):
+    B = batch.input_ids.shape[0]
+    if B % pref.group:
+        layout = "(chosen, rejected)" if pref.objective == "dpo" else "(x1,y1), (x1,y2), (x2,y2), (x2,y1)"
+        raise InputError("%s: %d rows; %s needs a multiple of %d, rows %s per example" %
+                         (batch_path, B, pref.objective, pref.group, layout))
+    count = batch.mask.sum(dim=1)
+    for r in pref.ftx_rows(B):
+        if not float(count[r]) > 0:
+            raise InputError("%s: row %d (example %d) has mask sum %g, but --pref-ftx divides by it" %
+                             (batch_path, r, r // pref.group, float(count[r])))
+
+
 def reference(model_dir, batch_path, out_path, args):
     cfg = load_config(model_dir)
     batch = load_batch(batch_path, cfg)
+    pref = getattr(args, "pref", None)
+    if pref is not None:
+        check_preference_batch(pref, batch, batch_path)
     params = leaf_params(load_params(model_dir, cfg), torch.float32)
-    logits, token_loss, seq_logp, seq_count, loss = forward_backward(params, cfg, batch)
+    objective, info = None, {}
+    if pref is not None:
+        if args.ref_logps:
+            ref_logp = load_ref_logps(args.ref_logps, batch.input_ids.shape[0])
+        else:
+            ref_logp = seq_logps_no_grad(params, cfg, batch)  # frozen copy of the initial weights
+        objective = preference_objective(pref, ref_logp)
+    logits, token_loss, seq_logp, seq_count, loss = forward_backward(params, cfg, batch, objective, info)
     out = {"logits": logits, "token_loss": token_loss, "seq_logp": seq_logp, "seq_count": seq_count,
            "loss": loss.reshape(1)}
+    metrics = None
+    if pref is not None:
+        out.update({"example_loss": info["example_loss"], "pref_z": info["z"], "ref_logp": ref_logp,
+                    "dseq_logp": info["dseq_logp"],
+                    "metrics": torch.stack([info["metrics"][k] for k in pref.metric_names]).to(torch.float32)})
+        # The JSON holds exactly the float32 values of the tensor, so either can be compared against.
+        metrics = {k: float(v) for k, v in zip(pref.metric_names, out["metrics"].tolist())}
     for n, t in params.items():
         out["grad." + n] = t.grad.clone()
     if args.adamw_steps > 0:
         step_losses, norms = run_adamw(params, cfg, batch, args.adamw_steps, args.lr, args.beta1, args.beta2,
-                                       args.eps, args.weight_decay, args.grad_clip)
+                                       args.eps, args.weight_decay, args.grad_clip, objective)
         out["adamw_losses"] = torch.tensor(step_losses, dtype=torch.float32)
         out["adamw_grad_norms"] = torch.tensor(norms, dtype=torch.float32)
         for n, t in params.items():
@@ -436,9 +509,28 @@ def reference(model_dir, batch_path, out_path, args):
     if args.adamw_steps > 0:
         meta.update(adamw_steps=args.adamw_steps, lr=repr(args.lr), beta1=repr(args.beta1), beta2=repr(args.beta2),
                     eps=repr(args.eps), weight_decay=repr(args.weight_decay), grad_clip=repr(args.grad_clip))
+    mpath = out_path + ".metrics.json"
+    if pref is not None:
+        meta.update(objective=pref.objective, beta=repr(pref.beta), label_smoothing=repr(pref.eps),
+                    pref_ftx=repr(pref.ftx), ref_logps=args.ref_logps or "initial weights",
+                    metrics=",".join(pref.metric_names))
+        if pref.objective == "dpo":
+            meta["loss_type"] = pref.loss_type
+        try:
+            with open(mpath + ".tmp", "w", encoding="utf-8") as f:
+                json.dump(metrics, f, indent=1)
+                f.write("\n")
+            os.replace(mpath + ".tmp", mpath)
+        except OSError as e:
+            raise InputError("%s: cannot write: %s" % (mpath, e.strerror))
     try:
         st_write(out_path, out, meta)
     except OSError as e:
+        if pref is not None:  # no metrics without the tensors they describe
+            try:
+                os.unlink(mpath)
+            except OSError:
+                pass
         raise InputError("%s: cannot write: %s" % (out_path, e.strerror))
 
 
@@ -534,7 +626,7 @@ def loop_forward(p, cfg, ids, L):
     return torch.stack([torch.mv(p["wte.weight"], ln(x[t], p["ln_f.weight"], p["ln_f.bias"])) for t in range(T)])
 
 
-def manual_adamw(params, cfg, batch, steps, lr, b1, b2, eps, wd, clip):
+def manual_adamw(params, cfg, batch, steps, lr, b1, b2, eps, wd, clip, objective=None):
     """AdamW + clipping written out (the formulas the C optimizer implements), float64."""
     p = {n: t.detach().to(torch.float64).clone() for n, t in params.items()}
     m = {n: torch.zeros_like(t) for n, t in p.items()}
@@ -542,7 +634,7 @@ def manual_adamw(params, cfg, batch, steps, lr, b1, b2, eps, wd, clip):
     step_losses, norms = [], []
     for k in range(1, steps + 1):
         q = leaf_params(p, torch.float64)
-        _, _, _, _, loss = forward_backward(q, cfg, batch)
+        _, _, _, _, loss = forward_backward(q, cfg, batch, objective)
         grads = {n: t.grad.detach() for n, t in q.items()}
         norm = math.sqrt(sum(float((g * g).sum()) for g in grads.values()))
         scale = min(1.0, clip / (norm + 1e-6)) if clip > 0 else 1.0
@@ -557,6 +649,301 @@ def manual_adamw(params, cfg, batch, steps, lr, b1, b2, eps, wd, clip):
             denom = v[n].sqrt() / math.sqrt(1 - b2 ** k) + eps
             p[n] = p[n] * (1 - lr * decay) - mhat_step * m[n] / denom
     return step_losses, norms, p
+
+
+def _logsig(x):
+    return -math.log1p(math.exp(-x)) if x >= 0 else x - math.log1p(math.exp(x))
+
+
+def _sig(x):
+    return 1.0 / (1.0 + math.exp(-x)) if x >= 0 else math.exp(x) / (1.0 + math.exp(x))
+
+
+def hand_preference(objective, loss_type, beta, eps, ftx, lp, ref, n):
+    """REFERENCE.md §1 written out on Python floats, one example at a time, sharing nothing with preference.py:
+    per-example losses, z, Pi1/Pi2 (IOPO), d(mean loss)/d lp (derived by hand) and the metrics."""
+    g = 2 if objective == "dpo" else 4
+    E = len(lp) // g
+    ex, zs, pis, d = [], [], [], [0.0] * len(lp)
+    rw_cols = [[] for _ in range(g)]
+    for e in range(E):
+        r = [lp[e * g + i] - ref[e * g + i] for i in range(g)]
+        if objective == "dpo":
+            z, dz, sft_rows = r[0] - r[1], (1.0, -1.0), (0,)
+        else:  # rows (x1,y1), (x1,y2), (x2,y2), (x2,y1)
+            pi1 = 2 * r[0] - r[1] - r[3]
+            pi2 = 2 * r[2] - r[3] - r[1]
+            z, dz, sft_rows = 0.5 * (pi1 + pi2), (1.0, -1.0, 1.0, -1.0), (0, 2)
+            pis.append((pi1, pi2))
+        bz = beta * z
+        if loss_type == "sigmoid":
+            loss = -(1 - eps) * _logsig(bz) - eps * _logsig(-bz)
+            dl = -(1 - eps) * beta * _sig(-bz) + eps * beta * _sig(bz)
+        elif loss_type == "robust":
+            loss = (-(1 - eps) * _logsig(bz) + eps * _logsig(-bz)) / (1 - 2 * eps)
+            dl = (-(1 - eps) * beta * _sig(-bz) - eps * beta * _sig(bz)) / (1 - 2 * eps)
+        elif loss_type == "ipo":
+            loss, dl = (z - 1 / (2 * beta)) ** 2, 2 * (z - 1 / (2 * beta))
+        else:
+            loss, dl = max(0.0, 1 - bz), (-beta if 1 - bz > 0 else 0.0)
+        for i in range(g):
+            d[e * g + i] += dl * dz[i] / E
+            rw_cols[i].append(beta * r[i])
+        for i in sft_rows:
+            if ftx:
+                loss += ftx * (-lp[e * g + i] / n[e * g + i])
+                d[e * g + i] += -ftx / n[e * g + i] / E
+        ex.append(loss)
+        zs.append(z)
+    mean = lambda v: sum(v) / len(v)
+    col = lambda seq, i: [seq[e * g + i] for e in range(E)]
+    rc = rw_cols
+    if objective == "dpo":
+        met = [mean(rc[0]), mean(rc[1]), mean([a - b for a, b in zip(rc[0], rc[1])]),
+               mean([1.0 if a > b else 0.0 for a, b in zip(rc[0], rc[1])]), mean(col(lp, 0)), mean(col(lp, 1))]
+    else:
+        met = [mean(rc[0]), mean(rc[1]), mean(rc[2]), mean(rc[3]),
+               mean([a - b for a, b in zip(rc[0], rc[1])]), mean([a - b for a, b in zip(rc[2], rc[3])]),
+               mean([1.0 if a > b else 0.0 for a, b in zip(rc[0], rc[1])]),
+               mean([1.0 if a > b else 0.0 for a, b in zip(rc[2], rc[3])])]
+        met += [mean(col(lp, i)) for i in range(4)] + [mean(col(ref, i)) for i in range(4)]
+    return {"loss": mean(ex), "example_loss": ex, "z": zs, "pis": pis, "dseq_logp": d, "metrics": met}
+
+
+def self_test_preference(check, maxdiff, cfg, base, g):
+    import contextlib
+    import io
+    import tempfile
+
+    def rel(a, b):
+        a = torch.as_tensor(a, dtype=torch.float64).reshape(-1)
+        b = torch.as_tensor(b, dtype=torch.float64).reshape(-1)
+        return float(((a - b).abs() / (1.0 + b.abs())).max())
+
+    def compare(pref, lp, ref, n):
+        """Implementation vs hand formulas on float64 log-probs; the worst relative difference of any output."""
+        sl = lp.clone().requires_grad_(True)
+        res = pref(sl, n, ref)
+        res["loss"].backward()
+        h = hand_preference(pref.objective, pref.loss_type, pref.beta, pref.eps, pref.ftx, lp.tolist(),
+                            ref.tolist(), n.tolist())
+        got_m = [float(res["metrics"][k]) for k in pref.metric_names]
+        return max(rel(res["loss"].item(), h["loss"]), rel(res["example_loss"], h["example_loss"]),
+                   rel(res["z"], h["z"]), rel(sl.grad, h["dseq_logp"]), rel(got_m, h["metrics"])), res, h
+
+    # 11. The objectives on given log-probs against the hand formulas: value, per-example loss, z, metrics and the
+    # gradient with respect to seq_logp (autograd vs the derivative written out).
+    E = 6
+    cases = [("dpo", "sigmoid", 0.1, 0.0, 0.0), ("dpo", "sigmoid", 0.1, 0.2, 0.0), ("dpo", "sigmoid", 0.3, 0.1, 0.7),
+             ("dpo", "ipo", 0.1, 0.0, 0.0), ("dpo", "ipo", 0.5, 0.0, 0.3), ("dpo", "hinge", 0.1, 0.0, 0.0),
+             ("dpo", "hinge", 0.5, 0.0, 0.4), ("dpo", "robust", 0.1, 0.1, 0.0), ("dpo", "robust", 0.2, 0.3, 0.5),
+             ("iopo", "sigmoid", 0.1, 0.0, 0.0), ("iopo", "sigmoid", 0.1, 0.25, 0.0),
+             ("iopo", "sigmoid", 0.3, 0.1, 0.7)]
+    data = {}
+    for obj, k in (("dpo", 2), ("iopo", 4)):
+        lp = -5 - 35 * torch.rand(E * k, generator=g, dtype=torch.float64)
+        ref = -5 - 35 * torch.rand(E * k, generator=g, dtype=torch.float64)
+        n = torch.randint(1, 20, (E * k,), generator=g).to(torch.float64)
+        data[obj] = (lp, ref, n)
+    hinge_sides = set()
+    for obj, lt, beta, eps, ftx in cases:
+        pref = Preference(obj, beta, eps, lt, ftx)
+        assert pref.problem() is None, pref.problem()
+        worst, res, h = compare(pref, *data[obj])
+        if lt == "hinge":
+            hinge_sides |= {1 - beta * z > 0 for z in h["z"]}
+        check("%s %s beta %g eps %g ftx %g == hand formulas" %
+              (obj, lt, beta, eps, ftx), worst < 1e-12, "rel %.1e" % worst)
+    check("hinge cases cover both sides of the kink", hinge_sides == {True, False})
+    # the DPO data has examples won and lost, so accuracies and the sigmoid's two tails are exercised
+    zd = hand_preference("dpo", "sigmoid", 0.1, 0, 0, *[t.tolist() for t in data["dpo"]])["z"]
+    check("DPO test data has margins of both signs", min(zd) < -10 and max(zd) > 10)
+
+    # IOPO z: 0.5 * (Pi1 + Pi2) as the hand formula builds it, and the algebraic four-term form.
+    lp, ref, n = data["iopo"]
+    pref = Preference("iopo", 0.1, 0.0, "sigmoid", 0.0)
+    res = pref(lp, n, ref)
+    h = hand_preference("iopo", "sigmoid", 0.1, 0.0, 0.0, lp.tolist(), ref.tolist(), n.tolist())
+    r = (lp - ref).view(E, 4)
+    four = r[:, 0] + r[:, 2] - r[:, 1] - r[:, 3]
+    half = [0.5 * (a + b) for a, b in h["pis"]]
+    check("IOPO z == 0.5*(Pi1 + Pi2) == rho11 + rho22 - rho12 - rho21", rel(res["z"], half) < 1e-13 and
+          rel(res["z"], four) < 1e-13 and max(abs(a - b) for a, b in h["pis"]) > 1,
+          "rel %.1e, %.1e" % (rel(res["z"], half), rel(res["z"], four)))
+
+    # 12. Through the model: gradients of the mean preference loss against finite differences (float64), and the
+    # dseq_logp it reports against the hand derivative at the model's own log-probs.
+    B, T = 8, 9
+    ids = torch.randint(0, cfg.vocab_size, (B, T), generator=g)
+    lengths = torch.randint(4, T + 1, (B,), generator=g)
+    targets = torch.zeros(B, T, dtype=torch.long)
+    mask = torch.zeros(B, T)
+    for b in range(B):
+        P = 1 + b % 3
+        for t in range(T):
+            if P <= t + 1 < int(lengths[b]):
+                targets[b, t] = ids[b, t + 1]
+                mask[b, t] = 1.0
+    pbatch = Batch(ids, lengths, targets, mask)
+    p64 = leaf_params(base, torch.float64)
+    ref64 = seq_logps_no_grad(p64, cfg, pbatch) + 4 * torch.randn(B, generator=g, dtype=torch.float64)
+    for pref in (Preference("dpo", 0.2, 0.1, "sigmoid", 0.5), Preference("iopo", 0.2, 0.1, "sigmoid", 0.5)):
+        obj = preference_objective(pref, ref64)
+        q = leaf_params(base, torch.float64)
+        info = {}
+        _, _, sl, sc, _ = forward_backward(q, cfg, pbatch, obj, info)
+        h = hand_preference(pref.objective, "sigmoid", 0.2, 0.1, 0.5, sl.tolist(), ref64.tolist(), sc.tolist())
+        check("%s: dseq_logp at the model's log-probs == hand derivative" % pref.objective,
+              rel(info["dseq_logp"], h["dseq_logp"]) < 1e-12 and rel(info["loss"].item(), h["loss"]) < 1e-12)
+
+        def loss_at(pp):
+            with torch.no_grad():
+                _, s, c, _ = losses(forward(pp, cfg, pbatch.input_ids, pbatch.lengths), pbatch)
+                return obj(s, c)["loss"].item()
+
+        worst, n_checked, hh = 0.0, 0, 1e-6
+        probe = {nm: t.detach().clone() for nm, t in q.items()}
+        for name, t in probe.items():
+            flat = t.view(-1)
+            picks = torch.randperm(flat.numel(), generator=g)[:1].tolist()
+            if name == "wte.weight":
+                picks.append(int(pbatch.targets[0, 3]) * cfg.n_embd + 2)
+            for j in picks:
+                old = float(flat[j])
+                flat[j] = old + hh
+                fp = loss_at(probe)
+                flat[j] = old - hh
+                fm = loss_at(probe)
+                flat[j] = old
+                fd = (fp - fm) / (2 * hh)
+                ag = float(q[name].grad.view(-1)[j])
+                err = abs(fd - ag) / (1e-8 + 1e-5 * abs(ag))
+                worst = max(worst, err)
+                n_checked += 1
+                if err > 1:
+                    print("    %s[%d]: autograd %.10g, finite difference %.10g" % (name, j, ag, fd))
+        check("%s: gradients == finite differences (%d entries)" % (pref.objective, n_checked), worst <= 1,
+              "worst err %.2f of tolerance" % worst)
+
+        # 13. AdamW on the preference loss: torch == written out, reference log-probs fixed, loss falls.
+        hp = dict(lr=1e-2, beta1=0.9, beta2=0.95, eps=1e-8, weight_decay=0.1)
+        pa = leaf_params(base, torch.float64)
+        sl_t, nm_t = run_adamw(pa, cfg, pbatch, 3, grad_clip=0.05, objective=obj, **hp)
+        sl_m, nm_m, pm = manual_adamw(base, cfg, pbatch, 3, hp["lr"], hp["beta1"], hp["beta2"], hp["eps"],
+                                      hp["weight_decay"], 0.05, obj)
+        d = max(maxdiff(pa[nm], pm[nm]) for nm in pa)
+        ok = d < 1e-12 and max(abs(a - b) for a, b in zip(sl_t + nm_t, sl_m + nm_m)) < 1e-12
+        check("%s: AdamW == written-out AdamW; loss falls" % pref.objective, ok and sl_t[-1] < sl_t[0],
+              "losses %s" % ", ".join("%.4f" % x for x in sl_t))
+
+    # 14. The command line end to end (float32): outputs, side file, the reference computed at the initial weights
+    # and held fixed across AdamW steps, and refusals.
+    with tempfile.TemporaryDirectory() as tmp:
+        md = os.path.join(tmp, "m")
+        init_model(md, cfg, 5, "plain")
+        bpath = os.path.join(tmp, "batch.json")
+        with open(bpath, "w") as f:
+            json.dump({"input_ids": ids.tolist(), "lengths": lengths.tolist(), "targets": targets.tolist(),
+                       "mask": mask.tolist()}, f)
+
+        def run(*extra, out="o.safetensors", batch_file=bpath):
+            err = io.StringIO()
+            with contextlib.redirect_stderr(err):
+                try:
+                    rc = main(["--model", md, "--batch", batch_file, "--out", os.path.join(tmp, out)] + list(extra))
+                except SystemExit as e:
+                    rc = e.code
+            return rc, err.getvalue().strip()
+
+        def read(out):
+            path = os.path.join(tmp, out)
+            return {k: st_tensor_f32(path, k, v) for k, v in st_read(path).items()}
+
+        rc, _ = run("--objective", "dpo", "--adamw-steps", "3", "--lr", "1e-2", out="dpo.safetensors")
+        o = read("dpo.safetensors")
+        with open(os.path.join(tmp, "dpo.safetensors.metrics.json")) as f:
+            mj = json.load(f)
+        E = B // 2
+        names = ["example_loss", "pref_z", "ref_logp", "dseq_logp", "metrics", "adamw_losses"]
+        ok = rc == 0 and all(k in o for k in names) and [o[k].numel() for k in names[:5]] == [E, E, B, B, 6]
+        check("dpo run: outputs present with their shapes", ok)
+        ok = ok and list(mj) == list(Preference("dpo").metric_names) and o["metrics"].tolist() == list(mj.values())
+        check("dpo run: metrics.json == metrics tensor, in TRL's names", ok)
+        sign = torch.tensor([-1.0, 1.0] * E)
+        # at the initial weights the policy is its own reference: rho = 0 exactly, loss log 2, d/dlogp = -+beta/2/E
+        ok = ok and torch.equal(o["ref_logp"], o["seq_logp"]) and not o["pref_z"].any()
+        ok = ok and abs(o["loss"].item() - math.log(2)) < 1e-7 and o["loss"].item() == o["adamw_losses"][0].item()
+        ok = ok and maxdiff(o["dseq_logp"], sign * 0.1 / 2 / E) < 1e-9 and not o["metrics"][:4].any()
+        check("dpo run: reference = initial policy (rho 0, loss log 2)", ok)
+        ok = abs(o["loss"].item() - o["example_loss"].mean().item()) < 1e-7 and o["adamw_losses"][-1] < o["loss"]
+        check("dpo run: loss == mean of example_loss; AdamW lowers it", ok)
+        # the same reference values given as a file reproduce every step: the internal one is not recomputed
+        rpath = os.path.join(tmp, "ref.json")
+        with open(rpath, "w") as f:
+            json.dump(o["ref_logp"].tolist(), f)
+        rc, _ = run("--objective", "dpo", "--adamw-steps", "3", "--lr", "1e-2", "--ref-logps", rpath,
+                    out="dpo2.safetensors")
+        o2 = read("dpo2.safetensors")
+        check("dpo run: reference held at the initial weights across AdamW steps",
+              rc == 0 and torch.equal(o2["adamw_losses"], o["adamw_losses"]))
+
+        # IOPO with a reference from a file that makes the margins nonzero; values against the hand formulas.
+        ref_vals = (o["ref_logp"].double() + 3 * torch.randn(B, generator=g, dtype=torch.float64)).tolist()
+        with open(rpath, "w") as f:
+            json.dump(ref_vals, f)
+        rc, _ = run("--objective", "iopo", "--beta", "0.3", "--label-smoothing", "0.1", "--pref-ftx", "0.5",
+                    "--ref-logps", rpath, out="iopo.safetensors")
+        o = read("iopo.safetensors")
+        h = hand_preference("iopo", "sigmoid", 0.3, 0.1, 0.5, o["seq_logp"].double().tolist(),
+                            o["ref_logp"].double().tolist(), o["seq_count"].double().tolist())
+        worst = max(rel(o["loss"], h["loss"]), rel(o["example_loss"], h["example_loss"]), rel(o["pref_z"], h["z"]),
+                    rel(o["dseq_logp"], h["dseq_logp"]), rel(o["metrics"], h["metrics"]))
+        check("iopo run (float32, reference from file) == hand formulas", rc == 0 and worst < 1e-5 and
+              o["metrics"].numel() == 16 and bool(o["pref_z"].abs().min() > 0), "rel %.1e" % worst)
+
+        rc, _ = run(out="sft.safetensors")
+        check("sft run: no preference outputs, no side file",
+              rc == 0 and "metrics" not in read("sft.safetensors") and
+              not os.path.exists(os.path.join(tmp, "sft.safetensors.metrics.json")))
+
+        bad_ref = os.path.join(tmp, "bad_ref.json")
+        short = os.path.join(tmp, "short.json")
+        with open(bad_ref, "w") as f:
+            f.write("[" + ", ".join(["-3.5"] * (B - 1) + ["NaN"]) + "]")
+        with open(short, "w") as f:
+            json.dump([-1.0] * (B - 1), f)
+        six = os.path.join(tmp, "six.json")
+        with open(six, "w") as f:
+            json.dump({"input_ids": ids[:6].tolist(), "lengths": lengths[:6].tolist(),
+                       "targets": targets[:6].tolist(), "mask": mask[:6].tolist()}, f)
+        nochosen = os.path.join(tmp, "nochosen.json")
+        m0 = mask.clone()
+        m0[2] = 0
+        with open(nochosen, "w") as f:
+            json.dump({"input_ids": ids.tolist(), "lengths": lengths.tolist(), "targets": targets.tolist(),
+                       "mask": m0.tolist()}, f)
+        refusals = [
+            ("iopo batch of 6 rows", 1, "multiple of 4", dict(extra=("--objective", "iopo"), batch_file=six)),
+            ("reference list of the wrong length", 1, "list of 8", dict(extra=("--objective", "dpo", "--ref-logps",
+                                                                               short))),
+            ("reference holding NaN", 1, "entry 7", dict(extra=("--objective", "dpo", "--ref-logps", bad_ref))),
+            ("pref-ftx with an empty chosen row", 1, "row 2", dict(extra=("--objective", "dpo", "--pref-ftx", "1"),
+                                                                   batch_file=nochosen)),
+            ("beta 0", 2, "--beta", dict(extra=("--objective", "dpo", "--beta", "0"))),
+            ("label smoothing with ipo", 2, "label-smoothing", dict(extra=("--objective", "dpo", "--loss-type", "ipo",
+                                                                           "--label-smoothing", "0.1"))),
+            ("robust with eps 0.5", 2, "below 0.5", dict(extra=("--objective", "dpo", "--loss-type", "robust",
+                                                                "--label-smoothing", "0.5"))),
+            ("iopo with loss type hinge", 2, "dpo only", dict(extra=("--objective", "iopo", "--loss-type", "hinge"))),
+            ("preference flags with sft", 2, "need --objective", dict(extra=("--beta", "0.2",))),
+        ]
+        for i, (what, want_rc, want_msg, kw) in enumerate(refusals):
+            out = "refused%d.safetensors" % i
+            rc, msg = run(*kw["extra"], out=out, batch_file=kw.get("batch_file", bpath))
+            ok = rc == want_rc and want_msg in msg and not os.path.exists(os.path.join(tmp, out))
+            ok = ok and not os.path.exists(os.path.join(tmp, out + ".metrics.json"))
+            check("refused (exit %d): %s" % (want_rc, what), ok, msg.splitlines()[-1][len("gpt2_reference.py: "):]
+                  .replace(tmp, "") if msg else "no message")
 
 
 def self_test():
@@ -742,6 +1129,9 @@ def self_test():
             except InputError as e:
                 check("safetensors reader rejects: " + what, bad in str(e), str(e)[len(tmp):])
 
+    # 11-14. Preference objectives (DPO, IOPO).
+    self_test_preference(check, maxdiff, cfg, base, g)
+
     print("self-test: %d failed" % len(fails))
     return 0 if not fails else 1
 
@@ -760,6 +1150,14 @@ def main(argv):
     ap.add_argument("--eps", type=float, default=1e-8)
     ap.add_argument("--weight-decay", type=float, default=0.0)
     ap.add_argument("--grad-clip", type=float, default=0.0)
+    # Preference flags default to None so that giving one with --objective sft can be refused, not ignored.
+    ap.add_argument("--objective", choices=OBJECTIVES, default="sft")
+    ap.add_argument("--beta", type=float, help="DPO/IOPO beta (default 0.1)")
+    ap.add_argument("--label-smoothing", type=float, help="eps of the sigmoid/robust losses (default 0)")
+    ap.add_argument("--loss-type", choices=LOSS_TYPES, help="DPO only (default sigmoid)")
+    ap.add_argument("--pref-ftx", type=float, help="gamma of the length-averaged SFT term (default 0)")
+    ap.add_argument("--ref-logps", metavar="FILE", help="JSON list of B reference log-probs (default: computed at "
+                    "the initial weights)")
     ap.add_argument("--init-model", metavar="DIR")
     ap.add_argument("--layers", type=int)
     ap.add_argument("--heads", type=int)
@@ -793,6 +1191,17 @@ def main(argv):
         if args.adamw_steps < 0 or not (args.lr >= 0 and 0 <= args.beta1 < 1 and 0 <= args.beta2 < 1 and
                                         args.eps >= 0 and args.weight_decay >= 0 and args.grad_clip >= 0):
             ap.error("bad AdamW hyperparameters")
+        pref_flags = (args.beta, args.label_smoothing, args.loss_type, args.pref_ftx, args.ref_logps)
+        args.pref = None
+        if args.objective == "sft":
+            if any(v is not None for v in pref_flags):
+                ap.error("--beta --label-smoothing --loss-type --pref-ftx --ref-logps need --objective dpo|iopo")
+        else:
+            args.pref = Preference(args.objective, 0.1 if args.beta is None else args.beta,
+                                   args.label_smoothing or 0.0, args.loss_type or "sigmoid", args.pref_ftx or 0.0)
+            problem = args.pref.problem()
+            if problem:
+                ap.error(problem)
         reference(args.model, args.batch, args.out, args)
         return 0
     except InputError as e:
