@@ -46,6 +46,9 @@ iopo_backend_kind iopo_ctx_backend(const iopo_ctx *ctx);
 const char *iopo_ctx_device_name(const iopo_ctx *ctx);
 /* Bytes of device-local memory (sum of device-local heaps); 0 on the CPU backend. */
 size_t iopo_ctx_device_memory(const iopo_ctx *ctx);
+/* Bytes held by tensors on the context now, and the most held at once since it was created (both backends). */
+size_t iopo_ctx_tensor_bytes(const iopo_ctx *ctx);
+size_t iopo_ctx_tensor_bytes_peak(const iopo_ctx *ctx);
 
 /* Submits everything recorded and waits for it. */
 void iopo_sync(iopo_ctx *ctx);

@@ -12,11 +12,17 @@
 #include "iopo/model.h"
 #include "iopo/safetensors.h"
 #include "iopo/tokenizer.h"
+#include "train/objective.h"
 
 static void usage(FILE *out) {
     fprintf(out,
-            "usage: iopo score --model DIR --data FILE [--objective sft] [--device N|cpu] [--out scores.jsonl]\n"
-            "                  [--grads grads.safetensors] [--batch-size B]\n\n"
+            "usage: iopo score --model DIR --data FILE [--objective sft|dpo|iopo] [--ref DIR] [--beta B]\n"
+            "                  [--label-smoothing E] [--pref-ftx G] [--loss-type T] [--template chatml|plain]\n"
+            "                  [--device N|cpu] [--out scores.jsonl] [--grads grads.safetensors] [--batch-size B]\n\n"
+            "DPO / IOPO: {\"loss\": f, \"logps\": {...}, \"ref_logps\": {...}, \"tokens\": {...}} with sequence keys\n"
+            "chosen, rejected (DPO) or x1y1, x1y2, x2y2, x2y1 (IOPO), log-probs summed over response tokens; the\n"
+            "reference is --ref (default: the model itself). --grads is the gradient of the mean loss over records.\n"
+            "SFT:\n"
             "Writes one JSON line per record, in order:\n"
             "  {\"loss\": mean token cross-entropy of the record's response, \"logps\": {\"response\": summed\n"
             "   log-prob}, \"tokens\": {\"response\": count}}\n"
@@ -29,7 +35,10 @@ static void usage(FILE *out) {
 
 int cmd_score(int argc, char **argv) {
     const char *model_dir = NULL, *data = NULL, *objective = "sft", *device = NULL, *out = NULL, *grads = NULL, *v;
+    const char *ref_dir = NULL;
     long batch = 8;
+    iopo_train_config tc;
+    iopo_train_config_defaults(&tc);
     for (int i = 1; i < argc; i++) {
         if (cli_is_help(argv[i])) {
             usage(stdout);
@@ -40,6 +49,19 @@ int cmd_score(int argc, char **argv) {
         } else if (cli_flag_value(argc, argv, &i, "--device", &device)) {
         } else if (cli_flag_value(argc, argv, &i, "--out", &out)) {
         } else if (cli_flag_value(argc, argv, &i, "--grads", &grads)) {
+        } else if (cli_flag_value(argc, argv, &i, "--ref", &ref_dir)) {
+        } else if (!strncmp(argv[i], "--beta", 6) || !strncmp(argv[i], "--label-smoothing", 17) ||
+                   !strncmp(argv[i], "--pref-ftx", 10) || !strncmp(argv[i], "--loss-type", 11) ||
+                   !strncmp(argv[i], "--template", 10)) {
+            char e2[256];
+            if (!strncmp(argv[i], "--template", 10) && (argv[i][10] == 0 || argv[i][10] == '=')) {
+                const char *t;
+                cli_flag_value(argc, argv, &i, "--template", &t);
+                snprintf(tc.template_name, sizeof tc.template_name, "%s", t);
+            } else if (!iopo_train_config_parse_flag(&tc, argc, argv, &i, e2, sizeof e2)) {
+                fprintf(stderr, "iopo score: %s\n", e2);
+                return 2;
+            }
         } else if (cli_flag_value(argc, argv, &i, "--batch-size", &v)) {
             batch = cli_parse_long("--batch-size", v, 1, 4096);
         } else {
@@ -51,10 +73,12 @@ int cmd_score(int argc, char **argv) {
         fprintf(stderr, "iopo score: --model and --data are required\n");
         return 2;
     }
-    if (strcmp(objective, "sft") != 0) {
-        fprintf(stderr, "iopo score: --objective '%s' is not supported yet (supported: sft)\n", objective);
+    snprintf(tc.objective, sizeof tc.objective, "%.15s", objective);
+    if (strcmp(objective, "sft") && strcmp(objective, "dpo") && strcmp(objective, "iopo")) {
+        fprintf(stderr, "iopo score: --objective '%s': expected sft, dpo or iopo\n", objective);
         return 2;
     }
+    int G = objective_group(objective);
     char err[4608];
     iopo_model_config cfg;
     if (!iopo_model_config_load(&cfg, model_dir, err, sizeof err)) {
@@ -71,7 +95,7 @@ int cmd_score(int argc, char **argv) {
     }
     iopo_dataset ds;
     /* Scoring must see whole records: allow one more token than positions so that an over-long record is detected. */
-    bool ok = iopo_dataset_load(&ds, data, tok, cfg.n_ctx + 2, cfg.vocab_size, err, sizeof err);
+    bool ok = objective_load_data(&tc, data, tok, cfg.n_ctx + 1, cfg.vocab_size, G, &ds, err, sizeof err);
     iopo_tokenizer_free(tok);
     if (!ok) {
         fprintf(stderr, "iopo score: %s\n", err);
@@ -95,7 +119,27 @@ int cmd_score(int argc, char **argv) {
         iopo_dataset_free(&ds);
         return 1;
     }
-    int B = (int)(batch < ds.n ? batch : ds.n);
+    float *ref = NULL;
+    if (G > 1) {
+        ref = objective_reference_logps(ctx, ref_dir ? ref_dir : model_dir, &ds, (int)batch * G, T, NULL, "", err,
+                                        sizeof err);
+        if (!ref) {
+            fprintf(stderr, "iopo score: %s\n", err);
+            iopo_model_free(m);
+            iopo_ctx_destroy(ctx);
+            iopo_dataset_free(&ds);
+            return 1;
+        }
+    }
+    int nrec = ds.n / G;
+    int E = (int)(batch < nrec ? batch : nrec), B = E * G;
+    iopo_tensor *tref = G > 1 ? iopo_tensor_new1(ctx, IOPO_F32, B) : NULL;
+    iopo_tensor *tel = G > 1 ? iopo_tensor_new1(ctx, IOPO_F32, E) : NULL, *tz = G > 1 ? iopo_tensor_new1(ctx, IOPO_F32, E) : NULL;
+    iopo_tensor *tdseq = G > 1 ? iopo_tensor_new1(ctx, IOPO_F32, B) : NULL;
+    float *href = calloc((size_t)B, sizeof *href), *hel = malloc((size_t)E * sizeof *hel);
+    iopo_pref_params pp = objective_params(&tc, G > 1 ? G : 2, 1.0f / (float)nrec);
+    static const char *keys2[] = {"chosen", "rejected"}, *keys4[] = {"x1y1", "x1y2", "x2y2", "x2y1"};
+    const char *const *keys = G == 4 ? keys4 : keys2;
     iopo_host_batch hb;
     iopo_host_batch_alloc(&hb, B, T);
     iopo_batch db;
@@ -121,16 +165,37 @@ int cmd_score(int argc, char **argv) {
     for (int start = 0; start < ds.n; start += B) {
         int nb = ds.n - start < B ? ds.n - start : B;
         for (int i = 0; i < nb; i++) idx[i] = start + i;
+        if (G > 1) {
+            memset(href, 0, (size_t)B * sizeof *href);
+            memcpy(href, ref + start, (size_t)nb * sizeof *href);
+        }
         iopo_host_batch_fill(&hb, &ds, idx, nb);
         iopo_tensor_upload(db.tokens, hb.tokens);
         iopo_tensor_upload(db.targets, hb.targets);
         iopo_tensor_upload(db.mask, hb.mask);
         iopo_tensor_upload(db.lengths, hb.lengths);
         iopo_model_forward(m, &db);
-        if (grads) iopo_model_backward(m, &db, dloss, NULL);
+        if (G > 1) {
+            iopo_tensor_upload(tref, href);
+            iopo_pref_loss(ctx, tel, tz, tdseq, iopo_model_seq_logp(m), tref, iopo_model_seq_count(m), E, &pp);
+            /* Padding records beyond nb have no loss tokens: their dseq only meets zero masks. */
+            if (grads) iopo_model_backward(m, &db, NULL, tdseq);
+            iopo_tensor_download(tel, hel);
+        } else if (grads) {
+            iopo_model_backward(m, &db, dloss, NULL);
+        }
         iopo_tensor_download(iopo_model_seq_logp(m), logp);
         iopo_tensor_download(iopo_model_seq_count(m), count);
-        for (int b = 0; b < nb; b++) {
+        for (int e = 0; G > 1 && e < nb / G; e++) {
+            fprintf(f, "{\"loss\": %.9g, \"logps\": {", (double)hel[e]);
+            for (int k = 0; k < G; k++) fprintf(f, "%s\"%s\": %.9g", k ? ", " : "", keys[k], (double)logp[e * G + k]);
+            fprintf(f, "}, \"ref_logps\": {");
+            for (int k = 0; k < G; k++) fprintf(f, "%s\"%s\": %.9g", k ? ", " : "", keys[k], (double)href[e * G + k]);
+            fprintf(f, "}, \"tokens\": {");
+            for (int k = 0; k < G; k++) fprintf(f, "%s\"%s\": %d", k ? ", " : "", keys[k], (int)count[e * G + k]);
+            fprintf(f, "}}\n");
+        }
+        for (int b = 0; G == 1 && b < nb; b++) {
             double mean = count[b] > 0 ? -(double)logp[b] / count[b] : 0.0;
             fprintf(f, "{\"loss\": %.9g, \"logps\": {\"response\": %.9g}, \"tokens\": {\"response\": %d}}\n", mean,
                     (double)logp[b], (int)count[b]);
@@ -158,7 +223,8 @@ int cmd_score(int argc, char **argv) {
     }
 done:
     if (af.f) iopo_atomic_abort(&af);
-    free(dl), free(loss), free(logp), free(count), free(idx);
+    free(dl), free(loss), free(logp), free(count), free(idx), free(ref), free(href), free(hel);
+    iopo_tensor_free(tref), iopo_tensor_free(tel), iopo_tensor_free(tz), iopo_tensor_free(tdseq);
     iopo_tensor_free(dloss);
     iopo_batch_free(&db);
     iopo_host_batch_free(&hb);

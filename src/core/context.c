@@ -78,6 +78,9 @@ void iopo_ctx_destroy(iopo_ctx *ctx) {
 iopo_backend_kind iopo_ctx_backend(const iopo_ctx *ctx) { return ctx->kind; }
 const char *iopo_ctx_device_name(const iopo_ctx *ctx) { return ctx->device_name; }
 
+size_t iopo_ctx_tensor_bytes(const iopo_ctx *ctx) { return ctx->tensor_bytes; }
+size_t iopo_ctx_tensor_bytes_peak(const iopo_ctx *ctx) { return ctx->tensor_bytes_peak; }
+
 size_t iopo_ctx_device_memory(const iopo_ctx *ctx) {
     if (!ctx->vk) return 0;
     size_t total = 0;
@@ -112,6 +115,8 @@ iopo_tensor *iopo_tensor_new(iopo_ctx *ctx, iopo_dtype dtype, int ndim, const in
         t->numel *= (size_t)shape[i];
     }
     size_t bytes = iopo_tensor_bytes(t);
+    ctx->tensor_bytes += bytes;
+    if (ctx->tensor_bytes > ctx->tensor_bytes_peak) ctx->tensor_bytes_peak = ctx->tensor_bytes;
     if (ctx->kind == IOPO_BACKEND_CPU) {
         t->data = calloc(bytes ? bytes : 4, 1);
         if (!t->data) {
@@ -144,6 +149,7 @@ size_t iopo_tensor_bytes(const iopo_tensor *t) { return t->numel * 4; }
 
 void iopo_tensor_free(iopo_tensor *t) {
     if (!t) return;
+    t->ctx->tensor_bytes -= iopo_tensor_bytes(t);
     if (t->vk) {
         /* A recorded command may still use the range: it is reused only after the stream's next submit. */
         vk_memory_free_deferred(t->ctx->vk, t->vk);

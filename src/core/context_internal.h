@@ -10,6 +10,7 @@ struct iopo_ctx {
     iopo_backend_kind kind;
     char device_name[256];
     struct vk_state *vk;       /* NULL on the CPU backend */
+    size_t tensor_bytes, tensor_bytes_peak;
 };
 
 #endif

@@ -32,7 +32,14 @@ static const key_def keys[] = {
     STR(resume, "continue from a checkpoint directory, or from an output directory's latest checkpoint"),
     STR(device, "device number from `iopo devices`, or cpu (default: IOPO_DEVICE, else the best GPU)"),
     STR(tokenizer, "tokenizer.json for text data (default: the model directory's)"),
-    STR(objective, "training objective: sft"),
+    STR(objective, "training objective: sft, dpo or iopo"),
+    STR(template_name, "chat template for chat/preference formats: chatml or plain"),
+    DBL(beta, "DPO/IOPO beta"),
+    DBL(label_smoothing, "DPO/IOPO label smoothing (cDPO epsilon)"),
+    STR(loss_type, "DPO loss: sigmoid, ipo, hinge or robust (IOPO always sigmoid)"),
+    DBL(pref_ftx, "weight of the length-averaged SFT term on the chosen response(s)"),
+    STR(ref_model, "reference model directory (default: the starting model)"),
+    STR(on_bad_record, "error (stop) or skip (report and drop) for bad data records"),
     INT(steps, "optimizer steps to run in total"),
     INT(stop_at, "stop (with a checkpoint) after this step; the schedule still spans steps (0 = run to the end)"),
     INT(batch_size, "sequences per micro-batch"),
@@ -59,6 +66,10 @@ void iopo_train_config_defaults(iopo_train_config *c) {
     memset(c, 0, sizeof *c);
     snprintf(c->objective, sizeof c->objective, "sft");
     snprintf(c->schedule, sizeof c->schedule, "cosine");
+    snprintf(c->template_name, sizeof c->template_name, "chatml");
+    snprintf(c->loss_type, sizeof c->loss_type, "sigmoid");
+    snprintf(c->on_bad_record, sizeof c->on_bad_record, "error");
+    c->beta = 0.1;
     c->steps = 100;
     c->batch_size = 8;
     c->grad_accum = 1;
@@ -195,8 +206,17 @@ bool iopo_train_config_validate(const iopo_train_config *c, char *err, size_t er
     if (!c->model[0] && !c->resume[0]) return snprintf(err, errlen, "model is required (--model DIR)"), false;
     if (!c->data[0]) return snprintf(err, errlen, "data is required (--data FILE)"), false;
     if (!c->out[0]) return snprintf(err, errlen, "out is required (--out DIR)"), false;
-    if (strcmp(c->objective, "sft") != 0)
-        return snprintf(err, errlen, "objective '%s' is not supported yet (supported: sft)", c->objective), false;
+    if (strcmp(c->objective, "sft") && strcmp(c->objective, "dpo") && strcmp(c->objective, "iopo"))
+        return snprintf(err, errlen, "objective '%s': expected sft, dpo or iopo", c->objective), false;
+    if (strcmp(c->template_name, "chatml") && strcmp(c->template_name, "plain"))
+        return snprintf(err, errlen, "template_name '%s': expected chatml or plain", c->template_name), false;
+    if (strcmp(c->loss_type, "sigmoid") && strcmp(c->loss_type, "ipo") && strcmp(c->loss_type, "hinge") &&
+        strcmp(c->loss_type, "robust"))
+        return snprintf(err, errlen, "loss_type '%s': expected sigmoid, ipo, hinge or robust", c->loss_type), false;
+    if (strcmp(c->on_bad_record, "error") && strcmp(c->on_bad_record, "skip"))
+        return snprintf(err, errlen, "on_bad_record '%s': expected error or skip", c->on_bad_record), false;
+    if (!(c->beta > 0) || c->label_smoothing < 0 || c->label_smoothing >= 0.5 || c->pref_ftx < 0)
+        return snprintf(err, errlen, "beta must be positive, label_smoothing in [0, 0.5), pref_ftx >= 0"), false;
     if (strcmp(c->schedule, "cosine") && strcmp(c->schedule, "linear") && strcmp(c->schedule, "constant"))
         return snprintf(err, errlen, "schedule '%s': expected cosine, linear or constant", c->schedule), false;
     if (c->steps < 1 || c->batch_size < 1 || c->grad_accum < 1 || c->seq_len < 1)

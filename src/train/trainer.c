@@ -15,6 +15,7 @@
 #include "iopo/tokenizer.h"
 #include "iopo/train.h"
 #include "train/checkpoint.h"
+#include "train/objective.h"
 
 static double now_seconds(void) {
     struct timespec ts;
@@ -36,7 +37,7 @@ static void epoch_order(int *order, int n, long seed, int epoch) {
 }
 
 typedef struct data_cursor {
-    const iopo_dataset *ds;
+    int n;                /* units drawn: sequences (SFT) or records (DPO / IOPO) */
     long seed;
     int epoch, position;
     int *order;
@@ -44,10 +45,10 @@ typedef struct data_cursor {
 
 static void cursor_next(data_cursor *c, int *idx, int n) {
     for (int i = 0; i < n; i++) {
-        if (c->position >= c->ds->n) {
+        if (c->position >= c->n) {
             c->epoch++;
             c->position = 0;
-            epoch_order(c->order, c->ds->n, c->seed, c->epoch);
+            epoch_order(c->order, c->n, c->seed, c->epoch);
         }
         idx[i] = c->order[c->position++];
     }
@@ -66,23 +67,47 @@ static double sum_floats(const float *x, size_t n) {
     return s;
 }
 
-/* Mean token loss over a whole dataset, forward only. */
-static double evaluate(iopo_model *m, const iopo_dataset *ds, iopo_batch *b, iopo_host_batch *hb) {
+/* Evaluation over a whole dataset, forward only: SFT's mean token loss, or the mean preference loss with its metrics
+ * (pm) when group > 1 (ref: the rows' reference log-probs). */
+static double evaluate(iopo_model *m, const iopo_dataset *ds, iopo_batch *b, iopo_host_batch *hb, int group,
+                       const float *ref, const iopo_train_config *c, pref_metrics *pm) {
     double total = 0, count = 0;
-    int *idx = malloc((size_t)hb->B * sizeof *idx);
-    float *loss = malloc((size_t)hb->B * hb->T * sizeof *loss);
-    for (int start = 0; start < ds->n; start += hb->B) {
-        int nb = ds->n - start < hb->B ? ds->n - start : hb->B;
+    iopo_ctx *ctx = iopo_model_ctx(m);
+    int rows = hb->B, E = rows / group;
+    int *idx = malloc((size_t)rows * sizeof *idx);
+    float *loss = malloc((size_t)rows * hb->T * sizeof *loss), *lp = malloc((size_t)rows * sizeof *lp);
+    iopo_tensor *tref = NULL, *tl = NULL, *tz = NULL, *td = NULL;
+    if (group > 1) {
+        tref = iopo_tensor_new1(ctx, IOPO_F32, rows), tl = iopo_tensor_new1(ctx, IOPO_F32, E);
+        tz = iopo_tensor_new1(ctx, IOPO_F32, E), td = iopo_tensor_new1(ctx, IOPO_F32, rows);
+    }
+    float *href = calloc((size_t)rows, sizeof *href);
+    for (int start = 0; start < ds->n; start += rows) {
+        int nb = ds->n - start < rows ? ds->n - start : rows;
         for (int i = 0; i < nb; i++) idx[i] = start + i;
         iopo_host_batch_fill(hb, ds, idx, nb);
         upload_batch(b, hb);
         iopo_model_forward(m, b);
-        iopo_tensor_download(iopo_model_token_loss(m), loss);
-        total += sum_floats(loss, (size_t)hb->B * hb->T);
-        count += hb->label_count;
+        if (group == 1) {
+            iopo_tensor_download(iopo_model_token_loss(m), loss);
+            total += sum_floats(loss, (size_t)rows * hb->T);
+            count += hb->label_count;
+            continue;
+        }
+        memset(href, 0, (size_t)rows * sizeof *href);
+        memcpy(href, ref + start, (size_t)nb * sizeof *href);
+        iopo_tensor_upload(tref, href);
+        iopo_pref_params pp = objective_params(c, group, 1.0f);
+        iopo_pref_loss(ctx, tl, tz, td, iopo_model_seq_logp(m), tref, iopo_model_seq_count(m), E, &pp);
+        iopo_tensor_download(tl, loss);
+        iopo_tensor_download(iopo_model_seq_logp(m), lp);
+        int ne = nb / group;
+        total += sum_floats(loss, (size_t)ne);
+        count += ne;
+        pref_metrics_add(pm, lp, href, ne, group, c->beta);
     }
-    free(idx);
-    free(loss);
+    free(idx), free(loss), free(lp), free(href);
+    iopo_tensor_free(tref), iopo_tensor_free(tl), iopo_tensor_free(tz), iopo_tensor_free(td);
     return count > 0 ? total / count : NAN;
 }
 
@@ -145,9 +170,10 @@ int iopo_train_run(const iopo_train_config *c) {
     int T = c->seq_len < cfg.n_ctx ? c->seq_len : cfg.n_ctx;
     if (c->seq_len > cfg.n_ctx)
         fprintf(stderr, "iopo train: seq_len %d exceeds the model's n_positions; using %d\n", c->seq_len, cfg.n_ctx);
+    int G = objective_group(c->objective);
     iopo_dataset train = {0}, eval = {0};
-    if (!iopo_dataset_load(&train, c->data, tok, T + 1, cfg.vocab_size, err, sizeof err) ||
-        (c->eval_data[0] && !iopo_dataset_load(&eval, c->eval_data, tok, T + 1, cfg.vocab_size, err, sizeof err))) {
+    if (!objective_load_data(c, c->data, tok, T, cfg.vocab_size, G, &train, err, sizeof err) ||
+        (c->eval_data[0] && !objective_load_data(c, c->eval_data, tok, T, cfg.vocab_size, G, &eval, err, sizeof err))) {
         fprintf(stderr, "iopo train: %s\n", err);
         iopo_dataset_free(&train);
         iopo_tokenizer_free(tok);
@@ -165,13 +191,13 @@ int iopo_train_run(const iopo_train_config *c) {
         size_t C = (size_t)cfg.n_embd, L = (size_t)cfg.n_layer;
         nparam = (size_t)cfg.vocab_size * C + (size_t)cfg.n_ctx * C + L * (12 * C * C + 13 * C) + 2 * C;
     }
-    double pbytes = 4.0 * (double)nparam, abytes = (double)iopo_model_activation_bytes(&cfg, c->batch_size, T);
+    double pbytes = 4.0 * (double)nparam, abytes = (double)iopo_model_activation_bytes(&cfg, c->batch_size * G, T);
     double need = 4 * pbytes + abytes;
     char s1[32], s2[32], s3[32], s4[32];
     fmt_bytes(s1, sizeof s1, pbytes), fmt_bytes(s2, sizeof s2, 2 * pbytes), fmt_bytes(s3, sizeof s3, abytes);
     fmt_bytes(s4, sizeof s4, need);
-    fprintf(stderr, "memory: parameters %s, gradients %s, AdamW state %s, activations %s (batch %d x %d): %s\n", s1, s1,
-            s2, s3, c->batch_size, T, s4);
+    fprintf(stderr, "memory: parameters %s, gradients %s, AdamW state %s, activations %s (batch %d x %d rows): %s\n", s1, s1,
+            s2, s3, c->batch_size * G, T, s4);
     iopo_ctx *ctx = iopo_ctx_create(&opts, err, sizeof err);
     if (!ctx) {
         fprintf(stderr, "iopo train: %s\n", err);
@@ -193,8 +219,33 @@ int iopo_train_run(const iopo_train_config *c) {
     fprintf(stderr, "device: %s\n", iopo_ctx_device_name(ctx));
 
     int rc = 1;
-    iopo_model *m = iopo_model_load(ctx, model_dir, err, sizeof err);
-    iopo_optimizer *o = m ? iopo_optimizer_create(m) : NULL;
+    iopo_model *m = NULL;
+    iopo_optimizer *o = NULL;
+    /* DPO / IOPO: the reference log-probs of every row, computed before the policy is loaded (one model on the device
+     * at a time) and cached next to the run. */
+    float *ref_train = NULL, *ref_eval = NULL;
+    if (G > 1) {
+        const char *ref_dir = c->ref_model[0] ? c->ref_model : c->model;
+        if (!ref_dir[0]) {
+            snprintf(err, sizeof err, "%s needs the reference model: give model (the starting checkpoint) or ref_model",
+                     c->objective);
+            goto done;
+        }
+        if (!iopo_mkdirs(c->out, err, sizeof err)) goto done;
+        char cache[4200];
+        snprintf(cache, sizeof cache, "%s/ref_logps.json", c->out);
+        ref_train = objective_reference_logps(ctx, ref_dir, &train, c->batch_size * G, T, cache, c->objective, err,
+                                              sizeof err);
+        if (!ref_train) goto done;
+        if (c->eval_data[0]) {
+            snprintf(cache, sizeof cache, "%s/ref_logps_eval.json", c->out);
+            ref_eval = objective_reference_logps(ctx, ref_dir, &eval, c->batch_size * G, T, cache, c->objective, err,
+                                                 sizeof err);
+            if (!ref_eval) goto done;
+        }
+    }
+    m = iopo_model_load(ctx, model_dir, err, sizeof err);
+    o = m ? iopo_optimizer_create(m) : NULL;
     if (!m) goto done;
     if (resume_dir[0]) {
         if (!checkpoint_load_state(resume_dir, m, o, &st, err, sizeof err)) goto done;
@@ -208,16 +259,20 @@ int iopo_train_run(const iopo_train_config *c) {
     iopo_optimizer_config oc = {.lr = (float)c->lr, .beta1 = (float)c->beta1, .beta2 = (float)c->beta2,
                                 .eps = (float)c->eps, .weight_decay = (float)c->weight_decay,
                                 .grad_clip = (float)c->grad_clip};
-    data_cursor cur = {.ds = &train, .seed = st.data_seed, .epoch = st.epoch, .position = st.position};
-    cur.order = malloc((size_t)train.n * sizeof *cur.order);
-    epoch_order(cur.order, train.n, cur.seed, cur.epoch);
-    int B = c->batch_size, A = c->grad_accum;
+    data_cursor cur = {.n = train.n / G, .seed = st.data_seed, .epoch = st.epoch, .position = st.position};
+    cur.order = malloc((size_t)cur.n * sizeof *cur.order);
+    epoch_order(cur.order, cur.n, cur.seed, cur.epoch);
+    int E = c->batch_size, B = E * G, A = c->grad_accum;   /* records and rows per micro-batch */
     iopo_host_batch *hb = calloc((size_t)A, sizeof *hb);
     iopo_batch *db = calloc((size_t)A, sizeof *db);
     for (int a = 0; a < A; a++) iopo_host_batch_alloc(&hb[a], B, T), iopo_batch_init(&db[a], ctx, B, T);
     iopo_tensor *dloss = iopo_tensor_new2(ctx, IOPO_F32, B, T);
     float *hloss = malloc((size_t)B * T * sizeof *hloss), *hd = malloc((size_t)B * T * sizeof *hd);
     int *idx = malloc((size_t)B * sizeof *idx);
+    iopo_tensor *tref = G > 1 ? iopo_tensor_new1(ctx, IOPO_F32, B) : NULL;
+    iopo_tensor *tel = G > 1 ? iopo_tensor_new1(ctx, IOPO_F32, E) : NULL, *tz = G > 1 ? iopo_tensor_new1(ctx, IOPO_F32, E) : NULL;
+    iopo_tensor *tdseq = G > 1 ? iopo_tensor_new1(ctx, IOPO_F32, B) : NULL;
+    float *href = malloc((size_t)A * B * sizeof *href), *hlp = malloc((size_t)B * sizeof *hlp);
     char mpath[4200], saved[4200] = "";
     snprintf(mpath, sizeof mpath, "%s/metrics.jsonl", c->out);
     FILE *metrics = fopen(mpath, resume_dir[0] ? "a" : "w");
@@ -237,7 +292,11 @@ int iopo_train_run(const iopo_train_config *c) {
          * upstream gradient 1/count is known before any backward runs (no device round trip). */
         double count = 0, step_tokens = 0;
         for (int a = 0; a < A; a++) {
-            cursor_next(&cur, idx, B);
+            cursor_next(&cur, idx, E);
+            for (int e = E - 1; e >= 0; e--)   /* record -> its G consecutive rows */
+                for (int k = G - 1; k >= 0; k--) idx[e * G + k] = idx[e] * G + k;
+            if (G > 1)
+                for (int r = 0; r < B; r++) href[a * B + r] = ref_train[idx[r]];
             iopo_host_batch_fill(&hb[a], &train, idx, B);
             count += hb[a].label_count;
             for (int b = 0; b < B; b++) step_tokens += hb[a].lengths[b];
@@ -247,13 +306,27 @@ int iopo_train_run(const iopo_train_config *c) {
         iopo_tensor_upload(dloss, hd);
         iopo_model_zero_grad(m);
         double loss_sum = 0;
+        pref_metrics pm = {0};
         for (int a = 0; a < A; a++) {
             upload_batch(&db[a], &hb[a]);
             iopo_model_forward(m, &db[a]);
-            iopo_tensor_download(iopo_model_token_loss(m), hloss);   /* the only per-micro-batch read-back */
-            loss_sum += sum_floats(hloss, (size_t)B * T);
-            iopo_model_backward(m, &db[a], dloss, NULL);
+            if (G == 1) {
+                iopo_tensor_download(iopo_model_token_loss(m), hloss);   /* the only per-micro-batch read-back */
+                loss_sum += sum_floats(hloss, (size_t)B * T);
+                iopo_model_backward(m, &db[a], dloss, NULL);
+                continue;
+            }
+            /* The objective on the device: per-sequence gradients feed the softmax-CE backward directly. */
+            iopo_tensor_upload(tref, href + (size_t)a * B);
+            iopo_pref_params pp = objective_params(c, G, 1.0f / (float)(E * A));
+            iopo_pref_loss(ctx, tel, tz, tdseq, iopo_model_seq_logp(m), tref, iopo_model_seq_count(m), E, &pp);
+            iopo_model_backward(m, &db[a], NULL, tdseq);
+            iopo_tensor_download(tel, hloss);
+            loss_sum += sum_floats(hloss, (size_t)E);
+            iopo_tensor_download(iopo_model_seq_logp(m), hlp);
+            pref_metrics_add(&pm, hlp, href + (size_t)a * B, E, G, c->beta);
         }
+        if (G > 1) count = (double)E * A;
         iopo_optimizer_norm_record(o, &oc);
         float norm[2];
         iopo_tensor_download(iopo_optimizer_norm(o), norm);
@@ -276,11 +349,12 @@ int iopo_train_run(const iopo_train_config *c) {
         tokens_run += step_tokens;
         double t1 = now_seconds(), ms = 1e3 * (t1 - t0);
         double eval_loss = NAN;
+        pref_metrics epm = {0};
         bool last = st.step == c->steps, stop = st.step == end;
         if (c->eval_data[0] && (last || (c->eval_every && st.step % c->eval_every == 0))) {
             iopo_host_batch ehb;
             iopo_host_batch_alloc(&ehb, B, T);
-            eval_loss = evaluate(m, &eval, &db[0], &ehb);
+            eval_loss = evaluate(m, &eval, &db[0], &ehb, G, ref_eval, c, &epm);
             iopo_host_batch_free(&ehb);
         }
         if (st.step % c->log_every == 0 || stop || !isnan(eval_loss)) {
@@ -288,13 +362,17 @@ int iopo_train_run(const iopo_train_config *c) {
             double eta = (elapsed / (st.step - first_step)) * (end - st.step);
             fprintf(stderr, "step %d/%d  loss %.4f  lr %.3g  grad norm %.3f  %.0f tok/s  %.0f ms/step  ETA %.0fs",
                     st.step, c->steps, loss, lr, (double)norm[0], tps, ms, eta);
+            pref_metrics_print_short(&pm, stderr);
             if (!isnan(eval_loss)) fprintf(stderr, "  eval loss %.4f", eval_loss);
+            pref_metrics_print_short(&epm, stderr);
             fprintf(stderr, "\n");
             fprintf(metrics,
                     "{\"step\": %d, \"loss\": %.9g, \"lr\": %.9g, \"grad_norm\": %.9g, \"tokens_per_s\": %.1f, "
                     "\"ms_per_step\": %.2f, \"tokens_seen\": %lld",
                     st.step, loss, lr, (double)norm[0], tps, ms, st.tokens_seen);
+            pref_metrics_print_json(&pm, metrics, "");
             if (!isnan(eval_loss)) fprintf(metrics, ", \"eval_loss\": %.9g", eval_loss);
+            pref_metrics_print_json(&epm, metrics, "eval_");
             fprintf(metrics, "}\n");
             fflush(metrics);
         }
@@ -304,6 +382,8 @@ int iopo_train_run(const iopo_train_config *c) {
         }
     }
     if (!saved[0]) snprintf(saved, sizeof saved, "%s", resume_dir);
+    fprintf(stderr, "tensor memory: peak %.2f MiB on %s\n", (double)iopo_ctx_tensor_bytes_peak(ctx) / (1 << 20),
+            iopo_ctx_device_name(ctx));
     fprintf(stderr, "done: %d steps; checkpoint %s\nsample from it: iopo generate --model %s --prompt \"...\"\n", st.step,
             saved, saved);
     rc = 0;
@@ -313,6 +393,8 @@ loop_done:
     for (int a = 0; a < A; a++) iopo_host_batch_free(&hb[a]), iopo_batch_free(&db[a]);
     free(hb), free(db), free(hloss), free(hd), free(idx), free(cur.order);
     iopo_tensor_free(dloss);
+    iopo_tensor_free(tref), iopo_tensor_free(tel), iopo_tensor_free(tz), iopo_tensor_free(tdseq);
+    free(href), free(hlp);
     err[0] = 0;
 done:
     if (rc && err[0]) fprintf(stderr, "iopo train: %s\n", err);
@@ -321,5 +403,6 @@ done:
     iopo_ctx_destroy(ctx);
     iopo_dataset_free(&train);
     iopo_dataset_free(&eval);
+    free(ref_train), free(ref_eval);
     return rc;
 }

@@ -1,0 +1,96 @@
+/* Private pieces of the preference-data loader (prefdata.c): the record formats (prefdata_formats.c) turn a JSON
+ * record into prompts and responses, still text or already ids; the templates (prefdata_template.c) turn text into
+ * ids. Strings are borrowed from the cJSON tree except those listed in pd_item.owned. */
+#ifndef IOPO_PREFDATA_INTERNAL_H
+#define IOPO_PREFDATA_INTERNAL_H
+
+#include <cjson/cJSON.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "iopo/tokenizer.h"
+
+typedef enum {
+    PD_IOPO_SHAREGPT,
+    PD_DPO_TRL,
+    PD_DPO_TRL_MESSAGES,
+    PD_DPO_ALPACA,
+    PD_DPO_SHAREGPT,
+    PD_SFT_MESSAGES,
+    PD_SFT_SHAREGPT,
+    PD_SFT_ALPACA,
+    PD_SFT_IDS,
+    PD_DPO_IDS,
+    PD_IOPO_IDS,
+} pd_format;
+
+/* What a format's records hold, in sequences of the matching objective: 1 (SFT), 2 (DPO), 4 (IOPO). */
+typedef enum { PD_KIND_SFT = 1, PD_KIND_DPO = 2, PD_KIND_IOPO = 4 } pd_kind;
+
+typedef struct pd_format_info {
+    const char *name; /* for the format line, e.g. "dpo trl messages" */
+    pd_kind kind;
+    bool tokenized; /* ids in the file: no tokenizer, no template */
+} pd_format_info;
+
+const pd_format_info *pd_format_get(pd_format f);
+
+/* The first record decides the format of the whole file. false + a reason when no format fits its keys. */
+bool pd_detect(const cJSON *rec, pd_format *f, char *why, size_t n);
+
+typedef struct pd_ids {
+    int32_t *v;
+    int n, cap;
+} pd_ids;
+
+void pd_ids_push(pd_ids *a, const int32_t *v, int n);
+void pd_ids_free(pd_ids *a);
+
+typedef struct pd_turn {
+    bool assistant; /* else user */
+    const char *content;
+} pd_turn;
+
+/* A prompt is the optional system text and the turns up to and including the last user turn; earlier assistant
+ * turns are context, not targets. */
+typedef struct pd_prompt {
+    const char *system; /* NULL: none */
+    pd_turn *turn;
+    int n;
+} pd_prompt;
+
+/* One record: prompt[0..nprompt) and resp[0..nresp), as text or (tokenized formats) ids.
+ * SFT: prompt 0, response 0. DPO: prompt 0, chosen 0, rejected 1. IOPO: x1, x2 and y1, y2. */
+typedef struct pd_item {
+    int nprompt, nresp;
+    pd_prompt prompt[2];
+    const char *resp[2];
+    pd_ids prompt_ids[2], resp_ids[2];
+    char *owned[4]; /* strings built from several fields (alpaca instruction + input) */
+    int nowned;
+} pd_item;
+
+/* Fills it from rec, which must follow format f; false + a reason (without the file and line). vocab bounds the ids
+ * of tokenized formats. */
+bool pd_parse(pd_format f, const cJSON *rec, int vocab, pd_item *it, char *why, size_t n);
+void pd_item_free(pd_item *it);
+
+/* Chat templates: how text prompts and responses become ids. */
+typedef enum { PD_TEMPLATE_CHATML, PD_TEMPLATE_PLAIN } pd_template_kind;
+
+typedef struct pd_template {
+    pd_template_kind kind;
+    const iopo_tokenizer *tok;
+    int32_t im_start, im_end, eot; /* -1 where the template does not use it */
+    pd_ids nl, gen;                /* ChatML: "\n" after <|im_end|>, "assistant\n" after the last <|im_start|> */
+} pd_template;
+
+/* Checks that tok has the template's tokens and that they fit in vocab (vocab <= 0: no bound). */
+bool pd_template_init(pd_template *t, const char *name, const iopo_tokenizer *tok, const char *tok_name, int vocab,
+                      char *err, size_t errlen);
+void pd_template_free(pd_template *t);
+bool pd_template_prompt(const pd_template *t, const pd_prompt *p, pd_ids *out, char *why, size_t n);
+bool pd_template_response(const pd_template *t, const char *content, pd_ids *out, char *why, size_t n);
+
+#endif

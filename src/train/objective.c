@@ -1,0 +1,210 @@
+/* SFT / DPO / IOPO specifics of a training run: data as rows, cached reference log-probs, metrics. */
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "iopo/fileio.h"
+#include "iopo/prefdata.h"
+#include "train/objective.h"
+
+int objective_group(const char *objective) {
+    return strcmp(objective, "iopo") == 0 ? 4 : strcmp(objective, "dpo") == 0 ? 2 : 1;
+}
+
+iopo_pref_params objective_params(const iopo_train_config *c, int group, float scale) {
+    iopo_pref_loss_type t = IOPO_PREF_SIGMOID;
+    if (!strcmp(c->loss_type, "ipo")) t = IOPO_PREF_IPO;
+    if (!strcmp(c->loss_type, "hinge")) t = IOPO_PREF_HINGE;
+    if (!strcmp(c->loss_type, "robust")) t = IOPO_PREF_ROBUST;
+    return (iopo_pref_params){.group = group, .type = t, .beta = (float)c->beta,
+                              .label_smoothing = (float)c->label_smoothing, .pref_ftx = (float)c->pref_ftx,
+                              .scale = scale};
+}
+
+/* The SFT-only formats of dataset.c: .txt, or JSONL whose first record has text / input_ids / prompt_ids. */
+static bool is_plain_sft_file(const char *path) {
+    size_t n = strlen(path);
+    if (n >= 4 && strcmp(path + n - 4, ".txt") == 0) return true;
+    FILE *f = fopen(path, "r");
+    if (!f) return false;
+    char line[4096];
+    bool plain = false;
+    while (fgets(line, sizeof line, f)) {
+        char *p = line;
+        while (*p == ' ' || *p == '\t') p++;
+        if (*p == '\n' || *p == '\r' || !*p) continue;
+        plain = *p == '{' && (strstr(line, "\"text\"") || strstr(line, "\"input_ids\"") ||
+                              (strstr(line, "\"prompt_ids\"") && !strstr(line, "\"chosen_ids\"")));
+        break;
+    }
+    fclose(f);
+    return plain;
+}
+
+bool objective_load_data(const iopo_train_config *c, const char *path, const iopo_tokenizer *tok, int T, int vocab,
+                         int group, iopo_dataset *out, char *err, size_t errlen) {
+    if (group == 1 && is_plain_sft_file(path)) return iopo_dataset_load(out, path, tok, T + 1, vocab, err, errlen);
+    iopo_pref_options opt = {.objective = (iopo_objective)group, .template_name = c->template_name,
+                             .cutoff_len = T + 1, .skip_bad = strcmp(c->on_bad_record, "skip") == 0, .vocab = vocab};
+    iopo_pref_dataset pd;
+    if (!iopo_pref_dataset_load(&pd, path, tok, &opt, err, errlen)) return false;
+    memset(out, 0, sizeof *out);
+    out->n = pd.n * group;
+    out->ex = calloc((size_t)(out->n ? out->n : 1), sizeof *out->ex);
+    for (int r = 0; r < pd.n; r++)
+        for (int k = 0; k < group; k++) {
+            out->ex[r * group + k] = pd.rec[r].seq[k];
+            memset(&pd.rec[r].seq[k], 0, sizeof pd.rec[r].seq[k]);   /* ownership moves to out */
+        }
+    snprintf(out->format, sizeof out->format, "%.47s", pd.format);
+    out->truncated = pd.truncated;
+    if (pd.dropped) fprintf(stderr, "data: %s: %d bad records skipped (listed above)\n", path, pd.dropped);
+    iopo_pref_dataset_free(&pd);
+    if (out->n == 0) {
+        snprintf(err, errlen, "%s: no usable records", path);
+        return false;
+    }
+    return true;
+}
+
+static uint64_t fnv1a(uint64_t h, const void *data, size_t n) {
+    const unsigned char *p = data;
+    for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * 1099511628211ull;
+    return h;
+}
+
+float *objective_reference_logps(iopo_ctx *ctx, const char *model_dir, const iopo_dataset *ds, int rows_per_batch,
+                                 int T, const char *cache_path, const char *key_extra, char *err, size_t errlen) {
+    /* The key covers the reference weights, every row's tokens and labels (so data, template and cutoff), and T. */
+    uint64_t h = 1469598103934665603ull;
+    char path[4200];
+    const char *files[] = {"config.json", "model.safetensors", "model.safetensors.index.json"};
+    for (int i = 0; i < 3; i++) {
+        snprintf(path, sizeof path, "%s/%s", model_dir, files[i]);
+        size_t len;
+        char ferr[64];
+        char *bytes = iopo_read_file(path, &len, ferr, sizeof ferr);
+        if (bytes) h = fnv1a(h, bytes, len), free(bytes);
+    }
+    for (int i = 0; i < ds->n; i++) {
+        h = fnv1a(h, ds->ex[i].ids, (size_t)ds->ex[i].n * sizeof(int32_t));
+        h = fnv1a(h, ds->ex[i].label, (size_t)ds->ex[i].n);
+    }
+    h = fnv1a(h, &T, sizeof T);
+    h = fnv1a(h, key_extra, strlen(key_extra));
+    char key[32];
+    snprintf(key, sizeof key, "%016llx", (unsigned long long)h);
+
+    float *out = malloc((size_t)(ds->n ? ds->n : 1) * sizeof *out);
+    size_t len;
+    char ferr[256];
+    char *text = cache_path ? iopo_read_file(cache_path, &len, ferr, sizeof ferr) : NULL;
+    if (text) {
+        cJSON *root = cJSON_ParseWithLength(text, len);
+        free(text);
+        const cJSON *k = cJSON_GetObjectItemCaseSensitive(root, "key");
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, "logps");
+        bool hit = cJSON_IsString(k) && !strcmp(k->valuestring, key) && cJSON_IsArray(v) &&
+                   cJSON_GetArraySize(v) == ds->n;
+        if (hit) {
+            int i = 0;
+            const cJSON *x;
+            cJSON_ArrayForEach(x, v) out[i++] = (float)x->valuedouble;
+            cJSON_Delete(root);
+            fprintf(stderr, "reference log-probs: cached in %s\n", cache_path);
+            return out;
+        }
+        cJSON_Delete(root);
+        fprintf(stderr, "reference log-probs: %s is stale (model, data or settings changed); recomputing\n",
+                cache_path);
+    }
+    iopo_model *ref = iopo_model_load(ctx, model_dir, err, errlen);
+    if (!ref) {
+        free(out);
+        return NULL;
+    }
+    iopo_host_batch hb;
+    iopo_host_batch_alloc(&hb, rows_per_batch, T);
+    iopo_batch b;
+    iopo_batch_init(&b, ctx, rows_per_batch, T);
+    int *idx = malloc((size_t)rows_per_batch * sizeof *idx);
+    float *lp = malloc((size_t)rows_per_batch * sizeof *lp);
+    for (int start = 0; start < ds->n; start += rows_per_batch) {
+        int nb = ds->n - start < rows_per_batch ? ds->n - start : rows_per_batch;
+        for (int i = 0; i < nb; i++) idx[i] = start + i;
+        iopo_host_batch_fill(&hb, ds, idx, nb);
+        iopo_tensor_upload(b.tokens, hb.tokens);
+        iopo_tensor_upload(b.targets, hb.targets);
+        iopo_tensor_upload(b.mask, hb.mask);
+        iopo_tensor_upload(b.lengths, hb.lengths);
+        iopo_model_forward(ref, &b);
+        iopo_tensor_download(iopo_model_seq_logp(ref), lp);
+        memcpy(out + start, lp, (size_t)nb * sizeof *lp);
+    }
+    free(idx), free(lp);
+    iopo_batch_free(&b);
+    iopo_host_batch_free(&hb);
+    iopo_model_free(ref);
+    if (!cache_path) return out;
+    /* Cache: JSON with round-trip precision for every value. */
+    iopo_atomic_file af;
+    if (iopo_atomic_open(&af, cache_path, ferr, sizeof ferr)) {
+        fprintf(af.f, "{\"key\": \"%s\", \"logps\": [", key);
+        for (int i = 0; i < ds->n; i++) fprintf(af.f, "%s%.9g", i ? ", " : "", (double)out[i]);
+        fprintf(af.f, "]}\n");
+        if (!iopo_atomic_commit(&af, ferr, sizeof ferr)) fprintf(stderr, "iopo train: note: %s\n", ferr);
+    } else {
+        fprintf(stderr, "iopo train: note: reference cache not written: %s\n", ferr);
+    }
+    fprintf(stderr, "reference log-probs: computed for %d sequences, cached in %s\n", ds->n, cache_path);
+    return out;
+}
+
+void pref_metrics_add(pref_metrics *pm, const float *seq_logp, const float *ref_logp, int E, int group, double beta) {
+    pm->group = group;
+    for (int e = 0; e < E; e++) {
+        const float *lp = seq_logp + (size_t)e * group, *rp = ref_logp + (size_t)e * group;
+        double r[4] = {0, 0, 0, 0};
+        for (int k = 0; k < group; k++) {
+            r[k] = beta * ((double)lp[k] - rp[k]);
+            pm->reward[k] += r[k];
+            pm->logp[k] += lp[k];
+            pm->ref_logp[k] += rp[k];
+        }
+        pm->acc[0] += r[0] > r[1];
+        if (group == 4) pm->acc[1] += r[2] > r[3];
+        pm->n++;
+    }
+}
+
+void pref_metrics_print_json(const pref_metrics *pm, FILE *f, const char *prefix) {
+    if (pm->n == 0) return;
+    double n = pm->n;
+    if (pm->group == 2) {
+        fprintf(f, ", \"%srewards/chosen\": %.6g, \"%srewards/rejected\": %.6g, \"%srewards/margins\": %.6g, "
+                   "\"%srewards/accuracies\": %.6g, \"%slogps/chosen\": %.6g, \"%slogps/rejected\": %.6g, "
+                   "\"%slogps/ref_chosen\": %.6g, \"%slogps/ref_rejected\": %.6g",
+                prefix, pm->reward[0] / n, prefix, pm->reward[1] / n, prefix, (pm->reward[0] - pm->reward[1]) / n,
+                prefix, pm->acc[0] / n, prefix, pm->logp[0] / n, prefix, pm->logp[1] / n, prefix, pm->ref_logp[0] / n,
+                prefix, pm->ref_logp[1] / n);
+    } else if (pm->group == 4) {
+        static const char *seq[4] = {"chosen_v1", "rejected_v1", "chosen_v2", "rejected_v2"};
+        for (int k = 0; k < 4; k++) fprintf(f, ", \"%srewards/%s\": %.6g", prefix, seq[k], pm->reward[k] / n);
+        fprintf(f, ", \"%srewards/margins_v1\": %.6g, \"%srewards/margins_v2\": %.6g", prefix,
+                (pm->reward[0] - pm->reward[1]) / n, prefix, (pm->reward[2] - pm->reward[3]) / n);
+        fprintf(f, ", \"%srewards/accuracies_v1\": %.6g, \"%srewards/accuracies_v2\": %.6g", prefix, pm->acc[0] / n,
+                prefix, pm->acc[1] / n);
+        for (int k = 0; k < 4; k++) fprintf(f, ", \"%slogps/%s\": %.6g", prefix, seq[k], pm->logp[k] / n);
+        for (int k = 0; k < 4; k++) fprintf(f, ", \"%slogps/ref_%s\": %.6g", prefix, seq[k], pm->ref_logp[k] / n);
+    }
+}
+
+void pref_metrics_print_short(const pref_metrics *pm, FILE *f) {
+    if (pm->n == 0) return;
+    double n = pm->n;
+    if (pm->group == 2)
+        fprintf(f, "  margin %.3f  acc %.2f", (pm->reward[0] - pm->reward[1]) / n, pm->acc[0] / n);
+    else if (pm->group == 4)
+        fprintf(f, "  acc v1 %.2f v2 %.2f", pm->acc[0] / n, pm->acc[1] / n);
+}

@@ -1,0 +1,40 @@
+/* What differs between SFT, DPO and IOPO in a run: how data becomes rows, reference log-probs, and metrics. Rows of a
+ * preference record are consecutive in the flattened dataset (record r, sequence k = row r*G + k). */
+#ifndef IOPO_TRAIN_OBJECTIVE_H
+#define IOPO_TRAIN_OBJECTIVE_H
+
+#include <stdio.h>
+
+#include "iopo/dataset.h"
+#include "iopo/model.h"
+#include "iopo/ops.h"
+#include "iopo/tokenizer.h"
+#include "iopo/train.h"
+
+/* Sequences per record: 1 (sft), 2 (dpo), 4 (iopo). */
+int objective_group(const char *objective);
+iopo_pref_params objective_params(const iopo_train_config *c, int group, float scale);
+
+/* Loads a data file as rows (G per record): plain/packed/pre-tokenized SFT files through dataset.c, chat and
+ * preference formats through prefdata.c. */
+bool objective_load_data(const iopo_train_config *c, const char *path, const iopo_tokenizer *tok, int T, int vocab,
+                         int group, iopo_dataset *out, char *err, size_t errlen);
+
+/* Summed label log-prob of every row under the model in model_dir, computed once and cached in cache_path (a JSON
+ * file keyed by the model, data and settings; a stale cache is recomputed; NULL = no cache). Returns a malloc'd
+ * (ds->n) array. */
+float *objective_reference_logps(iopo_ctx *ctx, const char *model_dir, const iopo_dataset *ds, int rows_per_batch,
+                                 int T, const char *cache_path, const char *key_extra, char *err, size_t errlen);
+
+/* Accumulates TRL / official IOPO trainer metrics from one micro-batch's rows (E records x G sequences). */
+typedef struct pref_metrics {
+    int group;
+    double n;                 /* examples */
+    double reward[4], acc[2], logp[4], ref_logp[4];
+} pref_metrics;
+void pref_metrics_add(pref_metrics *pm, const float *seq_logp, const float *ref_logp, int E, int group, double beta);
+/* Writes ", \"rewards/chosen\": ..." style members (JSON) or a short summary (progress line). */
+void pref_metrics_print_json(const pref_metrics *pm, FILE *f, const char *prefix);
+void pref_metrics_print_short(const pref_metrics *pm, FILE *f);
+
+#endif

@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# Preference training end to end with the iopo binary on synthetic data whose responses differ checkably
+# (tools/make_pref_data.py: a word in capitals or small letters, as the instruction asks):
+#  - IOPO: held-out rewards/accuracies_v1 and _v2 go from the tie at the reference (loss log 2) to above 0.9;
+#  - DPO: held-out rewards/accuracies go above 0.9;
+#  - the reference log-probs are computed once and cached, and recomputed when the data changes;
+#  - an IOPO run resumes bit-identically; the Vulkan device runs the same objective;
+#  - device memory of an IOPO step is within 1.2x of an SFT step on the same sequences;
+#  - iopo score --objective dpo|iopo writes the per-sequence log-probs under TRL / IOPO keys.
+# Usage: test_pref_train.sh IOPO SOURCE_DIR WORK_DIR
+set -u
+iopo=$1 src=$2 work=$3
+rm -rf "$work" && mkdir -p "$work"
+fails=0 passes=0
+ok() { passes=$((passes + 1)); }
+fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
+check() { if eval "$1"; then ok; else fail "$2"; fi; }
+metric() { sed "s|.*\"$2\": \([^,}]*\).*|\1|" <<<"$1"; }
+
+/usr/bin/python3 "$src/tools/make_pref_data.py" "$work/data"
+"$iopo" init --arch gpt2 --layers 2 --heads 4 --dim 64 --ctx 64 --tokenizer "$src/assets/demo/tokenizer.json" \
+  --seed 1 --out "$work/init" >/dev/null 2>&1 || fail "init"
+common=(--model "$work/init" --template-name plain --seq-len 32 --beta 0.1 --device cpu)
+
+"$iopo" train "${common[@]}" --objective iopo --data "$work/data/iopo_train.json" \
+  --eval-data "$work/data/iopo_eval.json" --out "$work/iopo" --steps 60 --batch-size 4 --lr 3e-3 --log-every 1 \
+  --eval-every 60 >"$work/iopo.log" 2>&1 || fail "iopo run: $(tail -3 "$work/iopo.log")"
+first=$(head -1 "$work/iopo/metrics.jsonl") last=$(tail -1 "$work/iopo/metrics.jsonl")
+check "awk 'BEGIN{l=$(metric "$first" loss); exit !(l > 0.69 && l < 0.6935)}'" "IOPO starts at the tie: loss log 2 ($(metric "$first" loss))"
+a1=$(metric "$last" eval_rewards/accuracies_v1) a2=$(metric "$last" eval_rewards/accuracies_v2)
+check "awk 'BEGIN{exit !($a1 > 0.9 && $a2 > 0.9)}'" "IOPO held-out accuracies v1 $a1, v2 $a2 > 0.9"
+check "grep -q 'reference log-probs: computed for 240 sequences' '$work/iopo.log'" "reference log-probs computed once"
+check "grep -q '\"rewards/margins_v1\"' '$work/iopo/metrics.jsonl' && grep -q '\"logps/ref_chosen_v2\"' '$work/iopo/metrics.jsonl'" \
+  "IOPO metrics named as the official trainer names them"
+
+"$iopo" train "${common[@]}" --objective dpo --data "$work/data/dpo_train.jsonl" \
+  --eval-data "$work/data/dpo_eval.jsonl" --out "$work/dpo" --steps 150 --batch-size 8 --lr 5e-3 --log-every 50 \
+  --eval-every 150 >"$work/dpo.log" 2>&1 || fail "dpo run: $(tail -3 "$work/dpo.log")"
+acc=$(metric "$(tail -1 "$work/dpo/metrics.jsonl")" eval_rewards/accuracies)
+check "awk 'BEGIN{exit !($acc > 0.9)}'" "DPO held-out accuracy $acc > 0.9"
+
+# Resume: 6 steps in one run equal 3 + resume + 3; the second half reuses the cached reference log-probs.
+run6() { "$iopo" train "${common[@]}" --objective iopo --data "$work/data/iopo_train.json" --batch-size 4 --lr 3e-3 \
+  --log-every 1 --steps 6 "$@"; }
+run6 --out "$work/r_full" >"$work/r_full.log" 2>&1 || fail "resume full run"
+run6 --stop-at 3 --out "$work/r_half" >"$work/r_half.log" 2>&1 || fail "resume first half"
+run6 --out "$work/r_half" --resume "$work/r_half" >"$work/r_res.log" 2>&1 || fail "resume second half"
+check "grep -q 'reference log-probs: cached' '$work/r_res.log'" "resumed run reuses the reference cache"
+strip() { sed 's/"tokens_per_s": [^,]*, "ms_per_step": [^,]*, //' "$1"; }
+check "[ \"\$(strip '$work/r_full/metrics.jsonl')\" = \"\$(strip '$work/r_half/metrics.jsonl')\" ]" "IOPO resume: identical metrics"
+check "cmp -s '$work/r_full/checkpoint-6/model.safetensors' '$work/r_half/checkpoint-6/model.safetensors'" \
+  "IOPO resume: bit-identical weights"
+head -c 2000 "$work/data/iopo_train.json" | sed '$ d' >/dev/null
+python3 -c "import json,sys; d=json.load(open('$work/data/iopo_train.json')); json.dump(d[:-1], open('$work/data/iopo_less.json','w'))"
+"$iopo" train "${common[@]}" --objective iopo --data "$work/data/iopo_less.json" --batch-size 4 --steps 1 \
+  --out "$work/r_full" >"$work/stale.log" 2>&1
+check "grep -q 'is stale' '$work/stale.log'" "changed data invalidates the reference cache"
+
+# The same objective on the default Vulkan device.
+"$iopo" train --model "$work/init" --template-name plain --seq-len 32 --objective iopo \
+  --data "$work/data/iopo_train.json" --out "$work/vk" --steps 3 --batch-size 2 --log-every 1 >"$work/vk.log" 2>&1 ||
+  fail "vulkan iopo run: $(tail -3 "$work/vk.log")"
+check "[ \$(wc -l <'$work/vk/metrics.jsonl') -eq 3 ]" "IOPO on the Vulkan device"
+
+# Memory: an IOPO step (2 records = 8 sequences) against an SFT step on 8 sequences of the same shape.
+"$iopo" train "${common[@]}" --objective sft --data "$work/data/iopo_train.json" --batch-size 8 --steps 1 \
+  --out "$work/mem_sft" >"$work/mem_sft.log" 2>&1 || fail "sft memory run: $(tail -2 "$work/mem_sft.log")"
+"$iopo" train "${common[@]}" --objective iopo --data "$work/data/iopo_train.json" --batch-size 2 --steps 1 \
+  --out "$work/mem_iopo" >"$work/mem_iopo.log" 2>&1 || fail "iopo memory run"
+ms=$(sed -n 's/tensor memory: peak \([0-9.]*\) MiB.*/\1/p' "$work/mem_sft.log")
+mi=$(sed -n 's/tensor memory: peak \([0-9.]*\) MiB.*/\1/p' "$work/mem_iopo.log")
+check "awk 'BEGIN{exit !($mi <= 1.2 * $ms)}'" "IOPO step memory $mi MiB within 1.2x of SFT's $ms MiB"
+
+# score with preference objectives.
+"$iopo" score --model "$work/init" --objective iopo --template plain --data "$work/data/iopo_eval.json" \
+  --out "$work/iopo_scores.jsonl" --device cpu >"$work/score.log" 2>&1 || fail "score iopo: $(cat "$work/score.log")"
+check "[ \$(wc -l <'$work/iopo_scores.jsonl') -eq 21 ] && grep -q '\"x2y1\"' '$work/iopo_scores.jsonl' && grep -q '\"ref_logps\"' '$work/iopo_scores.jsonl'" \
+  "score --objective iopo: one line per record with x1y1..x2y1"
+"$iopo" score --model "$work/dpo/checkpoint-150" --ref "$work/init" --objective dpo --template plain \
+  --data "$work/data/dpo_eval.jsonl" --device cpu >"$work/dpo_scores.jsonl" 2>"$work/score.log" ||
+  fail "score dpo: $(cat "$work/score.log")"
+check "[ \$(grep -c '\"chosen\"' '$work/dpo_scores.jsonl') -eq 21 ]" "score --objective dpo with --ref"
+
+echo "pref_train: $passes passed, $fails failed (IOPO step ${mi:-?} MiB, SFT step ${ms:-?} MiB)"
+[ "$fails" -eq 0 ]
