@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Prepares the SFT / DPO / IOPO examples of the README: a fresh demo-sized model in build/pref/init and the synthetic
+# capitals-or-small-letters preference data in build/pref/data (tools/make_pref_data.py). Idempotent.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+[ -x build/iopo ] || { echo "build iopo first: cmake -S . -B build && cmake --build build -j" >&2; exit 1; }
+[ -f build/pref/init/model.safetensors ] ||
+  build/iopo init --arch gpt2 --layers 2 --heads 4 --dim 64 --ctx 64 --tokenizer assets/demo/tokenizer.json --seed 1 \
+    --out build/pref/init
+/usr/bin/python3 tools/make_pref_data.py build/pref/data
