@@ -11,7 +11,7 @@ typedef struct iopo_train_config {
     char template_name[16], loss_type[16], on_bad_record[16], ref_model[1024];
     double beta, label_smoothing, pref_ftx;
     char schedule[16];    /* "cosine" | "linear" | "constant" (after warmup) */
-    int steps, stop_at, batch_size, grad_accum, seq_len, warmup_steps, log_every, eval_every, save_every, keep_checkpoints;
+    int steps, stop_at, live_ref, batch_size, grad_accum, seq_len, warmup_steps, log_every, eval_every, save_every, keep_checkpoints;
     long seed;
     double lr, min_lr_ratio, beta1, beta2, eps, weight_decay, grad_clip;
 } iopo_train_config;

@@ -39,6 +39,7 @@ static const key_def keys[] = {
     STR(loss_type, "DPO loss: sigmoid, ipo, hinge or robust (IOPO always sigmoid)"),
     DBL(pref_ftx, "weight of the length-averaged SFT term on the chosen response(s)"),
     STR(ref_model, "reference model directory (default: the starting model)"),
+    INT(live_ref, "1: keep the reference model on the device and run it every step instead of caching its log-probs"),
     STR(on_bad_record, "error (stop) or skip (report and drop) for bad data records"),
     INT(steps, "optimizer steps to run in total"),
     INT(stop_at, "stop (with a checkpoint) after this step; the schedule still spans steps (0 = run to the end)"),

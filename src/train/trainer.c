@@ -193,6 +193,7 @@ int iopo_train_run(const iopo_train_config *c) {
     }
     double pbytes = 4.0 * (double)nparam, abytes = (double)iopo_model_activation_bytes(&cfg, c->batch_size * G, T);
     double need = 4 * pbytes + abytes;
+    if (G > 1 && c->live_ref) need += pbytes + abytes;   /* the reference model and its activations */
     char s1[32], s2[32], s3[32], s4[32];
     fmt_bytes(s1, sizeof s1, pbytes), fmt_bytes(s2, sizeof s2, 2 * pbytes), fmt_bytes(s3, sizeof s3, abytes);
     fmt_bytes(s4, sizeof s4, need);
@@ -219,7 +220,7 @@ int iopo_train_run(const iopo_train_config *c) {
     fprintf(stderr, "device: %s\n", iopo_ctx_device_name(ctx));
 
     int rc = 1;
-    iopo_model *m = NULL;
+    iopo_model *m = NULL, *ref_live = NULL;
     iopo_optimizer *o = NULL;
     /* DPO / IOPO: the reference log-probs of every row, computed before the policy is loaded (one model on the device
      * at a time) and cached next to the run. */
@@ -234,9 +235,15 @@ int iopo_train_run(const iopo_train_config *c) {
         if (!iopo_mkdirs(c->out, err, sizeof err)) goto done;
         char cache[4200];
         snprintf(cache, sizeof cache, "%s/ref_logps.json", c->out);
-        ref_train = objective_reference_logps(ctx, ref_dir, &train, c->batch_size * G, T, cache, c->objective, err,
-                                              sizeof err);
-        if (!ref_train) goto done;
+        if (c->live_ref) {
+            ref_live = iopo_model_load(ctx, ref_dir, err, sizeof err);
+            if (!ref_live) goto done;
+            fprintf(stderr, "reference model: live on the device (%s)\n", ref_dir);
+        } else {
+            ref_train = objective_reference_logps(ctx, ref_dir, &train, c->batch_size * G, T, cache, c->objective,
+                                                  err, sizeof err);
+            if (!ref_train) goto done;
+        }
         if (c->eval_data[0]) {
             snprintf(cache, sizeof cache, "%s/ref_logps_eval.json", c->out);
             ref_eval = objective_reference_logps(ctx, ref_dir, &eval, c->batch_size * G, T, cache, c->objective, err,
@@ -295,7 +302,7 @@ int iopo_train_run(const iopo_train_config *c) {
             cursor_next(&cur, idx, E);
             for (int e = E - 1; e >= 0; e--)   /* record -> its G consecutive rows */
                 for (int k = G - 1; k >= 0; k--) idx[e * G + k] = idx[e] * G + k;
-            if (G > 1)
+            if (G > 1 && ref_train)
                 for (int r = 0; r < B; r++) href[a * B + r] = ref_train[idx[r]];
             iopo_host_batch_fill(&hb[a], &train, idx, B);
             count += hb[a].label_count;
@@ -317,13 +324,21 @@ int iopo_train_run(const iopo_train_config *c) {
                 continue;
             }
             /* The objective on the device: per-sequence gradients feed the softmax-CE backward directly. */
-            iopo_tensor_upload(tref, href + (size_t)a * B);
+            const iopo_tensor *ref_seq = tref;
+            if (ref_live) {
+                /* The live reference runs on the same batch; its log-probs stay on the device. */
+                iopo_model_forward(ref_live, &db[a]);
+                ref_seq = iopo_model_seq_logp(ref_live);
+            } else {
+                iopo_tensor_upload(tref, href + (size_t)a * B);
+            }
             iopo_pref_params pp = objective_params(c, G, 1.0f / (float)(E * A));
-            iopo_pref_loss(ctx, tel, tz, tdseq, iopo_model_seq_logp(m), tref, iopo_model_seq_count(m), E, &pp);
+            iopo_pref_loss(ctx, tel, tz, tdseq, iopo_model_seq_logp(m), ref_seq, iopo_model_seq_count(m), E, &pp);
             iopo_model_backward(m, &db[a], NULL, tdseq);
             iopo_tensor_download(tel, hloss);
             loss_sum += sum_floats(hloss, (size_t)E);
             iopo_tensor_download(iopo_model_seq_logp(m), hlp);
+            if (ref_live) iopo_tensor_download(iopo_model_seq_logp(ref_live), href + (size_t)a * B);
             pref_metrics_add(&pm, hlp, href + (size_t)a * B, E, G, c->beta);
         }
         if (G > 1) count = (double)E * A;
@@ -400,6 +415,7 @@ done:
     if (rc && err[0]) fprintf(stderr, "iopo train: %s\n", err);
     iopo_optimizer_free(o);
     iopo_model_free(m);
+    iopo_model_free(ref_live);
     iopo_ctx_destroy(ctx);
     iopo_dataset_free(&train);
     iopo_dataset_free(&eval);
