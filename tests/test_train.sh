@@ -91,7 +91,8 @@ train --steps 1 --data "$work/bad2.jsonl" --out "$work/bad" >"$work/bad.log" 2>&
 check "grep -q 'bad2.jsonl:2: not a JSON object' '$work/bad.log'" "invalid JSON names file:line"
 printf '{"input_ids": [1, 2, 99999]}\n' >"$work/bad3.jsonl"
 train --steps 1 --data "$work/bad3.jsonl" --out "$work/bad" >"$work/bad.log" 2>&1
-check "grep -q 'bad3.jsonl:1: \"input_ids\"\[2\] is not a token id' '$work/bad.log'" "out-of-vocabulary id"
+check "grep -q 'bad3.jsonl:1: \"input_ids\"\[2\] = 99999 is outside the model.s vocabulary (ids 0 to 511)' '$work/bad.log'" \
+  "out-of-vocabulary id"
 echo '{"steps": "ten"}' >"$work/badcfg.json"
 "$iopo" train --config "$work/badcfg.json" >"$work/bad.log" 2>&1
 check "grep -q 'badcfg.json: \"steps\" must be a number' '$work/bad.log'" "bad config value"
