@@ -576,7 +576,8 @@ static void check_role_vocabularies(void) {
         bool same = ds[0].n == 1 && ds[1].n == 1 && ds[0].nseq == ds[1].nseq;
         for (int k = 0; same && k < ds[0].nseq; k++) {
             const iopo_example *x = &ds[0].rec[0].seq[k], *y = &ds[1].rec[0].seq[k];
-            same = x->n == y->n && memcmp(x->ids, y->ids, (size_t)x->n * 4) == 0 && memcmp(x->label, y->label, (size_t)x->n) == 0;
+            same = x->n == y->n && memcmp(x->ids, y->ids, (size_t)x->n * 4) == 0 &&
+                   memcmp(x->label, y->label, (size_t)x->n) == 0;
         }
         CHECK(same, "%s: user/assistant and human/gpt give the same sequences", variants[v][0]);
         CHECK(strcmp(ds[0].format, variants[v][2]) == 0 && strcmp(ds[1].format, variants[v][2]) == 0,

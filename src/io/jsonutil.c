@@ -34,6 +34,13 @@ void iopo_num_describe(char *buf, size_t n, double d, long lo, long hi, iopo_num
         snprintf(buf, n, "%.17g is out of range [%ld, %ld]", d, lo, hi);
 }
 
+static bool rest_blank(const char *text, size_t pos, size_t len) {
+    for (; pos < len; pos++)
+        if (text[pos] != ' ' && text[pos] != '\t' && text[pos] != '\r' && text[pos] != '\n' && text[pos] != 0)
+            return false;
+    return true;
+}
+
 cJSON *iopo_json_parse(const char *path, const char *text, size_t len, char *err, size_t errlen) {
     const char *end = NULL;
     cJSON *root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
@@ -78,7 +85,18 @@ cJSON *iopo_json_parse(const char *path, const char *text, size_t len, char *err
     if (nl_string != (size_t)-1) {
         at = nl_string;
         snprintf(what, sizeof what, "a string is not closed on its line (missing '\"'?)");
-    } else if (len == 0 || pos >= len) {
+    } else if (last_sig != (size_t)-1 && (text[last_sig] == '}' || text[last_sig] == ']') &&
+               prev_sig != (size_t)-1 && text[prev_sig] == ',') {
+        at = prev_sig;
+        snprintf(what, sizeof what, "trailing comma before '%c'", text[last_sig]);
+    } else if (last_sig != (size_t)-1 && text[last_sig] == ',' && pos < len &&
+               (text[pos] == '}' || text[pos] == ']')) {
+        at = last_sig;
+        snprintf(what, sizeof what, "trailing comma before '%c'", text[pos]);
+    } else if (last_sig != (size_t)-1 && prev_sig != (size_t)-1 && text[last_sig] == ',' && text[prev_sig] == ',') {
+        at = last_sig;
+        snprintf(what, sizeof what, "two commas in a row");
+    } else if (rest_blank(text, pos, len)) {
         size_t k = 0;
         while (k < len && (text[k] == ' ' || text[k] == '\t' || text[k] == '\r' || text[k] == '\n')) k++;
         if (k == len) {
@@ -91,14 +109,9 @@ cJSON *iopo_json_parse(const char *path, const char *text, size_t len, char *err
         } else {
             snprintf(what, sizeof what, "unexpected end of file");
         }
-    } else if (last_sig != (size_t)-1 && (text[last_sig] == '}' || text[last_sig] == ']') &&
-               prev_sig != (size_t)-1 && text[prev_sig] == ',') {
-        at = prev_sig;
-        snprintf(what, sizeof what, "trailing comma before '%c'", text[last_sig]);
-    } else if (last_sig != (size_t)-1 && text[last_sig] == ',' && (text[pos] == '}' || text[pos] == ']')) {
-        at = last_sig;
-        snprintf(what, sizeof what, "trailing comma before '%c'", text[pos]);
     } else {
+        while (pos < len && (text[pos] == ' ' || text[pos] == '\t' || text[pos] == '\r' || text[pos] == '\n')) pos++;
+        at = pos;
         size_t n = 0;
         while (pos + n < len && n < 12 && text[pos + n] != '\n' && text[pos + n] != '\r') n++;
         char shown[64];

@@ -155,27 +155,27 @@ static const struct {
     {"stage", "objective", NULL},
 };
 
+/* Edits (insert, delete, substitute, swap two neighbours) from a to b: "stpes" is one swap from "steps". */
 static int edit_distance(const char *a, const char *b) {
     size_t na = strlen(a), nb = strlen(b);
     if (na > 63 || nb > 63) return 99;
-    int row[64];
-    for (size_t j = 0; j <= nb; j++) row[j] = (int)j;
-    for (size_t i = 1; i <= na; i++) {
-        int diag = row[0];
-        row[0] = (int)i;
+    int d[64][64];
+    for (size_t i = 0; i <= na; i++) d[i][0] = (int)i;
+    for (size_t j = 0; j <= nb; j++) d[0][j] = (int)j;
+    for (size_t i = 1; i <= na; i++)
         for (size_t j = 1; j <= nb; j++) {
-            int up = row[j], best = diag + (a[i - 1] != b[j - 1]);
-            if (up + 1 < best) best = up + 1;
-            if (row[j - 1] + 1 < best) best = row[j - 1] + 1;
-            diag = up;
-            row[j] = best;
+            int best = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
+            if (d[i - 1][j] + 1 < best) best = d[i - 1][j] + 1;
+            if (d[i][j - 1] + 1 < best) best = d[i][j - 1] + 1;
+            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] && d[i - 2][j - 2] + 1 < best)
+                best = d[i - 2][j - 2] + 1;
+            d[i][j] = best;
         }
-    }
-    return row[nb];
+    return d[na][nb];
 }
 
-/* " (did you mean \"lr\"?)" for an unknown key: a known alias, else the nearest key within a few edits; flag form
- * writes --lr. Empty when nothing is near. */
+/* "; did you mean \"lr\"?" for an unknown key: a known alias, a key it begins, else the nearest key or alias within
+ * a few edits; the flag form writes --lr. Empty when nothing is near. */
 static void suggest(const char *name, bool flag, char *buf, size_t n) {
     buf[0] = 0;
     const char *best = NULL, *note = NULL;
