@@ -6,6 +6,7 @@
 #  - --tokenizer naming nothing, a model directory without tokenizer.json;
 #  - a model's config.json with absurd, non-integer, overflowing or missing numbers;
 #  - pre-tokenized ids outside the vocabulary, negative, fractional, overflowing an int, or not numbers;
+#  - a checkpoint's trainer_state.json with a number beyond int;
 #  - score: records named by line (JSONL) or index (JSON array), and cut exactly as train cuts them.
 # Everything runs on --device cpu with a 1-layer model of width 8. Usage: test_inputs.sh IOPO SOURCE_DIR WORK_DIR
 set -u
@@ -186,6 +187,13 @@ expect 1 'iopo train: ids.jsonl:2: "input_ids"[0] is a string, not a token id' -
 printf '{"prompt_ids": [1], "response_ids": [2]}\n{"prompt_ids": [1], "response_ids": [-5]}\n' >pr.jsonl
 expect 1 'iopo train: pr.jsonl:2: "response_ids"[0] = -5 is negative: token ids are 0 to 511' -- \
   "$iopo" train "${base[@]}" --data pr.jsonl --steps 1
+
+# ---- a checkpoint's trainer_state.json with a number no int holds ----
+"$iopo" train "${base[@]}" --steps 1 --out ck >/dev/null 2>&1 || fail "1-step run for a checkpoint"
+/usr/bin/python3 -c 'import json; p = "ck/checkpoint-1/trainer_state.json"; s = json.load(open(p)); s["step"] = 1e30
+json.dump(s, open(p, "w"))'
+expect 1 'iopo train: ck/checkpoint-1/trainer_state.json: "step": 1e+30 is out of range [0, 2147483647]' -- \
+  "$iopo" train "${base[@]}" --steps 2 --out ck --resume ck
 
 # ---- score: records named by their place in the file ----
 printf '{"input_ids": [1, 2, 3]}\n\n{"input_ids": [4, 5]}\n' >lines.jsonl

@@ -150,9 +150,12 @@ float *objective_reference_logps(iopo_ctx *ctx, const char *model_dir, const iop
         const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, "logps");
         bool hit = cJSON_IsString(k) && !strcmp(k->valuestring, key) && cJSON_IsArray(v) &&
                    cJSON_GetArraySize(v) == ds->n;
+        const cJSON *x;
+        /* A damaged cache (a non-number, a value beyond float's range) is recomputed, never cast to float. */
+        for (x = hit ? v->child : NULL; x; x = x->next)
+            if (!cJSON_IsNumber(x) || !(x->valuedouble > -1e30 && x->valuedouble < 1e30)) hit = false;
         if (hit) {
             int i = 0;
-            const cJSON *x;
             cJSON_ArrayForEach(x, v) out[i++] = (float)x->valuedouble;
             cJSON_Delete(root);
             fprintf(stderr, "reference log-probs: cached in %s\n", cache_path);
