@@ -169,6 +169,8 @@ expect 1 'iopo score: bad/config.json: "layer_norm_epsilon" = inf is out of rang
 expect 1 'iopo score: bad/config.json: "layer_norm_epsilon" = -1e-05 is out of range (0, 1]' -- \
   cfg layer_norm_epsilon -1e-5
 expect 1 'iopo score: bad/config.json: missing "n_layer"' -- cfg n_layer -
+expect 1 'iopo score: bad/config.json: "n_inner" = 64 is not supported (only 4 * n_embd = 32)' -- cfg n_inner 64
+expect 0 '' -- cfg n_inner null
 rm -rf bad && cp -r m bad && printf '{"model_type": "gpt2",\n "n_layer": 1,,\n}' >bad/config.json
 expect 1 "iopo score: bad/config.json:2:15: invalid JSON: two commas in a row" -- \
   "$iopo" score --model bad --data ok.jsonl --device cpu

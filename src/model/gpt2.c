@@ -185,6 +185,20 @@ bool iopo_model_config_load(iopo_model_config *cfg, const char *dir, char *err, 
         cJSON_Delete(root);
         return false;
     }
+    /* n_inner null or absent means 4 * n_embd, the only MLP width this model code has. */
+    const cJSON *inner = cJSON_GetObjectItemCaseSensitive(root, "n_inner");
+    int n_inner = 4 * cfg->n_embd;
+    if (inner && !cJSON_IsNull(inner) &&
+        !json_int(root, "n_inner", 0, 1, 4 * 65536, &n_inner, path, err, errlen)) {
+        cJSON_Delete(root);
+        return false;
+    }
+    if (n_inner != 4 * cfg->n_embd) {
+        snprintf(err, errlen, "%s: \"n_inner\" = %d is not supported (only 4 * n_embd = %d)", path, n_inner,
+                 4 * cfg->n_embd);
+        cJSON_Delete(root);
+        return false;
+    }
     const cJSON *eps = cJSON_GetObjectItemCaseSensitive(root, "layer_norm_epsilon");
     cfg->ln_eps = 1e-5f;
     if (eps) {
