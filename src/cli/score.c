@@ -22,7 +22,7 @@ static void usage(FILE *out) {
             "                  [--seq-len N] [--tokenizer FILE]\n\n"
             "Records are read and cut to --seq-len (default: the model's n_positions) exactly as `iopo train` reads\n"
             "them, so a record scores what training saw. Each output line ends with the record's \"line\" in the data\n"
-            "file (JSONL) or its 1-based \"record\" index (JSON array); packed text has neither.\n"
+            "file (JSONL) or its 1-based \"record\" index (JSON array); packed text has neither.\n\n"
             "DPO / IOPO: {\"loss\": f, \"logps\": {...}, \"ref_logps\": {...}, \"tokens\": {...}} with sequence keys\n"
             "chosen, rejected (DPO) or x1y1, x1y2, x2y2, x2y1 (IOPO), log-probs summed over response tokens; the\n"
             "reference is --ref (default: the model itself). --grads is the gradient of the mean loss over records.\n"

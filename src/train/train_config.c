@@ -289,7 +289,8 @@ static bool set_value(iopo_train_config *c, const key_def *k, const char *sval, 
         return true;
     }
     long v;
-    long lo = k->type == K_INT ? INT_MIN : LONG_MIN, hi = k->type == K_INT ? INT_MAX : LONG_MAX;
+    /* A long from a double is exact up to 2^53. */
+    long lo = k->type == K_INT ? INT_MIN : -9007199254740992L, hi = k->type == K_INT ? INT_MAX : 9007199254740992L;
     if (iopo_num_to_long(d, lo, hi, &v) != IOPO_NUM_OK) {
         snprintf(err, errlen, "%s: %s is too %s for an integer (%s %ld)", where, shown, d > 0 ? "large" : "small",
                  d > 0 ? "at most" : "at least", d > 0 ? hi : lo);
