@@ -394,7 +394,25 @@ static const struct bad {
     {&GOOD_IOPO, IOPO_OBJ_IOPO,
      "{\"conversations\": [{\"from\": \"human\", \"value\": \"A.\"}, {\"from\": \"human\", \"value\": \"B.\"}], "
      "\"chosen\": {\"from\": \"human\", \"value\": \"C.\"}, \"rejected\": {\"from\": \"gpt\", \"value\": \"D.\"}}",
-     "\"chosen\": role must be gpt"},
+     "\"chosen\": \"from\" must be gpt or assistant (the response), not \"human\""},
+    /* Roles and keys other than the release's: the one found and the ones accepted. */
+    {&GOOD_IOPO, IOPO_OBJ_IOPO,
+     "{\"conversations\": [{\"from\": \"human\", \"value\": \"A.\"}, {\"from\": \"bot\", \"value\": \"B.\"}], "
+     "\"chosen\": {\"from\": \"gpt\", \"value\": \"C.\"}, \"rejected\": {\"from\": \"gpt\", \"value\": \"D.\"}}",
+     "\"conversations\"[1]: unknown role \"bot\" in \"from\" (accepted: human or user, gpt or assistant, system)"},
+    {&GOOD_IOPO, IOPO_OBJ_IOPO,
+     "{\"conversations\": [{\"role\": \"user\", \"content\": \"A.\"}, {\"role\": \"user\", \"content\": \"B.\"}], "
+     "\"chosen\": {\"from\": \"gpt\", \"value\": \"C.\"}, \"rejected\": {\"from\": \"gpt\", \"value\": \"D.\"}}",
+     "\"conversations\"[0]: missing \"from\" (keys found: \"role\", \"content\"; sharegpt turns are {\"from\": role, "
+     "\"value\": text})"},
+    {&GOOD_IOPO, IOPO_OBJ_IOPO,
+     "{\"conversations\": [{\"from\": \"human\", \"value\": \"A.\"}, {\"from\": \"human\", \"value\": \"B.\"}], "
+     "\"chosen\": {\"from\": \"gpt\", \"content\": \"C.\"}, \"rejected\": {\"from\": \"gpt\", \"value\": \"D.\"}}",
+     "\"chosen\": missing \"value\" (keys found: \"from\", \"content\"; a sharegpt response is {\"from\": \"gpt\", "
+     "\"value\": text})"},
+    {&GOOD_MSG, IOPO_OBJ_SFT, "{\"messages\": [{\"from\": \"user\", \"value\": \"Hi.\"}]}",
+     "\"messages\"[0]: missing \"role\" (keys found: \"from\", \"value\"; messages turns are {\"role\": role, "
+     "\"content\": text})"},
     {&GOOD_IOPO, IOPO_OBJ_IOPO,
      "{\"conversations\": [{\"from\": \"human\", \"value\": \"A.\"}, {\"from\": \"human\", \"value\": \"B.\"}], "
      "\"chosen\": \"C.\", \"rejected\": {\"from\": \"gpt\", \"value\": \"D.\"}}",
@@ -404,7 +422,20 @@ static const struct bad {
      "\"chosen\": {\"from\": \"gpt\", \"value\": \"C.\"}, \"rejected\": {\"from\": \"gpt\", \"value\": \"D.\"}}",
      "must end with a human turn (the prompt), not gpt (2 turns)"},
     {&GOOD_IDS, IOPO_OBJ_DPO, "{\"prompt_ids\": [1, 2], \"chosen_ids\": [3], \"rejected_ids\": [99]}",
-     "\"rejected_ids\"[0] is not a token id in [0, 64)"},
+     "\"rejected_ids\"[0] = 99 is outside the model's vocabulary (ids 0 to 63)"},
+    /* Ids that are no ids: each named with its value, never converted (1e30 and 3e9 do not fit an int). */
+    {&GOOD_IDS, IOPO_OBJ_DPO, "{\"prompt_ids\": [1, -1], \"chosen_ids\": [3], \"rejected_ids\": [4]}",
+     "\"prompt_ids\"[1] = -1 is negative: token ids are 0 to 63"},
+    {&GOOD_IDS, IOPO_OBJ_DPO, "{\"prompt_ids\": [1, 2.5], \"chosen_ids\": [3], \"rejected_ids\": [4]}",
+     "\"prompt_ids\"[1] = 2.5 is not an integer token id"},
+    {&GOOD_IDS, IOPO_OBJ_DPO, "{\"prompt_ids\": [1e30], \"chosen_ids\": [3], \"rejected_ids\": [4]}",
+     "\"prompt_ids\"[0] = 1e+30 is outside the model's vocabulary (ids 0 to 63)"},
+    {&GOOD_IDS, IOPO_OBJ_DPO, "{\"prompt_ids\": [3000000000], \"chosen_ids\": [3], \"rejected_ids\": [4]}",
+     "\"prompt_ids\"[0] = 3000000000 is outside the model's vocabulary (ids 0 to 63)"},
+    {&GOOD_IDS, IOPO_OBJ_DPO, "{\"prompt_ids\": [1], \"chosen_ids\": [\"3\"], \"rejected_ids\": [4]}",
+     "\"chosen_ids\"[0] is a string, not a token id"},
+    {&GOOD_IDS, IOPO_OBJ_DPO, "{\"prompt_ids\": [1], \"chosen_ids\": [3], \"rejected_ids\": [-1e400]}",
+     "\"rejected_ids\"[0] = -inf is not an integer token id"},
     {&GOOD_IDS, IOPO_OBJ_DPO, "{\"prompt_ids\": [], \"chosen_ids\": [3], \"rejected_ids\": [4]}",
      "\"prompt_ids\" is empty"},
     {&GOOD_IDS, IOPO_OBJ_DPO, "{\"prompt_ids\": [1], \"chosen_ids\": [3, 3, 3, 3, 3, 3, 3, 3], \"rejected_ids\": [4]}",
@@ -512,6 +543,61 @@ static void check_skip(void) {
 
 /* ---- objective / format / template mismatches ---- */
 
+/* ---- role vocabularies ---- */
+
+/* The same conversation in each style with either vocabulary (user/assistant, human/gpt) gives the same sequences;
+ * an IOPO record whose first record has an unknown role is named with the roles found. */
+static void check_role_vocabularies(void) {
+    static const char *variants[][3] = {
+        {"sft_messages", "{\"messages\": [{\"role\": \"%s\", \"content\": \"Hi there.\"}, {\"role\": \"%s\", "
+                         "\"content\": \"Hello.\"}]}\n", "sft messages (jsonl)"},
+        {"sft_sharegpt", "{\"conversations\": [{\"from\": \"%s\", \"value\": \"Hi there.\"}, {\"from\": \"%s\", "
+                         "\"value\": \"Hello.\"}]}\n", "sft sharegpt (jsonl)"},
+        {"iopo_sharegpt", "{\"conversations\": [{\"from\": \"%s\", \"value\": \"Hi there.\"}, {\"from\": \"%s\", "
+                          "\"value\": \"Be brief.\"}], \"chosen\": {\"from\": \"%s\", \"value\": \"Hello.\"}, "
+                          "\"rejected\": {\"from\": \"gpt\", \"value\": \"Hi.\"}}\n", "iopo sharegpt (jsonl)"},
+    };
+    static const char *vocab[2][2] = {{"user", "assistant"}, {"human", "gpt"}};
+    for (size_t v = 0; v < sizeof variants / sizeof *variants; v++) {
+        bool iopo = strncmp(variants[v][0], "iopo", 4) == 0;
+        iopo_pref_dataset ds[2];
+        bool ok[2];
+        for (int w = 0; w < 2; w++) {
+            char content[1024], name[64];
+            const char *u = vocab[w][0], *a = vocab[w][1];
+            if (iopo) snprintf(content, sizeof content, variants[v][1], u, vocab[1 - w][0], a);
+            else snprintf(content, sizeof content, variants[v][1], u, a);
+            snprintf(name, sizeof name, "%s_%d.jsonl", variants[v][0], w);
+            ok[w] = load(&ds[w], tmp_file(name, content), demo, iopo ? IOPO_OBJ_IOPO : IOPO_OBJ_SFT, "plain", 64,
+                         false, 0);
+            CHECK(ok[w], "%s with %s/%s: %s", variants[v][0], u, a, err);
+        }
+        if (!ok[0] || !ok[1]) continue;
+        bool same = ds[0].n == 1 && ds[1].n == 1 && ds[0].nseq == ds[1].nseq;
+        for (int k = 0; same && k < ds[0].nseq; k++) {
+            const iopo_example *x = &ds[0].rec[0].seq[k], *y = &ds[1].rec[0].seq[k];
+            same = x->n == y->n && memcmp(x->ids, y->ids, (size_t)x->n * 4) == 0 &&
+                   memcmp(x->label, y->label, (size_t)x->n) == 0;
+        }
+        CHECK(same, "%s: user/assistant and human/gpt give the same sequences", variants[v][0]);
+        CHECK(strcmp(ds[0].format, variants[v][2]) == 0 && strcmp(ds[1].format, variants[v][2]) == 0,
+              "%s: format \"%s\" / \"%s\", want \"%s\"", variants[v][0], ds[0].format, ds[1].format, variants[v][2]);
+        iopo_pref_dataset_free(&ds[0]);
+        iopo_pref_dataset_free(&ds[1]);
+    }
+    iopo_pref_dataset ds;
+    const char *path = tmp_file("iopo_bot.jsonl",
+                                "{\"conversations\": [{\"from\": \"human\", \"value\": \"A.\"}, {\"from\": \"bot\", "
+                                "\"value\": \"B.\"}], \"chosen\": {\"from\": \"gpt\", \"value\": \"C.\"}, "
+                                "\"rejected\": {\"from\": \"gpt\", \"value\": \"D.\"}}\n");
+    char prefix[600];
+    snprintf(prefix, sizeof prefix, "%s:1: ", path);
+    expect_error(load(&ds, path, demo, IOPO_OBJ_IOPO, "plain", 64, false, 0), prefix,
+                 "\"conversations\" holds turns from human, bot; the IOPO release's records hold two human (or user) "
+                 "turns, x1 and x2",
+                 "iopo first record with an unknown role");
+}
+
 static void check_mismatch(void) {
     char path[1200], prefix[1300];
     iopo_pref_dataset ds;
@@ -614,6 +700,7 @@ int main(int argc, char **argv) {
         check_bad_records();
         check_skip();
         check_mismatch();
+        check_role_vocabularies();
     }
     iopo_tokenizer_free(demo);
     iopo_tokenizer_free(chatml);

@@ -1,6 +1,7 @@
 /* Tests of the Vulkan runtime below the ops: memory sub-allocation, uploads/downloads, the barrier tracking of the
  * command stream (a chain of dependent dispatches recorded without syncs), grid folding past
  * maxComputeWorkGroupCount, and device-option parsing. Runs with validation (synchronization validation included). */
+#include <setjmp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -155,6 +156,40 @@ static void test_oversized_tensor_is_reported(iopo_ctx *ctx) {
     if (ok) vk_memory_free(ctx->vk, &slice);
 }
 
+/* Under ASan, an impossible allocation returns NULL as it does without it, so the library's handling is what runs. */
+const char *__asan_default_options(void);
+const char *__asan_default_options(void) { return "allocator_may_return_null=1"; }
+
+static jmp_buf failure_jump;
+static char failure_message[1024];
+static void record_failure(const char *message, void *user) {
+    (void)user;
+    snprintf(failure_message, sizeof failure_message, "%s", message);
+    longjmp(failure_jump, 1);
+}
+
+/* A tensor that cannot be allocated reaches the failure handler with its size (the library does not exit), leaves
+ * the context's accounting as it was, and leaks nothing (LSan checks). */
+static void test_allocation_failure_is_handed_to_the_caller(iopo_ctx *ctx, int64_t d0, int64_t d1, const char *want) {
+    size_t before = iopo_ctx_tensor_bytes(ctx);
+    failure_message[0] = 0;
+    iopo_set_failure_handler(record_failure, NULL);
+    volatile bool returned = false;
+    if (setjmp(failure_jump) == 0) {
+        iopo_tensor *t = iopo_tensor_new2(ctx, IOPO_F32, d0, d1);
+        returned = true;
+        iopo_tensor_free(t);
+    }
+    iopo_set_failure_handler(NULL, NULL);
+    char bytes[64];
+    snprintf(bytes, sizeof bytes, "%llu bytes", (unsigned long long)(d0 * d1 * 4));
+    EXPECT(!returned && strstr(failure_message, want) && strstr(failure_message, bytes),
+           "%s: allocation of %s: handler got \"%s\", want \"%s\" and the size", iopo_ctx_device_name(ctx), bytes,
+           failure_message, want);
+    EXPECT(iopo_ctx_tensor_bytes(ctx) == before, "tensor bytes %zu after the failure, %zu before",
+           iopo_ctx_tensor_bytes(ctx), before);
+}
+
 /* The validation plumbing itself: a deliberately invalid call (a buffer of size 0) must be counted. */
 static void test_validation_is_counted(iopo_ctx *ctx) {
     uint64_t before = iopo_validation_message_count();
@@ -181,6 +216,7 @@ int main(void) {
     }
     iopo_ctx *cpu = iopo_ctx_create(&(iopo_ctx_options){.backend = IOPO_BACKEND_CPU}, err, sizeof err);
     test_upload_download(cpu);
+    test_allocation_failure_is_handed_to_the_caller(cpu, (int64_t)1 << 40, (int64_t)1 << 20, "out of host memory");
     iopo_ctx_destroy(cpu);
     if (opts.backend != IOPO_BACKEND_VULKAN) {
         printf("FAIL: IOPO_DEVICE selects the CPU backend; this test needs a Vulkan device\n");
@@ -198,6 +234,9 @@ int main(void) {
     test_dependent_chain(ctx);
     test_grid_folding(ctx);
     test_oversized_tensor_is_reported(ctx);
+    const vk_limits *lim = vk_get_limits(ctx);
+    VkDeviceSize cap = lim->max_storage_range < lim->max_alloc ? lim->max_storage_range : lim->max_alloc;
+    test_allocation_failure_is_handed_to_the_caller(ctx, (int64_t)(cap / 4 / 16 + 1), 16, "maxStorageBufferRange");
     uint64_t msgs = iopo_validation_message_count();
     EXPECT(msgs == 0, "%llu validation messages", (unsigned long long)msgs);
     if (opts.validate) test_validation_is_counted(ctx);

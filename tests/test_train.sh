@@ -65,7 +65,7 @@ check "awk 'BEGIN{d=$l4-$l22; e=$g4-$g22; exit !(d*d < 1e-10*$l4*$l4 && e*e < 1e
 
 # A run that cannot fit says so with the numbers before allocating.
 if [ -z "$device" ]; then
-  train --steps 1 --batch-size 200000 --out "$work/huge" >"$work/huge.log" 2>&1
+  train --steps 2 --batch-size 200000 --out "$work/huge" >"$work/huge.log" 2>&1
   check "[ \$? -ne 0 ] && grep -q 'needs .* of device memory but .* has' '$work/huge.log'" "too-large run refused with numbers"
 fi
 
@@ -82,16 +82,17 @@ printf '{"prompt_ids": [1, 2], "response_ids": [3]}\n{"prompt_ids": [4], "respon
 "$iopo" score --model "$work/hf" --data "$work/hf.jsonl" "${dev[@]}" >"$work/hf.log" 2>&1
 check "[ \$? -eq 0 ] && [ \$(grep -c logps '$work/hf.log') -eq 2 ]" "older HF layout loads: $(head -1 "$work/hf.log")"
 
-# Errors: one line naming the file and line.
+# Errors: one line naming the file and line (2 steps: the config's 2 warmup steps may not exceed steps).
 printf '{"text": "fine"}\n{"text": 7}\n' >"$work/bad.jsonl"
-train --steps 1 --data "$work/bad.jsonl" --out "$work/bad" >"$work/bad.log" 2>&1
+train --steps 2 --data "$work/bad.jsonl" --out "$work/bad" >"$work/bad.log" 2>&1
 check "[ \$? -ne 0 ] && grep -q 'bad.jsonl:2: \"text\" must be a string' '$work/bad.log'" "bad record names file:line"
 printf '{"text": "fine"}\nnot json\n' >"$work/bad2.jsonl"
-train --steps 1 --data "$work/bad2.jsonl" --out "$work/bad" >"$work/bad.log" 2>&1
+train --steps 2 --data "$work/bad2.jsonl" --out "$work/bad" >"$work/bad.log" 2>&1
 check "grep -q 'bad2.jsonl:2: not a JSON object' '$work/bad.log'" "invalid JSON names file:line"
 printf '{"input_ids": [1, 2, 99999]}\n' >"$work/bad3.jsonl"
-train --steps 1 --data "$work/bad3.jsonl" --out "$work/bad" >"$work/bad.log" 2>&1
-check "grep -q 'bad3.jsonl:1: \"input_ids\"\[2\] is not a token id' '$work/bad.log'" "out-of-vocabulary id"
+train --steps 2 --data "$work/bad3.jsonl" --out "$work/bad" >"$work/bad.log" 2>&1
+check "grep -q 'bad3.jsonl:1: \"input_ids\"\[2\] = 99999 is outside the model.s vocabulary (ids 0 to 511)' '$work/bad.log'" \
+  "out-of-vocabulary id"
 echo '{"steps": "ten"}' >"$work/badcfg.json"
 "$iopo" train --config "$work/badcfg.json" >"$work/bad.log" 2>&1
 check "grep -q 'badcfg.json: \"steps\" must be a number' '$work/bad.log'" "bad config value"

@@ -53,7 +53,16 @@ size_t iopo_ctx_tensor_bytes_peak(const iopo_ctx *ctx);
 /* Submits everything recorded and waits for it. */
 void iopo_sync(iopo_ctx *ctx);
 
-/* Tensors. Allocation failure prints the bytes requested and what the device offers, then exits. */
+/* Failures that no call can return: a tensor allocation (the tensor API hands out tensors, not errors) and a Vulkan
+ * call failing inside an op or a submit (device lost, out of memory). The library never exits: it calls the
+ * handler with a one-line message ("out of host memory: a tensor of N bytes could not be allocated"), and the
+ * handler decides; the iopo CLI prints "iopo: MESSAGE" and exits with status 1. A handler must not return (exit,
+ * or longjmp out); if it returns, or none is set, the library aborts, since the computation cannot go on.
+ * Errors that a call can return (context creation, loading, saving) are returned, never sent here. */
+typedef void (*iopo_failure_handler)(const char *message, void *user);
+void iopo_set_failure_handler(iopo_failure_handler fn, void *user);
+
+/* Tensors. Allocation failure goes to the failure handler with the bytes requested. */
 iopo_tensor *iopo_tensor_new(iopo_ctx *ctx, iopo_dtype dtype, int ndim, const int64_t *shape);
 iopo_tensor *iopo_tensor_new1(iopo_ctx *ctx, iopo_dtype dtype, int64_t d0);
 iopo_tensor *iopo_tensor_new2(iopo_ctx *ctx, iopo_dtype dtype, int64_t d0, int64_t d1);

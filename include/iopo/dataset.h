@@ -17,6 +17,7 @@ typedef struct iopo_example {
     int32_t *ids;
     uint8_t *label;     /* label[i] = 1: token i is predicted with loss (from position i - 1); label[0] is 0 */
     int n;
+    int line;           /* the record's 1-based line (JSONL) or index (JSON array, see by_index); 0: packed text */
 } iopo_example;
 
 typedef struct iopo_dataset {
@@ -24,6 +25,7 @@ typedef struct iopo_dataset {
     int n;
     char format[48];    /* what was detected, for the log line */
     int truncated;      /* sequences cut to the length limit */
+    bool by_index;      /* a JSON array: example.line is the record's index ("FILE:record N"), not "FILE:LINE" */
 } iopo_dataset;
 
 /* max_tokens: packing length and cap (seq_len + 1 tokens: seq_len positions with a next token). tok may be NULL

@@ -18,7 +18,9 @@
  *         alpaca {"instruction", "input"?, "output", "system"?, "history"?}
  *   pre-tokenized {"prompt_ids", "response_ids"}, {"prompt_ids", "chosen_ids", "rejected_ids"},
  *         {"x1_ids", "y1_ids", "x2_ids", "y2_ids"}: sequence = prompt ids + response ids as given, no template.
- * Turns alternate user and assistant; a system turn may come first only. Alpaca's user turn is the instruction and
+ * Roles: user or human, assistant or gpt, and system, in either style (role/content or from/value; a turn with the
+ * other style's keys is an error naming the keys found). Turns alternate user and assistant; a system turn may come
+ * first only. Alpaca's user turn is the instruction and
  * the input joined by "\n"; "history" holds earlier [query, response] pairs. Earlier assistant turns of a multi-turn
  * prompt are context (no loss). Keys a format does not use are ignored.
  *
@@ -69,6 +71,7 @@ typedef struct iopo_pref_dataset {
                               * "dpo trl (jsonl), chosen as SFT target" */
     int truncated;           /* records whose prompts were shortened to fit cutoff_len */
     int dropped;             /* records skipped (bad, or unfixable by truncation) with on_bad_record = skip */
+    bool is_array;           /* a JSON array of records: line is the record's index */
 } iopo_pref_dataset;
 
 typedef struct iopo_pref_options {
@@ -78,6 +81,7 @@ typedef struct iopo_pref_options {
     bool skip_bad;               /* on_bad_record: "skip" (report each, continue) instead of "error" */
     int vocab;                   /* every id (template markers and text ids too) must be < vocab; <= 0: no bound
                                   * beyond the tokenizer's own ids (pre-tokenized files without tok need vocab > 0) */
+    const char *no_tokenizer;    /* when tok is NULL: why, and how to give one, for text data's error (may be NULL) */
 } iopo_pref_options;
 
 /* Loads path (JSON array or JSONL; the format detected from the first record and printed by the caller). tok may be

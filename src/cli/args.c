@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cli/cli.h"
 
@@ -33,6 +34,13 @@ long cli_parse_long(const char *flag, const char *value, long min, long max) {
         exit(2);
     }
     return v;
+}
+
+bool cli_tokenizer_exists(const char *cmd, const char *path) {
+    struct stat sb;
+    if (stat(path, &sb) == 0) return true;
+    fprintf(stderr, "iopo %s: --tokenizer %s: %s\n", cmd, path, strerror(errno));
+    return false;
 }
 
 iopo_ctx *cli_open_device(const char *device, bool profile) {

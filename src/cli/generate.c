@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 #include "iopo/model.h"
@@ -92,6 +93,11 @@ int cmd_generate(int argc, char **argv) {
     }
     char err[4608], tok_path[4200];
     snprintf(tok_path, sizeof tok_path, "%s/tokenizer.json", model_dir);
+    if (access(tok_path, F_OK) != 0) {
+        fprintf(stderr, "iopo generate: %s has no tokenizer.json (generate reads the prompt with it): copy a "
+                        "tokenizer.json into %s\n", model_dir, model_dir);
+        return 1;
+    }
     iopo_tokenizer *tok = iopo_tokenizer_load(tok_path, err, sizeof err);
     if (!tok) {
         fprintf(stderr, "iopo generate: %s\n", err);

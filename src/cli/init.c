@@ -58,6 +58,7 @@ int cmd_init(int argc, char **argv) {
         fprintf(stderr, "iopo init: --dim %ld is not a multiple of --heads %ld\n", dim, heads);
         return 2;
     }
+    if (!cli_tokenizer_exists("init", tokenizer)) return 1;
     char err[1024];
     iopo_tokenizer *tok = iopo_tokenizer_load(tokenizer, err, sizeof err);
     if (!tok) {

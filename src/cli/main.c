@@ -1,5 +1,6 @@
 /* iopo: preference-tunes language models on any Vulkan GPU or the CPU. Entry point and subcommand table. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli/cli.h"
@@ -34,7 +35,15 @@ static void usage(FILE *out) {
             "  IOPO_VALIDATE=1     enable Vulkan validation layers; any message makes the exit status non-zero\n");
 }
 
+/* What the library cannot return (see iopo_set_failure_handler) ends the command here. */
+static void on_failure(const char *message, void *user) {
+    (void)user;
+    fprintf(stderr, "iopo: %s\n", message);
+    exit(1);
+}
+
 int main(int argc, char **argv) {
+    iopo_set_failure_handler(on_failure, NULL);
     if (argc < 2 || cli_is_help(argv[1])) {
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;

@@ -18,7 +18,11 @@ static void usage(FILE *out) {
     fprintf(out,
             "usage: iopo score --model DIR --data FILE [--objective sft|dpo|iopo] [--ref DIR] [--beta B]\n"
             "                  [--label-smoothing E] [--pref-ftx G] [--loss-type T] [--template chatml|plain]\n"
-            "                  [--device N|cpu] [--out scores.jsonl] [--grads grads.safetensors] [--batch-size B]\n\n"
+            "                  [--device N|cpu] [--out scores.jsonl] [--grads grads.safetensors] [--batch-size B]\n"
+            "                  [--seq-len N] [--tokenizer FILE]\n\n"
+            "Records are read and cut to --seq-len (default: the model's n_positions) exactly as `iopo train` reads\n"
+            "them, so a record scores what training saw. Each output line ends with the record's \"line\" in the data\n"
+            "file (JSONL) or its 1-based \"record\" index (JSON array); packed text has neither.\n\n"
             "DPO / IOPO: {\"loss\": f, \"logps\": {...}, \"ref_logps\": {...}, \"tokens\": {...}} with sequence keys\n"
             "chosen, rejected (DPO) or x1y1, x1y2, x2y2, x2y1 (IOPO), log-probs summed over response tokens; the\n"
             "reference is --ref (default: the model itself). --grads is the gradient of the mean loss over records.\n"
@@ -33,10 +37,17 @@ static void usage(FILE *out) {
             "\"labels_mask\": [...]}, or text (.txt / {\"text\"}: every token after the first).\n");
 }
 
+/* Ends a score line with the record's place in the data file, named as the data loader names it in errors. */
+static void print_record(FILE *f, const iopo_dataset *ds, int row) {
+    int line = ds->ex[row].line;
+    if (line > 0) fprintf(f, ", \"%s\": %d", ds->by_index ? "record" : "line", line);
+    fprintf(f, "}\n");
+}
+
 int cmd_score(int argc, char **argv) {
     const char *model_dir = NULL, *data = NULL, *objective = "sft", *device = NULL, *out = NULL, *grads = NULL, *v;
-    const char *ref_dir = NULL;
-    long batch = 8;
+    const char *ref_dir = NULL, *tok_flag = NULL;
+    long batch = 8, seq_len = 0;
     iopo_train_config tc;
     iopo_train_config_defaults(&tc);
     for (int i = 1; i < argc; i++) {
@@ -64,6 +75,9 @@ int cmd_score(int argc, char **argv) {
             }
         } else if (cli_flag_value(argc, argv, &i, "--batch-size", &v)) {
             batch = cli_parse_long("--batch-size", v, 1, 4096);
+        } else if (cli_flag_value(argc, argv, &i, "--seq-len", &v)) {
+            seq_len = cli_parse_long("--seq-len", v, 1, 1 << 24);
+        } else if (cli_flag_value(argc, argv, &i, "--tokenizer", &tok_flag)) {
         } else {
             fprintf(stderr, "iopo score: unknown argument '%s' (see --help)\n", argv[i]);
             return 2;
@@ -85,32 +99,27 @@ int cmd_score(int argc, char **argv) {
         fprintf(stderr, "iopo score: %s\n", err);
         return 1;
     }
-    char tok_path[4200];
-    snprintf(tok_path, sizeof tok_path, "%s/tokenizer.json", model_dir);
-    struct stat sb;
+    char no_tok[9000];
     iopo_tokenizer *tok = NULL;
-    if (stat(tok_path, &sb) == 0 && !(tok = iopo_tokenizer_load(tok_path, err, sizeof err))) {
+    if (!objective_load_tokenizer(tok_flag, model_dir, &tok, no_tok, sizeof no_tok, err, sizeof err)) {
         fprintf(stderr, "iopo score: %s\n", err);
         return 1;
     }
+    /* The same reading and cutting as `iopo train` with seq_len = min(--seq-len, n_positions). */
+    int seq = seq_len && seq_len < cfg.n_ctx ? (int)seq_len : cfg.n_ctx;
+    if (seq_len > cfg.n_ctx)
+        fprintf(stderr, "iopo score: --seq-len %ld exceeds the model's n_positions; using %d\n", seq_len, cfg.n_ctx);
     iopo_dataset ds;
-    /* Scoring must see whole records: allow one more token than positions so that an over-long record is detected. */
-    bool ok = objective_load_data(&tc, data, tok, cfg.n_ctx + 1, cfg.vocab_size, G, &ds, err, sizeof err);
+    bool ok = objective_load_data(&tc, data, tok, tok ? NULL : no_tok, seq, cfg.vocab_size, G, &ds, err, sizeof err);
     iopo_tokenizer_free(tok);
     if (!ok) {
         fprintf(stderr, "iopo score: %s\n", err);
         return 1;
     }
+    if (ds.truncated) fprintf(stderr, "data: %d records longer than %d tokens were cut\n", ds.truncated, seq + 1);
     int T = 1;
-    for (int i = 0; i < ds.n; i++) {
-        if (ds.ex[i].n > cfg.n_ctx + 1) {
-            fprintf(stderr, "iopo score: %s: record %d has more than %d tokens, the model's n_positions + 1\n", data,
-                    i + 1, cfg.n_ctx + 1);
-            iopo_dataset_free(&ds);
-            return 1;
-        }
+    for (int i = 0; i < ds.n; i++)
         if (ds.ex[i].n - 1 > T) T = ds.ex[i].n - 1;
-    }
     iopo_ctx *ctx = cli_open_device(device, false);
     iopo_model *m = iopo_model_load(ctx, model_dir, err, sizeof err);
     if (!m) {
@@ -193,12 +202,14 @@ int cmd_score(int argc, char **argv) {
             for (int k = 0; k < G; k++) fprintf(f, "%s\"%s\": %.9g", k ? ", " : "", keys[k], (double)href[e * G + k]);
             fprintf(f, "}, \"tokens\": {");
             for (int k = 0; k < G; k++) fprintf(f, "%s\"%s\": %d", k ? ", " : "", keys[k], (int)count[e * G + k]);
-            fprintf(f, "}}\n");
+            fprintf(f, "}");
+            print_record(f, &ds, start + e * G);
         }
         for (int b = 0; G == 1 && b < nb; b++) {
             double mean = count[b] > 0 ? -(double)logp[b] / count[b] : 0.0;
-            fprintf(f, "{\"loss\": %.9g, \"logps\": {\"response\": %.9g}, \"tokens\": {\"response\": %d}}\n", mean,
+            fprintf(f, "{\"loss\": %.9g, \"logps\": {\"response\": %.9g}, \"tokens\": {\"response\": %d}", mean,
                     (double)logp[b], (int)count[b]);
+            print_record(f, &ds, start + b);
         }
     }
     if (out && !(ok = iopo_atomic_commit(&af, err, sizeof err))) {

@@ -162,6 +162,7 @@ int cmd_tokenize(int argc, char **argv) {
         fprintf(stderr, "iopo tokenize: --json is for encoding (--decode reads JSON arrays as they are)\n");
         return 2;
     }
+    if (!cli_tokenizer_exists("tokenize", path)) return 1;
     char err[512];
     iopo_tokenizer *tok = iopo_tokenizer_load(path, err, sizeof err);
     if (!tok) {

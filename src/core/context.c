@@ -1,5 +1,6 @@
 /* The public context and tensor API over both backends. */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +33,25 @@ bool iopo_ctx_options_parse(iopo_ctx_options *opts, const char *device, char *er
     return true;
 }
 
+static iopo_failure_handler failure_fn;
+static void *failure_user;
+
+void iopo_set_failure_handler(iopo_failure_handler fn, void *user) {
+    failure_fn = fn;
+    failure_user = user;
+}
+
+void iopo_fail(const char *fmt, ...) {
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (failure_fn) failure_fn(msg, failure_user);
+    fprintf(stderr, "iopo: %s\n", msg);
+    abort();
+}
+
 static void vk_state_free(vk_state *s) {
     if (s->device) {
         vkDeviceWaitIdle(s->device);
@@ -59,7 +79,11 @@ iopo_ctx *iopo_ctx_create(const iopo_ctx_options *opts, char *err, size_t errlen
         free(ctx);
         return NULL;
     }
-    vk_stream_init(s);
+    if (!vk_stream_init(s, err, errlen)) {
+        vk_state_free(s);
+        free(ctx);
+        return NULL;
+    }
     ctx->vk = s;
     s->dummy = iopo_tensor_new1(ctx, IOPO_F32, 4);
     return ctx;
@@ -115,23 +139,25 @@ iopo_tensor *iopo_tensor_new(iopo_ctx *ctx, iopo_dtype dtype, int ndim, const in
         t->numel *= (size_t)shape[i];
     }
     size_t bytes = iopo_tensor_bytes(t);
-    ctx->tensor_bytes += bytes;
-    if (ctx->tensor_bytes > ctx->tensor_bytes_peak) ctx->tensor_bytes_peak = ctx->tensor_bytes;
+    /* On failure nothing is left allocated: a failure handler that longjmps out leaks nothing. */
     if (ctx->kind == IOPO_BACKEND_CPU) {
         t->data = calloc(bytes ? bytes : 4, 1);
         if (!t->data) {
-            fprintf(stderr, "iopo: out of host memory: a tensor of %zu bytes could not be allocated\n", bytes);
-            exit(1);
+            free(t);
+            iopo_fail("out of host memory: a tensor of %zu bytes could not be allocated", bytes);
         }
-        return t;
+    } else {
+        char err[512];
+        t->vk = malloc(sizeof *t->vk);
+        if (!t->vk || !vk_memory_alloc(ctx->vk, bytes, t->vk, err, sizeof err)) {
+            free(t->vk);
+            free(t);
+            iopo_fail("%s", err);
+        }
     }
-    char err[512];
-    t->vk = malloc(sizeof *t->vk);
-    if (!vk_memory_alloc(ctx->vk, bytes, t->vk, err, sizeof err)) {
-        fprintf(stderr, "iopo: %s\n", err);
-        exit(1);
-    }
-    iopo_tensor_zero(t);   /* both backends hand out zeroed tensors */
+    ctx->tensor_bytes += bytes;
+    if (ctx->tensor_bytes > ctx->tensor_bytes_peak) ctx->tensor_bytes_peak = ctx->tensor_bytes;
+    if (t->vk) iopo_tensor_zero(t);   /* both backends hand out zeroed tensors */
     return t;
 }
 

@@ -13,4 +13,10 @@ struct iopo_ctx {
     size_t tensor_bytes, tensor_bytes_peak;
 };
 
+/* Sends message (printf format) to the failure handler of iopo_set_failure_handler; does not return. */
+#if defined(__GNUC__)
+__attribute__((noreturn, format(printf, 1, 2)))
+#endif
+void iopo_fail(const char *fmt, ...);
+
 #endif

@@ -2,6 +2,7 @@
 #include <math.h>
 #include <stdlib.h>
 
+#include "core/context_internal.h"
 #include "cpu/cpu_ops.h"
 
 /* Elements per block of the norm: blocks are summed in parallel, then added in block order, so the result does not
@@ -17,7 +18,7 @@ void cpu_grad_norm(float *out, const float *const *grads, const size_t *numels, 
     double *part = malloc((nblocks ? nblocks : 1) * sizeof *part);
     const float **bx = malloc((nblocks ? nblocks : 1) * sizeof *bx);
     size_t *blen = malloc((nblocks ? nblocks : 1) * sizeof *blen);
-    if (!part || !bx || !blen) abort();
+    if (!part || !bx || !blen) iopo_fail("out of host memory: the gradient norm's %zu blocks", nblocks);
     size_t nb = 0;
     for (int k = 0; k < n; k++)
         for (size_t lo = 0; lo < numels[k]; lo += NORM_BLOCK, nb++) {

@@ -6,14 +6,16 @@
 
 #include "iopo/dataset.h"
 #include "iopo/fileio.h"
+#include "iopo/jsonutil.h"
 
-static void add_example(iopo_dataset *ds, int *cap, const int32_t *ids, const uint8_t *label, int n) {
+static void add_example(iopo_dataset *ds, int *cap, const int32_t *ids, const uint8_t *label, int n, int line) {
     if (ds->n == *cap) {
         *cap = *cap ? 2 * *cap : 64;
         ds->ex = realloc(ds->ex, (size_t)*cap * sizeof *ds->ex);
     }
     iopo_example *e = &ds->ex[ds->n++];
     e->n = n;
+    e->line = line;
     e->ids = malloc((size_t)(n ? n : 1) * sizeof *e->ids);
     e->label = malloc((size_t)(n ? n : 1));
     memcpy(e->ids, ids, (size_t)n * sizeof *ids);
@@ -43,7 +45,7 @@ static void pack_stream(iopo_dataset *ds, int *cap, const stream *s, int max_tok
     /* Consecutive sequences overlap by one token so every token of the stream but the first is predicted once. */
     for (size_t start = 0; start + 1 < s->n; start += (size_t)max_tokens - 1) {
         size_t n = s->n - start < (size_t)max_tokens ? s->n - start : (size_t)max_tokens;
-        add_example(ds, cap, s->ids + start, label, (int)n);
+        add_example(ds, cap, s->ids + start, label, (int)n, 0);
     }
     free(label);
 }
@@ -74,13 +76,13 @@ static bool read_ids(const cJSON *arr, int vocab, int32_t **out, int *n, const c
     int32_t *ids = malloc((size_t)(count ? count : 1) * sizeof *ids);
     const cJSON *v;
     cJSON_ArrayForEach(v, arr) {
-        if (!cJSON_IsNumber(v) || v->valuedouble != (double)(int64_t)v->valuedouble || v->valuedouble < 0 ||
-            v->valuedouble >= vocab) {
-            snprintf(err, errlen, "%s:%d: \"%s\"[%d] is not a token id in [0, %d)", path, line, key, i, vocab);
+        char why[128];
+        if (!iopo_json_token_id(v, vocab, &ids[i], why, sizeof why)) {
+            snprintf(err, errlen, "%s:%d: \"%s\"[%d] %s", path, line, key, i, why);
             free(ids);
             return false;
         }
-        ids[i++] = (int32_t)v->valuedouble;
+        i++;
     }
     *out = ids;
     *n = count;
@@ -192,7 +194,7 @@ bool iopo_dataset_load(iopo_dataset *ds, const char *path, const iopo_tokenizer 
             if (ok) {
                 label[0] = 0;   /* nothing predicts the first token */
                 if (n > max_tokens) n = max_tokens, ds->truncated++;
-                add_example(ds, &cap, v, label, n);
+                add_example(ds, &cap, v, label, n, line);
             }
             free(v);
             free(label);
@@ -213,7 +215,7 @@ bool iopo_dataset_load(iopo_dataset *ds, const char *path, const iopo_tokenizer 
                 memcpy(all + na, b, (size_t)nb * sizeof *b);
                 memset(label + na, 1, (size_t)nb);
                 if (n > max_tokens) n = max_tokens, ds->truncated++;
-                add_example(ds, &cap, all, label, n);
+                add_example(ds, &cap, all, label, n, line);
                 free(all);
                 free(label);
             }

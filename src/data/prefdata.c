@@ -47,7 +47,24 @@ static const char *kind_name(int k) { return k == PD_KIND_SFT ? "sft" : k == PD_
 /* The objective decides which data kinds it can use. An SFT run takes the preferred responses of preference data:
  * the chosen one of a DPO record, and both matching pairs (x1, y1) and (x2, y2) of an IOPO record (two SFT records,
  * as the IOPO paper's SFT baseline trains on both). */
-static bool match_objective(loader *L, int num, char *err, size_t errlen) {
+/* The roles of a sharegpt record's turns, e.g. "human, bot", for the IOPO mismatch message. */
+static const char *turn_roles(const cJSON *rec, char *buf, size_t max) {
+    size_t k = 0;
+    buf[0] = 0;
+    const cJSON *m;
+    cJSON_ArrayForEach(m, cJSON_GetObjectItemCaseSensitive(rec, "conversations")) {
+        const cJSON *r = cJSON_GetObjectItemCaseSensitive(m, "from");
+        const char *s = cJSON_IsString(r) ? r->valuestring : "(no \"from\")";
+        if (k + strlen(s) + 8 >= max) {
+            snprintf(buf + k, max - k, ", ...");
+            break;
+        }
+        k += (size_t)snprintf(buf + k, max - k, "%s%.40s", k ? ", " : "", s);
+    }
+    return buf;
+}
+
+static bool match_objective(loader *L, const cJSON *rec, int num, char *err, size_t errlen) {
     const pd_format_info *fi = pd_format_get(L->fmt);
     int obj = L->opt->objective, kind = fi->kind;
     char w[1100];
@@ -70,6 +87,13 @@ static bool match_objective(loader *L, int num, char *err, size_t errlen) {
                  "%s: the %s objective needs preference data (chosen and rejected responses); this file "
                  "is SFT data (%s)",
                  w, kind_name(obj), fi->name);
+        return false;
+    } else if (obj == IOPO_OBJ_IOPO && L->fmt == PD_DPO_SHAREGPT) {
+        char roles[160];
+        snprintf(err, errlen,
+                 "%s: the iopo objective needs two instructions per record: \"conversations\" holds turns from %s; "
+                 "the IOPO release's records hold two human (or user) turns, x1 and x2",
+                 w, turn_roles(rec, roles, sizeof roles));
         return false;
     } else if (obj == IOPO_OBJ_IOPO) {
         snprintf(err, errlen,
@@ -97,7 +121,7 @@ static bool setup(loader *L, const cJSON *rec, int num, char *err, size_t errlen
         return false;
     }
     L->have_format = true;
-    if (!match_objective(L, num, err, errlen)) return false;
+    if (!match_objective(L, rec, num, err, errlen)) return false;
     const pd_format_info *fi = pd_format_get(L->fmt);
     L->vocab = L->opt->vocab > 0 ? L->opt->vocab : 0;
     if (fi->tokenized) {
@@ -109,7 +133,8 @@ static bool setup(loader *L, const cJSON *rec, int num, char *err, size_t errlen
         return true;
     }
     if (!L->tok) {
-        snprintf(err, errlen, "%s: text data (%s) needs a tokenizer", L->path, fi->name);
+        snprintf(err, errlen, "%s: text data (%s) needs a tokenizer%s%s", L->path, fi->name,
+                 L->opt->no_tokenizer ? ", and " : "", L->opt->no_tokenizer ? L->opt->no_tokenizer : "");
         return false;
     }
     char terr[900];
@@ -339,6 +364,7 @@ bool iopo_pref_dataset_load(iopo_pref_dataset *ds, const char *path, const iopo_
     if (len >= 3 && memcmp(s, "\xEF\xBB\xBF", 3) == 0) s += 3;
     while (s < text + len && (*s == ' ' || *s == '\t' || *s == '\r' || *s == '\n')) s++;
     L.is_array = s < text + len && *s == '[';
+    ds->is_array = L.is_array;
     bool ok = L.is_array ? load_array(&L, text, len, s, err, errlen) : load_jsonl(&L, text, len, err, errlen);
     if (ok && ds->n == 0) {
         if (ds->dropped)

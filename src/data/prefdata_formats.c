@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "data/prefdata_internal.h"
+#include "iopo/jsonutil.h"
 
 static const pd_format_info formats[] = {
     [PD_IOPO_SHAREGPT] = {"iopo sharegpt", PD_KIND_IOPO, false},
@@ -101,13 +102,45 @@ static bool get_text(const cJSON *o, const char *key, bool optional, const char 
     return true;
 }
 
-/* The two conversation styles: sharegpt {"from", "value"} with human/gpt/system, messages {"role", "content"} with
- * user/assistant/system. */
+/* The two conversation styles: sharegpt {"from", "value"} (human/gpt/system in LLaMA-Factory and the IOPO release),
+ * messages {"role", "content"} (user/assistant/system in TRL and OpenAI). Both role vocabularies are accepted in
+ * both styles, since data converted between the two often keeps the other's role names; the keys are not mixed. */
 typedef struct conv_style {
-    const char *role_key, *content_key, *user, *assistant, *system;
+    const char *name, *role_key, *content_key, *user, *assistant, *system;
 } conv_style;
-static const conv_style SHAREGPT = {"from", "value", "human", "gpt", "system"};
-static const conv_style MESSAGES = {"role", "content", "user", "assistant", "system"};
+static const conv_style SHAREGPT = {"sharegpt", "from", "value", "human", "gpt", "system"};
+static const conv_style MESSAGES = {"messages", "role", "content", "user", "assistant", "system"};
+
+static bool is_user_role(const char *r) { return strcmp(r, "user") == 0 || strcmp(r, "human") == 0; }
+static bool is_assistant_role(const char *r) { return strcmp(r, "assistant") == 0 || strcmp(r, "gpt") == 0; }
+#define ROLES_ACCEPTED "human or user, gpt or assistant, system"
+
+/* The keys of object o, quoted and comma separated, for messages. */
+static const char *key_list(const cJSON *o, char *buf, size_t max) {
+    size_t k = 0;
+    buf[0] = 0;
+    const cJSON *c;
+    cJSON_ArrayForEach(c, o) {
+        char sb[48];
+        const char *name = shown(c->string, sb, sizeof sb);
+        if (k + strlen(name) + 8 >= max) {
+            snprintf(buf + k, max - k, ", ...");
+            break;
+        }
+        k += (size_t)snprintf(buf + k, max - k, "%s\"%s\"", k ? ", " : "", name);
+    }
+    return k ? buf : "none";
+}
+
+/* A turn without its role key: name the keys it has and the ones its style uses (a messages turn in a sharegpt
+ * list, or the reverse, is the usual cause). */
+static bool turn_keys_ok(const cJSON *m, const conv_style *st, const char *where, char *why, size_t n) {
+    if (field(m, st->role_key)) return true;
+    char kb[160];
+    snprintf(why, n, "%smissing \"%s\" (keys found: %s; %s turns are {\"%s\": role, \"%s\": text})", where,
+             st->role_key, key_list(m, kb, sizeof kb), st->name, st->role_key, st->content_key);
+    return false;
+}
 
 /* Reads the array field key of rec into turns. A system turn may come first only; it goes to *system, which must not
  * already be set by a record-level "system" string. *first = the array index of turns[0], for messages. */
@@ -138,12 +171,12 @@ static bool read_turns(const cJSON *rec, const char *key, const conv_style *st, 
             goto fail;
         }
         const char *role, *content;
-        if (!get_text(m, st->role_key, false, where, &role, why, n)) goto fail;
+        if (!turn_keys_ok(m, st, where, why, n) || !get_text(m, st->role_key, false, where, &role, why, n)) goto fail;
         bool is_system = strcmp(role, st->system) == 0;
-        if (!is_system && strcmp(role, st->user) != 0 && strcmp(role, st->assistant) != 0) {
+        if (!is_system && !is_user_role(role) && !is_assistant_role(role)) {
             char sb[48];
-            snprintf(why, n, "%sunknown role \"%s\" (expected %s, %s or %s)", where, shown(role, sb, sizeof sb),
-                     st->user, st->assistant, st->system);
+            snprintf(why, n, "%sunknown role \"%s\" in \"%s\" (accepted: " ROLES_ACCEPTED ")", where,
+                     shown(role, sb, sizeof sb), st->role_key);
             goto fail;
         }
         if (!get_text(m, st->content_key, is_system, where, &content, why, n)) goto fail;
@@ -159,7 +192,7 @@ static bool read_turns(const cJSON *rec, const char *key, const conv_style *st, 
             if (content) *system = content;
             *first = 1;
         } else {
-            t[k].assistant = strcmp(role, st->assistant) == 0;
+            t[k].assistant = is_assistant_role(role);
             t[k].content = content;
             k++;
         }
@@ -216,9 +249,16 @@ static bool sharegpt_response(const cJSON *rec, const char *key, const char **ou
     snprintf(where, sizeof where, "\"%s\": ", key);
     const char *from;
     if (!get_text(o, "from", true, where, &from, why, n)) return false;
-    if (from && strcmp(from, "gpt") != 0) {
+    if (from && !is_assistant_role(from)) {
         char sb[48];
-        snprintf(why, n, "%srole must be gpt, not \"%s\"", where, shown(from, sb, sizeof sb));
+        snprintf(why, n, "%s\"from\" must be gpt or assistant (the response), not \"%s\"", where,
+                 shown(from, sb, sizeof sb));
+        return false;
+    }
+    if (!field(o, "value")) {
+        char kb[160];
+        snprintf(why, n, "%smissing \"value\" (keys found: %s; a sharegpt response is {\"from\": \"gpt\", \"value\": "
+                 "text})", where, key_list(o, kb, sizeof kb));
         return false;
     }
     return get_text(o, "value", false, where, out, why, n);
@@ -246,10 +286,13 @@ static bool messages_response(const cJSON *rec, const char *key, const char **ou
     char where[48];
     snprintf(where, sizeof where, "\"%s\"[0]: ", key);
     const char *role;
-    if (!get_text(arr->child, "role", false, where, &role, why, n)) return false;
-    if (strcmp(role, "assistant") != 0) {
+    if (!turn_keys_ok(arr->child, &MESSAGES, where, why, n) ||
+        !get_text(arr->child, "role", false, where, &role, why, n))
+        return false;
+    if (!is_assistant_role(role)) {
         char sb[48];
-        snprintf(why, n, "%srole must be assistant, not \"%s\"", where, shown(role, sb, sizeof sb));
+        snprintf(why, n, "%s\"role\" must be assistant or gpt (the response), not \"%s\"", where,
+                 shown(role, sb, sizeof sb));
         return false;
     }
     return get_text(arr->child, "content", false, where, out, why, n);
@@ -324,12 +367,12 @@ static bool read_ids(const cJSON *rec, const char *key, int vocab, pd_ids *out, 
     int i = 0;
     const cJSON *v;
     cJSON_ArrayForEach(v, arr) {
-        if (!cJSON_IsNumber(v) || v->valuedouble != (double)(int64_t)v->valuedouble || v->valuedouble < 0 ||
-            v->valuedouble >= vocab) {
-            snprintf(why, n, "\"%s\"[%d] is not a token id in [0, %d)", key, i, vocab);
+        int32_t id;
+        char what[128];
+        if (!iopo_json_token_id(v, vocab, &id, what, sizeof what)) {
+            snprintf(why, n, "\"%s\"[%d] %s", key, i, what);
             return false;
         }
-        int32_t id = (int32_t)v->valuedouble;
         pd_ids_push(out, &id, 1);
         i++;
     }
@@ -433,9 +476,10 @@ static bool two_instructions(const cJSON *conv) {
     const cJSON *m;
     cJSON_ArrayForEach(m, conv) {
         const cJSON *from = field(m, "from");
+        if (!from) from = field(m, "role");   /* misplaced messages keys: read as IOPO, then named in the error */
         const char *r = cJSON_IsString(from) ? from->valuestring : "";
         if (i == 0 && strcmp(r, "system") == 0) {
-        } else if (strcmp(r, "human") == 0) {
+        } else if (is_user_role(r)) {
             humans++;
         } else {
             others++;

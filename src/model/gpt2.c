@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "iopo/fileio.h"
+#include "iopo/jsonutil.h"
 #include "iopo/model.h"
 #include "iopo/ops.h"
 #include "iopo/rng.h"
@@ -115,14 +116,26 @@ static iopo_model *model_alloc(iopo_ctx *ctx, const iopo_model_config *cfg) {
     return m;
 }
 
-static int json_int(const cJSON *root, const char *key, int fallback, bool *ok) {
+/* An integer of config.json in [lo, hi]; a missing key gives fallback. false + "PATH: \"key\" = ..." otherwise. */
+static bool json_int(const cJSON *root, const char *key, int fallback, long lo, long hi, int *out, const char *path,
+                     char *err, size_t errlen) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, key);
-    if (!v) return fallback;
-    if (!cJSON_IsNumber(v) || v->valuedouble != (double)(int)v->valuedouble) {
-        *ok = false;
-        return fallback;
+    *out = fallback;
+    if (!v) return true;
+    if (!cJSON_IsNumber(v)) {
+        snprintf(err, errlen, "%s: \"%s\" must be a number", path, key);
+        return false;
     }
-    return v->valueint;
+    long x;
+    iopo_num_status st = iopo_num_to_long(v->valuedouble, lo, hi, &x);
+    if (st != IOPO_NUM_OK) {
+        char what[128];
+        iopo_num_describe(what, sizeof what, v->valuedouble, lo, hi, st);
+        snprintf(err, errlen, "%s: \"%s\" = %s", path, key, what);
+        return false;
+    }
+    *out = (int)x;
+    return true;
 }
 
 bool iopo_model_config_load(iopo_model_config *cfg, const char *dir, char *err, size_t errlen) {
@@ -135,8 +148,9 @@ bool iopo_model_config_load(iopo_model_config *cfg, const char *dir, char *err, 
         snprintf(err, errlen, "%s", ferr);
         return false;
     }
-    cJSON *root = cJSON_ParseWithLength(text, len);
+    cJSON *root = iopo_json_parse(path, text, len, err, errlen);
     free(text);
+    if (!root) return false;
     if (!cJSON_IsObject(root)) {
         snprintf(err, errlen, "%s: not a JSON object", path);
         cJSON_Delete(root);
@@ -152,14 +166,53 @@ bool iopo_model_config_load(iopo_model_config *cfg, const char *dir, char *err, 
         return false;
     }
     snprintf(cfg->arch, sizeof cfg->arch, "gpt2");
-    bool ok = true;
-    cfg->n_layer = json_int(root, "n_layer", 0, &ok);
-    cfg->n_head = json_int(root, "n_head", 0, &ok);
-    cfg->n_embd = json_int(root, "n_embd", 0, &ok);
-    cfg->n_ctx = json_int(root, "n_positions", json_int(root, "n_ctx", 0, &ok), &ok);
-    cfg->vocab_size = json_int(root, "vocab_size", 0, &ok);
+    /* Bounds far above any real GPT-2 and low enough that every size derived from them fits the int and size_t
+     * arithmetic of the model code. */
+    bool ok = json_int(root, "n_layer", 0, 1, 1024, &cfg->n_layer, path, err, errlen) &&
+              json_int(root, "n_head", 0, 1, 4096, &cfg->n_head, path, err, errlen) &&
+              json_int(root, "n_embd", 0, 1, 65536, &cfg->n_embd, path, err, errlen) &&
+              json_int(root, "n_ctx", 0, 1, 1 << 20, &cfg->n_ctx, path, err, errlen) &&
+              json_int(root, "n_positions", cfg->n_ctx, 1, 1 << 20, &cfg->n_ctx, path, err, errlen) &&
+              json_int(root, "vocab_size", 0, 1, 1 << 24, &cfg->vocab_size, path, err, errlen);
+    if (!ok) {
+        cJSON_Delete(root);
+        return false;
+    }
+    const char *missing = !cfg->n_layer ? "n_layer" : !cfg->n_head ? "n_head" : !cfg->n_embd ? "n_embd"
+                        : !cfg->n_ctx   ? "n_positions" : !cfg->vocab_size ? "vocab_size" : NULL;
+    if (missing) {
+        snprintf(err, errlen, "%s: missing \"%s\"", path, missing);
+        cJSON_Delete(root);
+        return false;
+    }
+    /* n_inner null or absent means 4 * n_embd, the only MLP width this model code has. */
+    const cJSON *inner = cJSON_GetObjectItemCaseSensitive(root, "n_inner");
+    int n_inner = 4 * cfg->n_embd;
+    if (inner && !cJSON_IsNull(inner) &&
+        !json_int(root, "n_inner", 0, 1, 4 * 65536, &n_inner, path, err, errlen)) {
+        cJSON_Delete(root);
+        return false;
+    }
+    if (n_inner != 4 * cfg->n_embd) {
+        snprintf(err, errlen, "%s: \"n_inner\" = %d is not supported (only 4 * n_embd = %d)", path, n_inner,
+                 4 * cfg->n_embd);
+        cJSON_Delete(root);
+        return false;
+    }
     const cJSON *eps = cJSON_GetObjectItemCaseSensitive(root, "layer_norm_epsilon");
-    cfg->ln_eps = cJSON_IsNumber(eps) ? (float)eps->valuedouble : 1e-5f;
+    cfg->ln_eps = 1e-5f;
+    if (eps) {
+        /* Checked before the float conversion: a double beyond float's range does not convert. */
+        if (!cJSON_IsNumber(eps) || !(eps->valuedouble > 0 && eps->valuedouble <= 1)) {
+            if (cJSON_IsNumber(eps))
+                snprintf(err, errlen, "%s: \"layer_norm_epsilon\" = %g is out of range (0, 1]", path, eps->valuedouble);
+            else
+                snprintf(err, errlen, "%s: \"layer_norm_epsilon\" must be a number", path);
+            cJSON_Delete(root);
+            return false;
+        }
+        cfg->ln_eps = (float)eps->valuedouble;
+    }
     const cJSON *act = cJSON_GetObjectItemCaseSensitive(root, "activation_function");
     if (act && (!cJSON_IsString(act) || (strcmp(act->valuestring, "gelu_new") != 0 &&
                                          strcmp(act->valuestring, "gelu_pytorch_tanh") != 0))) {
@@ -168,10 +221,6 @@ bool iopo_model_config_load(iopo_model_config *cfg, const char *dir, char *err, 
         return false;
     }
     cJSON_Delete(root);
-    if (!ok) {
-        snprintf(err, errlen, "%s: n_layer, n_head, n_embd, n_positions and vocab_size must be integers", path);
-        return false;
-    }
     char cerr[256];
     if (!config_valid(cfg, cerr, sizeof cerr)) {
         snprintf(err, errlen, "%s: %s", path, cerr);

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "iopo/fileio.h"
+#include "iopo/jsonutil.h"
 #include "tokenizer/tok_internal.h"
 
 #define SET_ERR(...)                                                                                                   \
@@ -115,7 +116,8 @@ static bool add_split_stage(iopo_tokenizer *t, const char *pattern, size_t len, 
 /* ---- shared finishing steps ---- */
 
 static bool check_id(const iopo_tokenizer *t, double v, const char *what, const char *name, char *err, size_t errlen) {
-    if (!(v >= 0 && v < TOK_MAX_ID) || v != (double)(int32_t)v) {
+    long id;
+    if (iopo_num_to_long(v, 0, TOK_MAX_ID - 1, &id) != IOPO_NUM_OK) {
         SET_ERR("%s: %s '%s': id %g is not an integer in [0, %d)", t->path, what, name, v, TOK_MAX_ID);
         return false;
     }

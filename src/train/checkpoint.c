@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "iopo/fileio.h"
+#include "iopo/jsonutil.h"
 #include "iopo/safetensors.h"
 #include "train/checkpoint.h"
 
@@ -140,17 +141,25 @@ bool checkpoint_load_state(const char *dir, iopo_model *m, iopo_optimizer *o, ch
     cJSON *root = cJSON_ParseWithLength(text, len);
     free(text);
     const char *need[] = {"step", "data_seed", "data_epoch", "data_position", "tokens_seen"};
-    for (int i = 0; i < 5; i++)
-        if (!cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(root, need[i]))) {
-            snprintf(err, errlen, "%s: missing or non-numeric \"%s\"", path, need[i]);
+    long v[5];
+    for (int i = 0; i < 5; i++) {
+        const cJSON *x = cJSON_GetObjectItemCaseSensitive(root, need[i]);
+        /* Checked conversions: a hand-edited 1e30 must be an error, not an undefined cast. */
+        long hi = i == 1 || i == 4 ? 9007199254740992L : 2147483647L;
+        iopo_num_status ns = cJSON_IsNumber(x) ? iopo_num_to_long(x->valuedouble, 0, hi, &v[i]) : IOPO_NUM_NOT_FINITE;
+        if (!cJSON_IsNumber(x) || ns != IOPO_NUM_OK) {
+            char what[128] = "missing or not a number";
+            if (cJSON_IsNumber(x)) iopo_num_describe(what, sizeof what, x->valuedouble, 0, hi, ns);
+            snprintf(err, errlen, "%s: \"%s\": %s", path, need[i], what);
             cJSON_Delete(root);
             return false;
         }
-    st->step = cJSON_GetObjectItemCaseSensitive(root, "step")->valueint;
-    st->data_seed = (long)cJSON_GetObjectItemCaseSensitive(root, "data_seed")->valuedouble;
-    st->epoch = cJSON_GetObjectItemCaseSensitive(root, "data_epoch")->valueint;
-    st->position = cJSON_GetObjectItemCaseSensitive(root, "data_position")->valueint;
-    st->tokens_seen = (long long)cJSON_GetObjectItemCaseSensitive(root, "tokens_seen")->valuedouble;
+    }
+    st->step = (int)v[0];
+    st->data_seed = v[1];
+    st->epoch = (int)v[2];
+    st->position = (int)v[3];
+    st->tokens_seen = v[4];
     cJSON_Delete(root);
 
     snprintf(path, sizeof path, "%s/optimizer.safetensors", dir);

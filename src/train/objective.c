@@ -1,8 +1,10 @@
 /* SFT / DPO / IOPO specifics of a training run: data as rows, cached reference log-probs, metrics. */
 #include <cjson/cJSON.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "iopo/fileio.h"
 #include "iopo/prefdata.h"
@@ -22,10 +24,12 @@ iopo_pref_params objective_params(const iopo_train_config *c, int group, float s
                               .scale = scale};
 }
 
-/* The SFT-only formats of dataset.c: .txt, or JSONL whose first record has text / input_ids / prompt_ids. */
-static bool is_plain_sft_file(const char *path) {
+/* The SFT-only formats of dataset.c: .txt, or JSONL whose first record has text / input_ids / prompt_ids. *text:
+ * the format is text (needs a tokenizer). */
+static bool is_plain_sft_file(const char *path, bool *text) {
     size_t n = strlen(path);
-    if (n >= 4 && strcmp(path + n - 4, ".txt") == 0) return true;
+    *text = false;
+    if (n >= 4 && strcmp(path + n - 4, ".txt") == 0) return *text = true;
     FILE *f = fopen(path, "r");
     if (!f) return false;
     char line[4096];
@@ -36,17 +40,54 @@ static bool is_plain_sft_file(const char *path) {
         if (*p == '\n' || *p == '\r' || !*p) continue;
         plain = *p == '{' && (strstr(line, "\"text\"") || strstr(line, "\"input_ids\"") ||
                               (strstr(line, "\"prompt_ids\"") && !strstr(line, "\"chosen_ids\"")));
+        *text = plain && !strstr(line, "\"input_ids\"") && !strstr(line, "\"prompt_ids\"");
         break;
     }
     fclose(f);
     return plain;
 }
 
-bool objective_load_data(const iopo_train_config *c, const char *path, const iopo_tokenizer *tok, int T, int vocab,
-                         int group, iopo_dataset *out, char *err, size_t errlen) {
-    if (group == 1 && is_plain_sft_file(path)) return iopo_dataset_load(out, path, tok, T + 1, vocab, err, errlen);
+bool objective_load_tokenizer(const char *explicit_path, const char *model_dir, iopo_tokenizer **tok, char *why,
+                              size_t whylen, char *err, size_t errlen) {
+    char path[4200];
+    struct stat sb;
+    *tok = NULL;
+    why[0] = 0;
+    if (explicit_path && explicit_path[0]) {
+        if (stat(explicit_path, &sb) != 0) {
+            snprintf(err, errlen, "--tokenizer %s: %s", explicit_path, strerror(errno));
+            return false;
+        }
+        snprintf(path, sizeof path, "%s", explicit_path);
+    } else {
+        snprintf(path, sizeof path, "%s/tokenizer.json", model_dir);
+        if (stat(path, &sb) != 0) {
+            snprintf(why, whylen,
+                     "%s has no tokenizer.json: give one with --tokenizer FILE (a tokenizer.json, or GPT-2's "
+                     "encoder.json with vocab.bpe beside it), or copy a tokenizer.json into %s",
+                     model_dir, model_dir);
+            return true;
+        }
+    }
+    *tok = iopo_tokenizer_load(path, err, errlen);
+    return *tok != NULL;
+}
+
+bool objective_load_data(const iopo_train_config *c, const char *path, const iopo_tokenizer *tok,
+                         const char *no_tokenizer, int T, int vocab, int group, iopo_dataset *out, char *err,
+                         size_t errlen) {
+    bool text;
+    if (group == 1 && is_plain_sft_file(path, &text)) {
+        if (text && !tok) {
+            snprintf(err, errlen, "%s: text data needs a tokenizer%s%s", path, no_tokenizer ? ", and " : "",
+                     no_tokenizer ? no_tokenizer : "");
+            return false;
+        }
+        return iopo_dataset_load(out, path, tok, T + 1, vocab, err, errlen);
+    }
     iopo_pref_options opt = {.objective = (iopo_objective)group, .template_name = c->template_name,
-                             .cutoff_len = T + 1, .skip_bad = strcmp(c->on_bad_record, "skip") == 0, .vocab = vocab};
+                             .cutoff_len = T + 1, .skip_bad = strcmp(c->on_bad_record, "skip") == 0, .vocab = vocab,
+                             .no_tokenizer = no_tokenizer};
     iopo_pref_dataset pd;
     if (!iopo_pref_dataset_load(&pd, path, tok, &opt, err, errlen)) return false;
     memset(out, 0, sizeof *out);
@@ -55,10 +96,12 @@ bool objective_load_data(const iopo_train_config *c, const char *path, const iop
     for (int r = 0; r < pd.n; r++)
         for (int k = 0; k < group; k++) {
             out->ex[r * group + k] = pd.rec[r].seq[k];
+            out->ex[r * group + k].line = pd.rec[r].line;
             memset(&pd.rec[r].seq[k], 0, sizeof pd.rec[r].seq[k]);   /* ownership moves to out */
         }
     snprintf(out->format, sizeof out->format, "%.47s", pd.format);
     out->truncated = pd.truncated;
+    out->by_index = pd.is_array;
     if (pd.dropped) fprintf(stderr, "data: %s: %d bad records skipped (listed above)\n", path, pd.dropped);
     iopo_pref_dataset_free(&pd);
     if (out->n == 0) {
@@ -107,9 +150,12 @@ float *objective_reference_logps(iopo_ctx *ctx, const char *model_dir, const iop
         const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, "logps");
         bool hit = cJSON_IsString(k) && !strcmp(k->valuestring, key) && cJSON_IsArray(v) &&
                    cJSON_GetArraySize(v) == ds->n;
+        const cJSON *x;
+        /* A damaged cache (a non-number, a value beyond float's range) is recomputed, never cast to float. */
+        for (x = hit ? v->child : NULL; x; x = x->next)
+            if (!cJSON_IsNumber(x) || !(x->valuedouble > -1e30 && x->valuedouble < 1e30)) hit = false;
         if (hit) {
             int i = 0;
-            const cJSON *x;
             cJSON_ArrayForEach(x, v) out[i++] = (float)x->valuedouble;
             cJSON_Delete(root);
             fprintf(stderr, "reference log-probs: cached in %s\n", cache_path);

@@ -16,9 +16,15 @@ int objective_group(const char *objective);
 iopo_pref_params objective_params(const iopo_train_config *c, int group, float scale);
 
 /* Loads a data file as rows (G per record): plain/packed/pre-tokenized SFT files through dataset.c, chat and
- * preference formats through prefdata.c. */
-bool objective_load_data(const iopo_train_config *c, const char *path, const iopo_tokenizer *tok, int T, int vocab,
-                         int group, iopo_dataset *out, char *err, size_t errlen);
+ * preference formats through prefdata.c. Sequences longer than T + 1 tokens are cut (train and score share this).
+ * no_tokenizer: when tok is NULL, why there is none and how to give one (text data's error says it). */
+bool objective_load_data(const iopo_train_config *c, const char *path, const iopo_tokenizer *tok,
+                         const char *no_tokenizer, int T, int vocab, int group, iopo_dataset *out, char *err,
+                         size_t errlen);
+/* The tokenizer of a run or a score: explicit (a missing file is an error) or model_dir/tokenizer.json (missing: *tok
+ * NULL and why[] says which file and how to give one, for text data's error). false + err on a bad tokenizer. */
+bool objective_load_tokenizer(const char *explicit_path, const char *model_dir, iopo_tokenizer **tok, char *why,
+                              size_t whylen, char *err, size_t errlen);
 
 /* Summed label log-prob of every row under the model in model_dir, computed once and cached in cache_path (a JSON
  * file keyed by the model, data and settings; a stale cache is recomputed; NULL = no cache). Returns a malloc'd

@@ -1,6 +1,7 @@
 /* The training configuration: one table of keys serves the JSON config file, the command-line flags and --help. */
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -8,6 +9,7 @@
 #include <string.h>
 
 #include "iopo/fileio.h"
+#include "iopo/jsonutil.h"
 #include "iopo/train.h"
 
 typedef enum { K_STR, K_INT, K_LONG, K_DBL } key_type;
@@ -63,6 +65,148 @@ static const key_def keys[] = {
 };
 #define NKEYS ((int)(sizeof keys / sizeof keys[0]))
 
+/* Accepted values of the numeric keys, one row each: checked where a value is set (naming the file or flag) and in
+ * validate, and shown by --help. A key without a row takes any finite value of its type. */
+typedef struct range_def {
+    const char *name;
+    double lo, hi;
+    bool lo_open, hi_open;   /* (lo, ... / ..., hi) */
+} range_def;
+
+static const range_def ranges[] = {
+    {"beta", 0, HUGE_VAL, true, false},
+    {"label_smoothing", 0, 0.5, false, true},
+    {"pref_ftx", 0, HUGE_VAL, false, false},
+    {"live_ref", 0, 1, false, false},
+    {"steps", 1, HUGE_VAL, false, false},
+    {"stop_at", 0, HUGE_VAL, false, false},
+    {"batch_size", 1, 1 << 20, false, false},
+    {"grad_accum", 1, 1 << 20, false, false},
+    {"seq_len", 1, 1 << 24, false, false},
+    {"seed", 0, HUGE_VAL, false, false},
+    {"lr", 0, HUGE_VAL, true, false},
+    {"warmup_steps", 0, HUGE_VAL, false, false},
+    {"min_lr_ratio", 0, 1, false, false},
+    {"beta1", 0, 1, false, true},
+    {"beta2", 0, 1, false, true},
+    {"eps", 0, HUGE_VAL, true, false},
+    {"weight_decay", 0, HUGE_VAL, false, false},
+    {"grad_clip", 0, HUGE_VAL, false, false},
+    {"log_every", 1, HUGE_VAL, false, false},
+    {"eval_every", 0, HUGE_VAL, false, false},
+    {"save_every", 0, HUGE_VAL, false, false},
+    {"keep_checkpoints", 0, HUGE_VAL, false, false},
+};
+
+static const range_def *range_of(const char *name) {
+    for (size_t i = 0; i < sizeof ranges / sizeof ranges[0]; i++)
+        if (strcmp(ranges[i].name, name) == 0) return &ranges[i];
+    return NULL;
+}
+
+static bool in_range(const range_def *r, double d) {
+    return (r->lo_open ? d > r->lo : d >= r->lo) && (r->hi_open ? d < r->hi : d <= r->hi);
+}
+
+/* "> 0", ">= 1", "[0, 0.5)" */
+static const char *range_text(const range_def *r, char *buf, size_t n) {
+    if (r->hi == HUGE_VAL)
+        snprintf(buf, n, "%s %.15g", r->lo_open ? ">" : ">=", r->lo);
+    else
+        snprintf(buf, n, "%c%.15g, %.15g%c", r->lo_open ? '(' : '[', r->lo, r->hi, r->hi_open ? ')' : ']');
+    return buf;
+}
+
+/* Keys of other trainers' configs (TRL, transformers, LLaMA-Factory) that users carry over, and the key meant. */
+static const struct {
+    const char *alias, *key, *note;
+} aliases[] = {
+    {"learning_rate", "lr", NULL},
+    {"max_steps", "steps", NULL},
+    {"num_train_epochs", "steps", "iopo counts optimizer steps, not epochs"},
+    {"per_device_train_batch_size", "batch_size", NULL},
+    {"train_batch_size", "batch_size", NULL},
+    {"gradient_accumulation_steps", "grad_accum", NULL},
+    {"pref_beta", "beta", NULL},
+    {"dpo_beta", "beta", NULL},
+    {"pref_loss", "loss_type", NULL},
+    {"dpo_label_smoothing", "label_smoothing", NULL},
+    {"cutoff_len", "seq_len", NULL},
+    {"max_length", "seq_len", NULL},
+    {"max_seq_length", "seq_len", NULL},
+    {"warmup_ratio", "warmup_steps", "a number of steps, not a fraction"},
+    {"lr_scheduler_type", "schedule", NULL},
+    {"adam_beta1", "beta1", NULL},
+    {"adam_beta2", "beta2", NULL},
+    {"adam_epsilon", "eps", NULL},
+    {"max_grad_norm", "grad_clip", NULL},
+    {"output_dir", "out", NULL},
+    {"model_name_or_path", "model", NULL},
+    {"ref_model_name_or_path", "ref_model", NULL},
+    {"dataset", "data", NULL},
+    {"train_file", "data", NULL},
+    {"eval_dataset", "eval_data", NULL},
+    {"logging_steps", "log_every", NULL},
+    {"save_steps", "save_every", NULL},
+    {"eval_steps", "eval_every", NULL},
+    {"save_total_limit", "keep_checkpoints", NULL},
+    {"resume_from_checkpoint", "resume", NULL},
+    {"template", "template_name", NULL},
+    {"stage", "objective", NULL},
+};
+
+/* Edits (insert, delete, substitute, swap two neighbours) from a to b: "stpes" is one swap from "steps". */
+static int edit_distance(const char *a, const char *b) {
+    size_t na = strlen(a), nb = strlen(b);
+    if (na > 63 || nb > 63) return 99;
+    int d[64][64];
+    for (size_t i = 0; i <= na; i++) d[i][0] = (int)i;
+    for (size_t j = 0; j <= nb; j++) d[0][j] = (int)j;
+    for (size_t i = 1; i <= na; i++)
+        for (size_t j = 1; j <= nb; j++) {
+            int best = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
+            if (d[i - 1][j] + 1 < best) best = d[i - 1][j] + 1;
+            if (d[i][j - 1] + 1 < best) best = d[i][j - 1] + 1;
+            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] && d[i - 2][j - 2] + 1 < best)
+                best = d[i - 2][j - 2] + 1;
+            d[i][j] = best;
+        }
+    return d[na][nb];
+}
+
+/* "; did you mean \"lr\"?" for an unknown key: a known alias, a key it begins, else the nearest key or alias within
+ * a few edits; the flag form writes --lr. Empty when nothing is near. */
+static void suggest(const char *name, bool flag, char *buf, size_t n) {
+    buf[0] = 0;
+    const char *best = NULL, *note = NULL;
+    for (size_t i = 0; i < sizeof aliases / sizeof aliases[0]; i++)
+        if (strcmp(aliases[i].alias, name) == 0) best = aliases[i].key, note = aliases[i].note;
+    size_t len = strlen(name);
+    for (int k = 0; !best && k < NKEYS && len >= 3; k++)   /* a key's start: --warmup, --grad */
+        if (strncmp(keys[k].name, name, len) == 0) best = keys[k].name;
+    if (!best) {   /* a typo of a key or of an alias */
+        int bd = 99;
+        for (int k = 0; k < NKEYS; k++) {
+            int d = edit_distance(name, keys[k].name);
+            if (d < bd) bd = d, best = keys[k].name, note = NULL;
+        }
+        for (size_t i = 0; i < sizeof aliases / sizeof aliases[0]; i++) {
+            int d = edit_distance(name, aliases[i].alias);
+            if (d < bd) bd = d, best = aliases[i].key, note = aliases[i].note;
+        }
+        if (bd > (len < 6 ? 1 : len < 12 ? 2 : 3)) best = NULL;
+    }
+    if (!best) return;
+    char shown[64];
+    snprintf(shown, sizeof shown, "%s", best);
+    if (flag)
+        for (char *p = shown; *p; p++)
+            if (*p == '_') *p = '-';
+    snprintf(buf, n, flag ? "; did you mean --%s?%s%s" : "; did you mean \"%s\"?%s%s", shown, note ? " (" : "",
+             note ? note : "");
+    if (note) snprintf(buf + strlen(buf), n - strlen(buf), ")");
+}
+
 void iopo_train_config_defaults(iopo_train_config *c) {
     memset(c, 0, sizeof *c);
     snprintf(c->objective, sizeof c->objective, "sft");
@@ -108,35 +252,52 @@ static bool set_value(iopo_train_config *c, const key_def *k, const char *sval, 
         return true;
     }
     double d;
+    char shown[64];
     if (jval) {
         if (!cJSON_IsNumber(jval)) {
             snprintf(err, errlen, "%s: \"%s\" must be a number", where, k->name);
             return false;
         }
         d = jval->valuedouble;
+        snprintf(shown, sizeof shown, "\"%s\" = %.15g", k->name, d);
     } else {
         char *end;
         errno = 0;
         d = strtod(sval, &end);
-        if (errno || *end || end == sval) {
+        if (errno == EINVAL || *end || end == sval) {
             snprintf(err, errlen, "%s: '%s' is not a number", where, sval);
             return false;
         }
+        snprintf(shown, sizeof shown, "%.40s", sval);
     }
     if (!isfinite(d)) {
-        snprintf(err, errlen, "%s: \"%s\" must be finite", where, k->name);
+        snprintf(err, errlen, "%s: %s is not a finite number", where, shown);
+        return false;
+    }
+    if (k->type != K_DBL && d != floor(d)) {
+        snprintf(err, errlen, "%s: %s is not an integer", where, shown);
+        return false;
+    }
+    const range_def *r = range_of(k->name);
+    char rt[64];
+    if (r && !in_range(r, d)) {
+        snprintf(err, errlen, "%s: %s is out of range (accepted: %s)", where, shown, range_text(r, rt, sizeof rt));
         return false;
     }
     if (k->type == K_DBL) {
         *(double *)field = d;
         return true;
     }
-    if (d != floor(d) || fabs(d) > 2e9) {
-        snprintf(err, errlen, "%s: \"%s\" must be an integer", where, k->name);
+    long v;
+    /* A long from a double is exact up to 2^53. */
+    long lo = k->type == K_INT ? INT_MIN : -9007199254740992L, hi = k->type == K_INT ? INT_MAX : 9007199254740992L;
+    if (iopo_num_to_long(d, lo, hi, &v) != IOPO_NUM_OK) {
+        snprintf(err, errlen, "%s: %s is too %s for an integer (%s %ld)", where, shown, d > 0 ? "large" : "small",
+                 d > 0 ? "at most" : "at least", d > 0 ? hi : lo);
         return false;
     }
-    if (k->type == K_INT) *(int *)field = (int)d;
-    else *(long *)field = (long)d;
+    if (k->type == K_INT) *(int *)field = (int)v;
+    else *(long *)field = v;
     return true;
 }
 
@@ -144,10 +305,11 @@ bool iopo_train_config_load_json(iopo_train_config *c, const char *path, char *e
     size_t len;
     char *text = iopo_read_file(path, &len, err, errlen);
     if (!text) return false;
-    cJSON *root = cJSON_ParseWithLength(text, len);
+    cJSON *root = iopo_json_parse(path, text, len, err, errlen);
     free(text);
+    if (!root) return false;
     if (!cJSON_IsObject(root)) {
-        snprintf(err, errlen, "%s: not a JSON object", path);
+        snprintf(err, errlen, "%s: not a JSON object (a run config is {\"key\": value, ...})", path);
         cJSON_Delete(root);
         return false;
     }
@@ -158,7 +320,10 @@ bool iopo_train_config_load_json(iopo_train_config *c, const char *path, char *e
         for (int i = 0; i < NKEYS; i++)
             if (strcmp(keys[i].name, item->string) == 0) k = &keys[i];
         if (!k) {
-            snprintf(err, errlen, "%s: unknown key \"%s\" (see iopo train --help)", path, item->string);
+            char hint[160];
+            suggest(item->string, false, hint, sizeof hint);
+            snprintf(err, errlen, "%s: unknown key \"%s\"%s", path, item->string,
+                     hint[0] ? hint : " (iopo train --help lists the keys)");
             ok = false;
             break;
         }
@@ -199,7 +364,9 @@ bool iopo_train_config_parse_flag(iopo_train_config *c, int argc, char **argv, i
         if (eq) where[2 + (eq - a - 2)] = 0;
         return set_value(c, &keys[k], v, NULL, where, err, errlen);
     }
-    snprintf(err, errlen, "unknown flag '%s' (see iopo train --help)", a);
+    char hint[160];
+    suggest(name, true, hint, sizeof hint);
+    snprintf(err, errlen, "unknown flag '%s'%s", a, hint[0] ? hint : " (iopo train --help lists the flags)");
     return false;
 }
 
@@ -216,22 +383,44 @@ bool iopo_train_config_validate(const iopo_train_config *c, char *err, size_t er
         return snprintf(err, errlen, "loss_type '%s': expected sigmoid, ipo, hinge or robust", c->loss_type), false;
     if (strcmp(c->on_bad_record, "error") && strcmp(c->on_bad_record, "skip"))
         return snprintf(err, errlen, "on_bad_record '%s': expected error or skip", c->on_bad_record), false;
-    if (!(c->beta > 0) || c->label_smoothing < 0 || c->label_smoothing >= 0.5 || c->pref_ftx < 0)
-        return snprintf(err, errlen, "beta must be positive, label_smoothing in [0, 0.5), pref_ftx >= 0"), false;
     if (strcmp(c->schedule, "cosine") && strcmp(c->schedule, "linear") && strcmp(c->schedule, "constant"))
         return snprintf(err, errlen, "schedule '%s': expected cosine, linear or constant", c->schedule), false;
-    if (c->steps < 1 || c->batch_size < 1 || c->grad_accum < 1 || c->seq_len < 1)
-        return snprintf(err, errlen, "steps, batch_size, grad_accum and seq_len must be at least 1"), false;
-    if (c->stop_at < 0) return snprintf(err, errlen, "stop_at must be >= 0"), false;
-    if (c->warmup_steps < 0 || c->log_every < 1 || c->eval_every < 0 || c->save_every < 0 || c->keep_checkpoints < 0)
-        return snprintf(err, errlen, "warmup_steps, eval_every, save_every, keep_checkpoints must be >= 0 and "
-                                     "log_every >= 1"),
+    for (int k = 0; k < NKEYS; k++) {
+        const range_def *r = range_of(keys[k].name);
+        if (!r) continue;
+        const void *f = (const char *)c + keys[k].offset;
+        double d = keys[k].type == K_INT ? *(const int *)f : keys[k].type == K_LONG ? (double)*(const long *)f
+                 : keys[k].type == K_DBL ? *(const double *)f : 0;
+        char rt[64];
+        if (!in_range(r, d))
+            return snprintf(err, errlen, "%s %.15g is out of range (accepted: %s)", keys[k].name, d,
+                            range_text(r, rt, sizeof rt)),
+                   false;
+    }
+    /* Values that are each fine but mean nothing together. */
+    if (c->warmup_steps > c->steps)
+        return snprintf(err, errlen, "warmup_steps %d is more than steps %d: the warmup would never reach lr",
+                        c->warmup_steps, c->steps),
                false;
-    if (!(c->lr > 0) || c->min_lr_ratio < 0 || c->min_lr_ratio > 1)
-        return snprintf(err, errlen, "lr must be positive and min_lr_ratio in [0, 1]"), false;
-    if (c->beta1 < 0 || c->beta1 >= 1 || c->beta2 < 0 || c->beta2 >= 1 || !(c->eps > 0) || c->weight_decay < 0 ||
-        c->grad_clip < 0)
-        return snprintf(err, errlen, "beta1, beta2 in [0, 1), eps > 0, weight_decay >= 0, grad_clip >= 0"), false;
+    if (c->stop_at > c->steps)
+        return snprintf(err, errlen, "stop_at %d is after the last step (steps %d): to train longer, raise steps",
+                        c->stop_at, c->steps),
+               false;
+    bool pref = strcmp(c->objective, "sft") != 0;
+    if (!strcmp(c->objective, "iopo") && strcmp(c->loss_type, "sigmoid"))
+        return snprintf(err, errlen, "loss_type %s is a DPO loss: objective iopo always uses sigmoid", c->loss_type),
+               false;
+    if (pref && c->label_smoothing > 0 && (!strcmp(c->loss_type, "ipo") || !strcmp(c->loss_type, "hinge")))
+        return snprintf(err, errlen,
+                        "label_smoothing %g has no effect with loss_type %s (only sigmoid and robust use it)",
+                        c->label_smoothing, c->loss_type),
+               false;
+    if (!pref && c->live_ref)
+        return snprintf(err, errlen, "live_ref needs a reference model: it applies to objective dpo or iopo, not sft"),
+               false;
+    if (c->eval_every > 0 && !c->eval_data[0])
+        return snprintf(err, errlen, "eval_every %d needs eval_data (held-out data to evaluate on)", c->eval_every),
+               false;
     return true;
 }
 
@@ -239,16 +428,20 @@ void iopo_train_config_print_keys(FILE *out) {
     iopo_train_config d;
     iopo_train_config_defaults(&d);
     for (int k = 0; k < NKEYS; k++) {
-        char flag[64], def[64] = "";
+        char flag[64], def[64] = "", rt[64] = "";
         snprintf(flag, sizeof flag, "--%s", keys[k].name);
         for (char *p = flag + 2; *p; p++)
             if (*p == '_') *p = '-';
         const void *f = (const char *)&d + keys[k].offset;
-        if (keys[k].type == K_STR && *(const char *)f) snprintf(def, sizeof def, " (default %s)", (const char *)f);
-        if (keys[k].type == K_INT) snprintf(def, sizeof def, " (default %d)", *(const int *)f);
-        if (keys[k].type == K_LONG) snprintf(def, sizeof def, " (default %ld)", *(const long *)f);
-        if (keys[k].type == K_DBL) snprintf(def, sizeof def, " (default %g)", *(const double *)f);
-        fprintf(out, "  %-20s %s%s\n", flag, keys[k].help, def);
+        if (keys[k].type == K_STR && *(const char *)f) snprintf(def, sizeof def, "default %s", (const char *)f);
+        if (keys[k].type == K_INT) snprintf(def, sizeof def, "default %d", *(const int *)f);
+        if (keys[k].type == K_LONG) snprintf(def, sizeof def, "default %ld", *(const long *)f);
+        if (keys[k].type == K_DBL) snprintf(def, sizeof def, "default %g", *(const double *)f);
+        const range_def *r = range_of(keys[k].name);
+        if (r) range_text(r, rt, sizeof rt);
+        if (def[0] && rt[0]) fprintf(out, "  %-20s %s (%s; %s)\n", flag, keys[k].help, def, rt);
+        else if (def[0] || rt[0]) fprintf(out, "  %-20s %s (%s)\n", flag, keys[k].help, def[0] ? def : rt);
+        else fprintf(out, "  %-20s %s\n", flag, keys[k].help);
     }
 }
 

@@ -147,20 +147,15 @@ int iopo_train_run(const iopo_train_config *c) {
     } else {
         snprintf(model_dir, sizeof model_dir, "%s", c->model);
     }
-    char tok_path[4200];
-    if (c->tokenizer[0]) snprintf(tok_path, sizeof tok_path, "%s", c->tokenizer);
-    else snprintf(tok_path, sizeof tok_path, "%s/tokenizer.json", model_dir);
-    struct stat sb;
+    char no_tok[9000];
     iopo_tokenizer *tok = NULL;
-    if (stat(tok_path, &sb) == 0) {
-        tok = iopo_tokenizer_load(tok_path, err, sizeof err);
-        if (!tok) {
-            fprintf(stderr, "iopo train: %s\n", err);
-            return 1;
-        }
-    } else {
-        tok_path[0] = 0;
+    if (!objective_load_tokenizer(c->tokenizer, model_dir, &tok, no_tok, sizeof no_tok, err, sizeof err)) {
+        fprintf(stderr, "iopo train: %s\n", err);
+        return 1;
     }
+    char tok_path[4200] = "";   /* copied into every checkpoint */
+    if (tok && c->tokenizer[0]) snprintf(tok_path, sizeof tok_path, "%s", c->tokenizer);
+    else if (tok) snprintf(tok_path, sizeof tok_path, "%s/tokenizer.json", model_dir);
     iopo_model_config cfg;
     if (!iopo_model_config_load(&cfg, model_dir, err, sizeof err)) {
         fprintf(stderr, "iopo train: %s\n", err);
@@ -172,8 +167,10 @@ int iopo_train_run(const iopo_train_config *c) {
         fprintf(stderr, "iopo train: seq_len %d exceeds the model's n_positions; using %d\n", c->seq_len, cfg.n_ctx);
     int G = objective_group(c->objective);
     iopo_dataset train = {0}, eval = {0};
-    if (!objective_load_data(c, c->data, tok, T, cfg.vocab_size, G, &train, err, sizeof err) ||
-        (c->eval_data[0] && !objective_load_data(c, c->eval_data, tok, T, cfg.vocab_size, G, &eval, err, sizeof err))) {
+    const char *why_no_tok = tok ? NULL : no_tok;
+    if (!objective_load_data(c, c->data, tok, why_no_tok, T, cfg.vocab_size, G, &train, err, sizeof err) ||
+        (c->eval_data[0] &&
+         !objective_load_data(c, c->eval_data, tok, why_no_tok, T, cfg.vocab_size, G, &eval, err, sizeof err))) {
         fprintf(stderr, "iopo train: %s\n", err);
         iopo_dataset_free(&train);
         iopo_tokenizer_free(tok);

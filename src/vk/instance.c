@@ -24,8 +24,7 @@ static VKAPI_ATTR VkBool32 VKAPI_CALL on_debug_message(VkDebugUtilsMessageSeveri
 
 void vk_check_result(VkResult r, const char *what) {
     if (r == VK_SUCCESS) return;
-    fprintf(stderr, "iopo: Vulkan call failed (VkResult %d): %s\n", (int)r, what);
-    exit(1);
+    iopo_fail("Vulkan call failed (VkResult %d): %s", (int)r, what);
 }
 
 static bool has_layer(const char *name) {
@@ -121,7 +120,11 @@ bool vk_instance_create(vk_state *s, bool validate, char *err, size_t errlen) {
     volkLoadInstance(s->instance);
     if (validate) {
         messenger_info.pNext = NULL;
-        VK_CHECK(vkCreateDebugUtilsMessengerEXT(s->instance, &messenger_info, NULL, &s->messenger));
+        r = vkCreateDebugUtilsMessengerEXT(s->instance, &messenger_info, NULL, &s->messenger);
+        if (r != VK_SUCCESS) {
+            snprintf(err, errlen, "vkCreateDebugUtilsMessengerEXT failed (VkResult %d): validation needs it", (int)r);
+            return false;
+        }
     }
     return true;
 }

@@ -202,11 +202,9 @@ void *vk_staging_alloc(vk_state *s, VkDeviceSize bytes, VkBuffer *buffer, VkDevi
     VkResult r = create_buffer(s, c.size, VK_BUFFER_USAGE_TRANSFER_SRC_BIT | VK_BUFFER_USAGE_TRANSFER_DST_BIT,
                                VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT | VK_MEMORY_PROPERTY_HOST_COHERENT_BIT,
                                VK_MEMORY_PROPERTY_HOST_CACHED_BIT, &c.buffer, &c.memory);
-    if (r != VK_SUCCESS) {
-        fprintf(stderr, "iopo: out of host-visible memory on %s: a staging buffer of %llu bytes failed (VkResult %d)\n",
-                s->props.deviceName, (unsigned long long)c.size, (int)r);
-        exit(1);
-    }
+    if (r != VK_SUCCESS)
+        iopo_fail("out of host-visible memory on %s: a staging buffer of %llu bytes failed (VkResult %d)",
+                  s->props.deviceName, (unsigned long long)c.size, (int)r);
     VK_CHECK(vkMapMemory(s->device, c.memory, 0, VK_WHOLE_SIZE, 0, &c.mapped));
     c.used = bytes;
     if (s->nstaging == s->capstaging) {

@@ -11,33 +11,45 @@
 #define DESC_POOL_SETS 1024
 #define QUERY_CAPACITY 8192
 
-void vk_stream_init(vk_state *s) {
+/* A failed creation in context creation is returned, not sent to the failure handler. */
+#define INIT_CHECK(call)                                                                                             \
+    do {                                                                                                             \
+        VkResult r_ = (call);                                                                                        \
+        if (r_ != VK_SUCCESS) {                                                                                      \
+            snprintf(err, errlen, "%s failed (VkResult %d) on %s", #call, (int)r_, s->props.deviceName);            \
+            return false;                                                                                            \
+        }                                                                                                            \
+    } while (0)
+
+bool vk_stream_init(vk_state *s, char *err, size_t errlen) {
     VkCommandPoolCreateInfo cpci = {
         .sType = VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO,
         .flags = VK_COMMAND_POOL_CREATE_RESET_COMMAND_BUFFER_BIT,
         .queueFamilyIndex = s->queue_family,
     };
-    VK_CHECK(vkCreateCommandPool(s->device, &cpci, NULL, &s->cmd_pool));
+    INIT_CHECK(vkCreateCommandPool(s->device, &cpci, NULL, &s->cmd_pool));
     VkCommandBufferAllocateInfo cbai = {
         .sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO,
         .commandPool = s->cmd_pool,
         .level = VK_COMMAND_BUFFER_LEVEL_PRIMARY,
         .commandBufferCount = 1,
     };
-    VK_CHECK(vkAllocateCommandBuffers(s->device, &cbai, &s->cmd));
+    INIT_CHECK(vkAllocateCommandBuffers(s->device, &cbai, &s->cmd));
     VkFenceCreateInfo fci = {.sType = VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
-    VK_CHECK(vkCreateFence(s->device, &fci, NULL, &s->fence));
+    INIT_CHECK(vkCreateFence(s->device, &fci, NULL, &s->fence));
     if (s->profile) {
         VkQueryPoolCreateInfo qpci = {
             .sType = VK_STRUCTURE_TYPE_QUERY_POOL_CREATE_INFO,
             .queryType = VK_QUERY_TYPE_TIMESTAMP,
             .queryCount = QUERY_CAPACITY,
         };
-        VK_CHECK(vkCreateQueryPool(s->device, &qpci, NULL, &s->query_pool));
+        INIT_CHECK(vkCreateQueryPool(s->device, &qpci, NULL, &s->query_pool));
         s->query_capacity = QUERY_CAPACITY;
         s->query_labels = calloc(QUERY_CAPACITY, sizeof *s->query_labels);
     }
+    return true;
 }
+#undef INIT_CHECK
 
 void vk_stream_destroy(vk_state *s) {
     for (int i = 0; i < s->ndesc_pools; i++) vkDestroyDescriptorPool(s->device, s->desc_pools[i], NULL);

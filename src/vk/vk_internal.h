@@ -129,7 +129,7 @@ VkPipeline vk_pipeline_get(vk_state *s, const char *shader, const uint32_t *spec
 void vk_pipelines_destroy(vk_state *s);
 
 /* stream.c */
-void vk_stream_init(vk_state *s);
+bool vk_stream_init(vk_state *s, char *err, size_t errlen);   /* false + err: creation failed */
 void vk_stream_destroy(vk_state *s);
 VkCommandBuffer vk_stream_cmd(vk_state *s);       /* begins recording when needed */
 void vk_stream_track(vk_state *s, const vk_access *acc, int n);  /* adds a barrier when acc conflicts */

@@ -77,7 +77,7 @@ expect 2 "--tokenizer PATH is required" "" -- "$iopo" tokenize
 expect 2 "unknown argument '--bogus'" "" -- "$iopo" "${t[@]}" --bogus
 expect 2 "--tokenizer needs a value" "" -- "$iopo" tokenize --tokenizer
 expect 2 "--json is for encoding" "" -- "$iopo" "${t[@]}" --decode --json
-expect 1 "^iopo tokenize: $tmp/nope.json: No such file" "x" -- "$iopo" tokenize --tokenizer "$tmp/nope.json"
+expect 1 "^iopo tokenize: --tokenizer $tmp/nope.json: No such file" "x" -- "$iopo" tokenize --tokenizer "$tmp/nope.json"
 printf '{"model": {"vocab": {}}' >"$tmp/broken.json"
 expect 1 "^iopo tokenize: $tmp/broken.json: not valid JSON" "x" -- "$iopo" tokenize --tokenizer "$tmp/broken.json"
 expect 1 "stdin: line 1: 'x' is not a token id" "1 x 2" -- "$iopo" "${t[@]}" --decode
