@@ -72,19 +72,19 @@ check "[ \"\$(losses '$work/ref40/metrics.jsonl')\" = \"\$(losses '$work/int/met
 
 # --- A second SIGINT exits at once; the last checkpoint stays good. Big batches make a step long enough for the second
 # signal to land before the step ends.
-train_bg --steps 8 --batch-size 64 --out "$work/int2x" --save-every 1 >"$work/int2x.log" 2>&1 &
+train_bg --steps 8 --batch-size 16 --out "$work/int2x" --save-every 1 >"$work/int2x.log" 2>&1 &
 pid=$!
 wait_lines "$work/int2x/metrics.jsonl" 2
 kill -INT $pid
-sleep 0.05
+sleep 0.02
 kill -INT $pid
 wait $pid
 rc=$?
 check "[ $rc -eq 130 ] && ! grep -q '^interrupted by' '$work/int2x.log'" \
   "a second SIGINT exits at once with 130 (got $rc): $(tail -2 "$work/int2x.log")"
-train --steps 8 --batch-size 64 --out "$work/int2x" --save-every 1 --resume >"$work/int2x2.log" 2>&1 ||
+train --steps 8 --batch-size 16 --out "$work/int2x" --save-every 1 --resume >"$work/int2x2.log" 2>&1 ||
   fail "resume after a double SIGINT: $(tail -3 "$work/int2x2.log")"
-train --steps 8 --batch-size 64 --out "$work/ref8b" >"$work/ref8b.log" 2>&1 || fail "reference batch 64"
+train --steps 8 --batch-size 16 --out "$work/ref8b" >"$work/ref8b.log" 2>&1 || fail "reference batch 16"
 check "cmp -s '$work/ref8b/final/model.safetensors' '$work/int2x/final/model.safetensors'" \
   "after a double SIGINT the last checkpoint resumes to the uninterrupted weights"
 

@@ -106,6 +106,8 @@ int cmd_train(int argc, char **argv) {
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     int rc = iopo_train_run(&c);
-    if (rc == 128 + SIGINT || rc == 128 + SIGTERM) print_resume_command(argc, argv);
+    char latest[1100];
+    snprintf(latest, sizeof latest, "%s/latest", c.out);
+    if ((rc == 128 + SIGINT || rc == 128 + SIGTERM) && access(latest, F_OK) == 0) print_resume_command(argc, argv);
     return rc;
 }

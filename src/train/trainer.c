@@ -166,7 +166,10 @@ static bool resolve_resume(const iopo_train_config *c, char *resume_dir, size_t 
     *here = false;
     if (!c->resume[0]) return true;
     if (rundir_same_dir(c->resume, c->out) && checkpoint_latest_step(c->out) < 0) {
-        snprintf(err, errlen, "--resume: %s holds no checkpoint to continue (no latest); start without --resume", c->out);
+        snprintf(err, errlen,
+                 "--resume: %s holds no checkpoint to continue (no latest): start again with --overwrite (or without "
+                 "--resume if it is empty)",
+                 c->out);
         return false;
     }
     if (!checkpoint_resolve(c->resume, resume_dir, len, err, errlen)) return false;
@@ -495,9 +498,11 @@ static int run_locked(const iopo_train_config *c, const iopo_ctx_options *copts)
     }
     if (!saved[0]) snprintf(saved, sizeof saved, "%s", resume_dir[0] ? resume_dir : "(none)");
     if (interrupted) {
-        fprintf(stderr, "interrupted by %s after step %d/%d; checkpoint %s\n",
-                interrupted == SIGINT ? "SIGINT" : interrupted == SIGTERM ? "SIGTERM" : "a signal", st.step, c->steps,
-                saved);
+        const char *name = interrupted == SIGINT ? "SIGINT" : interrupted == SIGTERM ? "SIGTERM" : "a signal";
+        if (st.step == first_step && !resume_dir[0])
+            fprintf(stderr, "interrupted by %s before the first step: no checkpoint, nothing to resume\n", name);
+        else
+            fprintf(stderr, "interrupted by %s after step %d/%d; checkpoint %s\n", name, st.step, c->steps, saved);
         rc = 128 + interrupted;
         goto loop_done;
     }
