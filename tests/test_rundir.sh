@@ -124,22 +124,38 @@ check "cmp -s '$work/ref8/final/model.safetensors' '$work/kill/final/model.safet
 check "[ \"\$(losses '$work/ref8/metrics.jsonl')\" = \"\$(losses '$work/kill/metrics.jsonl')\" ]" \
   "metrics.jsonl after the kill and resume equals the uninterrupted run's (each step once)"
 
-# --- Real SIGKILLs at varied moments of a run that saves every step, each followed by a restart.
-for delay in 0.7 0.3 1.1 0.5 0.9; do
+# --- Real SIGKILLs of a run that saves every step, each followed by a restart: odd rounds kill as soon as a checkpoint
+# folder is being written (.checkpoint-N.tmp/ exists), even rounds after a delay. Whenever a kill left a half-written
+# folder, the next start must remove and name it.
+round=0 hits=0
+for delay in 0.7 0.3 1.1 0.5 0.9 0.2; do
+  round=$((round + 1))
   if [ -f "$work/kill9/latest" ]; then more=(--resume); elif [ -d "$work/kill9" ]; then more=(--overwrite); else more=(); fi
-  train_bg --out "$work/kill9" --save-every 1 "${more[@]}" >>"$work/kill9.log" 2>&1 &
+  train_bg --out "$work/kill9" --save-every 1 "${more[@]}" >"$work/kill9.$round.log" 2>&1 &
   pid=$!
   wait_lines "$work/kill9/metrics.jsonl" 1
-  sleep "$delay"
+  if [ $((round % 2)) -eq 1 ]; then
+    for _ in $(seq 1000); do compgen -G "$work/kill9/.checkpoint-*.tmp" >/dev/null && break; sleep 0.005; done
+  else
+    sleep "$delay"
+  fi
   kill -KILL $pid 2>/dev/null
   { wait $pid; } 2>/dev/null
+  left=$(cd "$work/kill9" && ls -d .checkpoint-*.tmp 2>/dev/null | head -1)
+  if [ -n "$left" ]; then
+    hits=$((hits + 1))
+    if [ -f "$work/kill9/latest" ]; then more=(--resume); else more=(--overwrite); fi
+    train --out "$work/kill9" --save-every 1 "${more[@]}" --stop-at 1 >"$work/kill9.$round.next.log" 2>&1
+    check "grep -q 'removed leftovers of an interrupted save from .*kill9: .*$left/' '$work/kill9.$round.next.log'" \
+      "round $round: kill -9 left $left, the next start removes and names it: $(grep -h leftovers "$work/kill9.$round.next.log")"
+  fi
 done
 train --out "$work/kill9" --save-every 1 --resume >"$work/kill9b.log" 2>&1 || fail "final resume: $(tail -3 "$work/kill9b.log")"
 check "cmp -s '$work/ref40/final/model.safetensors' '$work/kill9/final/model.safetensors'" \
-  "five SIGKILLs + resumes end with the uninterrupted weights"
+  "six SIGKILLs + resumes end with the uninterrupted weights"
 check "[ \"\$(losses '$work/ref40/metrics.jsonl')\" = \"\$(losses '$work/kill9/metrics.jsonl')\" ]" \
-  "metrics.jsonl after five SIGKILLs equals the uninterrupted run's: dup steps: $(dup_steps "$work/kill9/metrics.jsonl")"
-echo "SIGKILL loop: $(cat "$work/kill9.log" "$work/kill9b.log" | grep -c 'removed leftovers') restarts found leftovers"
+  "metrics.jsonl after six SIGKILLs equals the uninterrupted run's: dup steps: $(dup_steps "$work/kill9/metrics.jsonl")"
+echo "SIGKILL loop: $hits of 6 kills landed inside a checkpoint save"
 
 if [ "$mode" != quick ]; then
   # --- A finished run: a second run is refused; --overwrite says what it removed; --resume continues.
@@ -206,6 +222,10 @@ if [ "$mode" != quick ]; then
   train --model "$work/fin" --steps 1 --out "$work/from_run" >"$work/from_run.log" 2>&1
   rc=$?
   check "[ $rc -eq 0 ]" "train --model RUN starts from its latest checkpoint: $(tail -1 "$work/from_run.log")"
+  train --objective dpo --model "$work/init" --ref-model "$work/fin" --data "$work/pref.jsonl" --batch-size 1 --steps 1 \
+    --out "$work/ref_run" >"$work/ref_run.log" 2>&1
+  rc=$?
+  check "[ $rc -eq 0 ] && [ -f '$work/ref_run/ref_logps.json' ]" "train --ref-model RUN: $(tail -1 "$work/ref_run.log")"
   mkdir -p "$work/empty"
   "$iopo" generate --model "$work/empty" --prompt x >"$work/empty.log" 2>&1
   rc=$?
