@@ -150,7 +150,8 @@ for delay in 0.7 0.3 1.1 0.5 0.9 0.2; do
       "round $round: kill -9 left $left, the next start removes and names it: $(grep -h leftovers "$work/kill9.$round.next.log")"
   fi
 done
-train --out "$work/kill9" --save-every 1 --resume >"$work/kill9b.log" 2>&1 || fail "final resume: $(tail -3 "$work/kill9b.log")"
+if [ -f "$work/kill9/latest" ]; then more=(--resume); else more=(--overwrite); fi
+train --out "$work/kill9" --save-every 1 "${more[@]}" >"$work/kill9b.log" 2>&1 || fail "final resume: $(tail -3 "$work/kill9b.log")"
 check "cmp -s '$work/ref40/final/model.safetensors' '$work/kill9/final/model.safetensors'" \
   "six SIGKILLs + resumes end with the uninterrupted weights"
 check "[ \"\$(losses '$work/ref40/metrics.jsonl')\" = \"\$(losses '$work/kill9/metrics.jsonl')\" ]" \
