@@ -38,6 +38,8 @@ char *iopo_train_config_to_json(const iopo_train_config *c);
 int iopo_train_config_diff(const iopo_train_config *old, const iopo_train_config *now, FILE *f, char *meaning,
                            size_t meaning_len);
 bool iopo_train_config_is_meaning_key(const char *name);
+/* The keys that define a run, comma-separated, wrapped at width columns with indent before each continuation line. */
+void iopo_train_config_print_meaning_keys(FILE *f, int width, const char *indent);
 
 /* Runs training; returns a process exit status: 0 success, 1 error, 128 + signal when stopped by
  * iopo_train_request_stop (after finishing the current step and writing a checkpoint). */

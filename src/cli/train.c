@@ -70,9 +70,9 @@ int cmd_train(int argc, char **argv) {
                    "  - an --out that holds a run is refused unless --resume (continue it) or --overwrite (remove it\n"
                    "    first, listing what is removed); files that are not part of a run are never removed;\n"
                    "  - --resume continues bit-identically; it prints the keys that differ from train_config.json and\n"
-                   "    refuses changes to keys that define the run (objective, model, ref_model, data, seq_len,\n"
-                   "    tokenizer, template_name, loss_type, beta, label_smoothing, pref_ftx, on_bad_record,\n"
-                   "    batch_size, grad_accum, seed) unless --allow-config-change;\n"
+                   "    refuses, unless --allow-config-change, changes to the keys that define the run:\n    ");
+            iopo_train_config_print_meaning_keys(stdout, 96, "    ");
+            printf(";\n"
                    "  - Ctrl-C or SIGTERM: the current step finishes, a checkpoint is written and the command to\n"
                    "    resume is printed (exit 130 / 143); a second signal exits at once (the last checkpoint stays);\n"
                    "  - leftovers of an interrupted save are removed at start, with a line naming them.\n"

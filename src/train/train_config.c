@@ -28,7 +28,7 @@ static const key_def keys[] = {
     STR(model, "model directory to start from (config.json, model.safetensors, tokenizer.json)"),
     STR(data, "training data: .txt, or JSONL with text / input_ids / prompt_ids+response_ids records"),
     STR(eval_data, "held-out data (same formats); its mean token loss is logged every eval_every steps"),
-    STR(out, "output directory: checkpoint-N/ folders, latest, metrics.jsonl"),
+    STR(out, "the run directory: checkpoint-N/, latest, final/, metrics.jsonl, train_config.json (locked by a run)"),
     STR(resume, "continue a run: bare --resume continues the run in --out; --resume PATH continues from a checkpoint "
                 "or a run directory's latest"),
     STR(device, "device number from `iopo devices`, or cpu (default: IOPO_DEVICE, else the best GPU)"),
@@ -322,6 +322,18 @@ bool iopo_train_config_is_meaning_key(const char *name) {
     for (int i = 0; meaning_keys[i]; i++)
         if (!strcmp(meaning_keys[i], name)) return true;
     return false;
+}
+
+void iopo_train_config_print_meaning_keys(FILE *f, int width, const char *indent) {
+    int col = 0;
+    for (int i = 0; meaning_keys[i]; i++) {
+        col += fprintf(f, "%s", meaning_keys[i]);
+        if (!meaning_keys[i + 1]) break;
+        bool wrap = col + 2 + (int)strlen(meaning_keys[i + 1]) > width;
+        if (wrap) fprintf(f, ",\n%s", indent);
+        else fputs(", ", f);
+        col = wrap ? 0 : col + 2;
+    }
 }
 
 static void format_value(const key_def *k, const iopo_train_config *c, char *buf, size_t n) {
