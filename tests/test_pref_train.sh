@@ -52,8 +52,10 @@ check "cmp -s '$work/r_full/checkpoint-6/model.safetensors' '$work/r_half/checkp
   "IOPO resume: bit-identical weights"
 head -c 2000 "$work/data/iopo_train.json" | sed '$ d' >/dev/null
 python3 -c "import json,sys; d=json.load(open('$work/data/iopo_train.json')); json.dump(d[:-1], open('$work/data/iopo_less.json','w'))"
+# (a new run directory holding only the earlier run's cache: a cache alone is not a run)
+mkdir -p "$work/stale" && cp "$work/r_half/ref_logps.json" "$work/stale/"
 "$iopo" train "${common[@]}" --objective iopo --data "$work/data/iopo_less.json" --batch-size 4 --steps 1 \
-  --out "$work/r_half" >"$work/stale.log" 2>&1
+  --out "$work/stale" >"$work/stale.log" 2>&1
 check "grep -q 'is stale' '$work/stale.log'" "changed data invalidates the reference cache"
 
 # A live reference gives the same run as the cached one (same reference, same arithmetic on the same device).

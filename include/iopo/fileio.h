@@ -22,5 +22,12 @@ void iopo_atomic_abort(iopo_atomic_file *af);
 bool iopo_write_file_atomic(const char *path, const void *data, size_t len, char *err, size_t errlen);
 /* Creates a directory and its parents (like mkdir -p); true if it exists afterwards. */
 bool iopo_mkdirs(const char *path, char *err, size_t errlen);
+/* fsync of a directory itself (its entries become durable). */
+bool iopo_fsync_dir(const char *dir, char *err, size_t errlen);
+/* Removes a file or a directory tree (like rm -rf, without following links); true if nothing is left. */
+bool iopo_remove_tree(const char *path, char *err, size_t errlen);
+/* Publishes a fully written directory: fsyncs tmp, renames it to dst (replacing an existing dst whole) and fsyncs the
+ * parent, so dst is either the old directory or the new one, never a mixture. */
+bool iopo_commit_dir(const char *tmp, const char *dst, char *err, size_t errlen);
 
 #endif

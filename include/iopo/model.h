@@ -36,6 +36,9 @@ typedef struct iopo_batch {
 
 typedef struct iopo_model iopo_model;
 
+/* The model directory a command-line model argument names: path itself when it holds config.json (a Hugging Face
+ * model directory or a checkpoint), else the checkpoint that path/latest names (a training run directory). */
+bool iopo_model_dir_resolve(const char *path, char *dir, size_t dirlen, char *err, size_t errlen);
 /* Reads config.json (Hugging Face keys) from dir; false + message naming the file and key. */
 bool iopo_model_config_load(iopo_model_config *cfg, const char *dir, char *err, size_t errlen);
 /* Parameters seeded as GPT-2 does: normal(0, 0.02), residual projections scaled by 1/sqrt(2L), biases 0, norms 1. */

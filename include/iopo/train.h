@@ -14,6 +14,8 @@ typedef struct iopo_train_config {
     int steps, stop_at, live_ref, batch_size, grad_accum, seq_len, warmup_steps, log_every, eval_every, save_every, keep_checkpoints;
     long seed;
     double lr, min_lr_ratio, beta1, beta2, eps, weight_decay, grad_clip;
+    int overwrite, allow_config_change;   /* what to do with an out that holds a run (not saved with the run) */
+    int resume_in_out;                    /* a bare --resume: continue the run in out (see iopo_train_config_finish) */
 } iopo_train_config;
 
 void iopo_train_config_defaults(iopo_train_config *c);
@@ -24,9 +26,26 @@ bool iopo_train_config_load_json(iopo_train_config *c, const char *path, char *e
 bool iopo_train_config_parse_flag(iopo_train_config *c, int argc, char **argv, int *i, char *err, size_t errlen);
 bool iopo_train_config_validate(const iopo_train_config *c, char *err, size_t errlen);
 void iopo_train_config_print_keys(FILE *out);
+/* Valueless flags (bare --resume, --overwrite, --allow-config-change); true if argv[*i] was one. Call before
+ * iopo_train_config_parse_flag. */
+bool iopo_train_config_parse_switch(iopo_train_config *c, int argc, char **argv, int *i);
+/* After all flags: a bare --resume names out. */
+void iopo_train_config_finish(iopo_train_config *c);
+/* The effective configuration as a JSON object of every key (a malloc'd string; out/train_config.json). */
+char *iopo_train_config_to_json(const iopo_train_config *c);
+/* Prints "  key: old -> new" for each key that differs and returns their number; the ones that define the run (see
+ * iopo_train_config_is_meaning_key) are listed, comma-separated, in meaning. */
+int iopo_train_config_diff(const iopo_train_config *old, const iopo_train_config *now, FILE *f, char *meaning,
+                           size_t meaning_len);
+bool iopo_train_config_is_meaning_key(const char *name);
+/* The keys that define a run, comma-separated, wrapped at width columns with indent before each continuation line. */
+void iopo_train_config_print_meaning_keys(FILE *f, int width, const char *indent);
 
-/* Runs training; returns a process exit status (0 success, 1 error). */
+/* Runs training; returns a process exit status: 0 success, 1 error, 128 + signal when stopped by
+ * iopo_train_request_stop (after finishing the current step and writing a checkpoint). */
 int iopo_train_run(const iopo_train_config *c);
+/* Asks a running iopo_train_run to stop after its current step. Async-signal-safe (it only stores sig). */
+void iopo_train_request_stop(int sig);
 
 /* Learning rate at step s (1-based) for the config's warmup and schedule. */
 double iopo_train_lr(const iopo_train_config *c, int s);

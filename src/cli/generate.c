@@ -91,6 +91,13 @@ int cmd_generate(int argc, char **argv) {
         fprintf(stderr, "iopo generate: --model and --prompt are required\n");
         return 2;
     }
+    /* A run directory stands for its latest checkpoint (the one resolver every command uses). */
+    char model_buf[4096], rerr[4608];
+    if (!iopo_model_dir_resolve(model_dir, model_buf, sizeof model_buf, rerr, sizeof rerr)) {
+        fprintf(stderr, "iopo generate: %s\n", rerr);
+        return 1;
+    }
+    model_dir = model_buf;
     char err[4608], tok_path[4200];
     snprintf(tok_path, sizeof tok_path, "%s/tokenizer.json", model_dir);
     if (access(tok_path, F_OK) != 0) {

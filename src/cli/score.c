@@ -87,6 +87,15 @@ int cmd_score(int argc, char **argv) {
         fprintf(stderr, "iopo score: --model and --data are required\n");
         return 2;
     }
+    /* A run directory stands for its latest checkpoint (the one resolver every command uses). */
+    char model_buf[4096], ref_buf[4096], rerr[4608];
+    if (!iopo_model_dir_resolve(model_dir, model_buf, sizeof model_buf, rerr, sizeof rerr) ||
+        (ref_dir && !iopo_model_dir_resolve(ref_dir, ref_buf, sizeof ref_buf, rerr, sizeof rerr))) {
+        fprintf(stderr, "iopo score: %s\n", rerr);
+        return 1;
+    }
+    model_dir = model_buf;
+    if (ref_dir) ref_dir = ref_buf;
     snprintf(tc.objective, sizeof tc.objective, "%.15s", objective);
     if (strcmp(objective, "sft") && strcmp(objective, "dpo") && strcmp(objective, "iopo")) {
         fprintf(stderr, "iopo score: --objective '%s': expected sft, dpo or iopo\n", objective);

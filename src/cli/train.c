@@ -1,9 +1,56 @@
-/* `iopo train`: a JSON config (--config) with every key also a flag; flags override the file. */
+/* `iopo train`: a JSON config (--config) with every key also a flag; flags override the file. SIGINT / SIGTERM ask
+ * the trainer to stop after the current step (it checkpoints); a second signal exits at once. */
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 #include "iopo/train.h"
+
+static volatile sig_atomic_t signals_seen;
+
+static void on_signal(int sig) {
+    /* Only async-signal-safe calls here: the trainer polls the request between steps. */
+    if (signals_seen++) _exit(128 + sig);
+    iopo_train_request_stop(sig);
+    static const char msg[] = "\niopo train: stopping after this step to write a checkpoint (signal again to exit at "
+                              "once; the last checkpoint stays intact)\n";
+    ssize_t r = write(STDERR_FILENO, msg, sizeof msg - 1);
+    (void)r;
+}
+
+static void print_quoted(const char *a) {
+    bool plain = *a != 0;
+    for (const char *p = a; *p && plain; p++)
+        plain = strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-./=:,+@%", *p) != NULL;
+    if (plain) {
+        fputs(a, stderr);
+        return;
+    }
+    fputc('\'', stderr);
+    for (const char *p = a; *p; p++)
+        if (*p == '\'') fputs("'\\''", stderr);
+        else fputc(*p, stderr);
+    fputc('\'', stderr);
+}
+
+/* The same command with a bare --resume: any --resume PATH is replaced (the run now lives in --out) and --overwrite
+ * dropped (it would delete what the run just saved). */
+static void print_resume_command(int argc, char **argv) {
+    fputs("resume with: iopo train", stderr);
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        bool takes = !strcmp(a, "--resume") || !strcmp(a, "--overwrite");
+        if (takes || !strncmp(a, "--resume=", 9) || !strncmp(a, "--overwrite=", 12)) {
+            if (takes && i + 1 < argc && strncmp(argv[i + 1], "--", 2) != 0) i++;
+            continue;
+        }
+        fputc(' ', stderr);
+        print_quoted(a);
+    }
+    fputs(" --resume\n", stderr);
+}
 
 int cmd_train(int argc, char **argv) {
     iopo_train_config c;
@@ -14,10 +61,23 @@ int cmd_train(int argc, char **argv) {
         const char *path = NULL;
         if (cli_is_help(argv[i])) {
             printf("usage: iopo train [--config run.json] [--KEY VALUE ...]\n\n"
-                   "Trains a model and writes checkpoints to --out: checkpoint-N/ (config.json, model.safetensors,\n"
-                   "tokenizer.json, optimizer.safetensors, trainer_state.json), `latest`, and metrics.jsonl (one JSON\n"
-                   "object per logged step). --resume continues a run bit-identically. Every key of the JSON config is\n"
-                   "also a flag (underscores or dashes); flags override the file:\n\n");
+                   "Trains a model into the run directory --out: checkpoint-N/ (config.json, model.safetensors,\n"
+                   "tokenizer.json, optimizer.safetensors, trainer_state.json), `latest` (the newest checkpoint),\n"
+                   "final/ (the finished model alone), metrics.jsonl (one JSON object per logged step) and\n"
+                   "train_config.json (every key of the run, after flags).\n\n"
+                   "The run directory:\n"
+                   "  - one run at a time: a second run into the same --out stops at once naming the first (--out/.lock);\n"
+                   "  - an --out that holds a run is refused unless --resume (continue it) or --overwrite (remove it\n"
+                   "    first, listing what is removed); files that are not part of a run are never removed;\n"
+                   "  - --resume continues bit-identically; it prints the keys that differ from train_config.json and\n"
+                   "    refuses, unless --allow-config-change, changes to the keys that define the run:\n    ");
+            iopo_train_config_print_meaning_keys(stdout, 96, "    ");
+            printf(";\n"
+                   "  - Ctrl-C or SIGTERM: the current step finishes, a checkpoint is written and the command to\n"
+                   "    resume is printed (exit 130 / 143); a second signal exits at once (the last checkpoint stays);\n"
+                   "  - leftovers of an interrupted save are removed at start, with a line naming them.\n"
+                   "Commands that take a model directory also take a run directory (its latest checkpoint).\n\n"
+                   "Every key of the JSON config is also a flag (underscores or dashes); flags override the file:\n\n");
             iopo_train_config_print_keys(stdout);
             return 0;
         }
@@ -30,14 +90,24 @@ int cmd_train(int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
         const char *path;
         if (cli_flag_value(argc, argv, &i, "--config", &path)) continue;
+        if (iopo_train_config_parse_switch(&c, argc, argv, &i)) continue;
         if (!iopo_train_config_parse_flag(&c, argc, argv, &i, err, sizeof err)) {
             fprintf(stderr, "iopo train: %s\n", err);
             return 2;
         }
     }
+    iopo_train_config_finish(&c);
     if (!iopo_train_config_validate(&c, err, sizeof err)) {
         fprintf(stderr, "iopo train: %s\n", err);
         return 2;
     }
-    return iopo_train_run(&c);
+    struct sigaction sa = {.sa_handler = on_signal};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    int rc = iopo_train_run(&c);
+    char latest[1100];
+    snprintf(latest, sizeof latest, "%s/latest", c.out);
+    if ((rc == 128 + SIGINT || rc == 128 + SIGTERM) && access(latest, F_OK) == 0) print_resume_command(argc, argv);
+    return rc;
 }

@@ -1,6 +1,7 @@
 /* Whole-file reads and atomic replacement (see include/iopo/fileio.h). */
 #include "iopo/fileio.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
@@ -252,4 +253,86 @@ bool iopo_mkdirs(const char *path, char *err, size_t errlen) {
         return false;
     }
     return true;
+}
+
+bool iopo_fsync_dir(const char *dir, char *err, size_t errlen) {
+    char probe[4200];
+    snprintf(probe, sizeof probe, "%s/.", dir);   /* fsync_dir syncs the directory holding its argument */
+    return fsync_dir(probe, err, errlen);
+}
+
+/* Depth-first, never following a symbolic link (a link is removed, not what it points at). */
+bool iopo_remove_tree(const char *path, char *err, size_t errlen) {
+    struct stat sb;
+    if (lstat(path, &sb) != 0) {
+        if (errno == ENOENT) return true;
+        SET_ERR("%s: %s", path, strerror(errno));
+        return false;
+    }
+    if (!S_ISDIR(sb.st_mode)) {
+        if (unlink(path) != 0) {
+            SET_ERR("%s: cannot remove: %s", path, strerror(errno));
+            return false;
+        }
+        return true;
+    }
+    DIR *d = opendir(path);
+    if (!d) {
+        SET_ERR("%s: %s", path, strerror(errno));
+        return false;
+    }
+    bool ok = true;
+    struct dirent *de;
+    size_t plen = strlen(path);
+    while (ok && (de = readdir(d))) {
+        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
+        size_t n = plen + strlen(de->d_name) + 2;
+        char *child = malloc(n);
+        if (!child) {
+            SET_ERR("%s: out of memory", path);
+            ok = false;
+            break;
+        }
+        snprintf(child, n, "%s/%s", path, de->d_name);
+        ok = iopo_remove_tree(child, err, errlen);
+        free(child);
+    }
+    closedir(d);
+    if (ok && rmdir(path) != 0) {
+        SET_ERR("%s: cannot remove: %s", path, strerror(errno));
+        ok = false;
+    }
+    return ok;
+}
+
+bool iopo_commit_dir(const char *tmp, const char *dst, char *err, size_t errlen) {
+    if (!iopo_fsync_dir(tmp, err, errlen)) return false;
+    /* rename(2) cannot replace a non-empty directory: move the old one aside first, then drop it. A crash between
+     * the two renames leaves DST.old beside the new DST (or in its place), which the run directory's start-up
+     * clean-up removes. */
+    size_t n = strlen(dst) + 8;
+    char *old = malloc(n);
+    if (!old) {
+        SET_ERR("%s: out of memory", dst);
+        return false;
+    }
+    const char *slash = strrchr(dst, '/');
+    if (slash) snprintf(old, n, "%.*s.%s.old", (int)(slash + 1 - dst), dst, slash + 1);
+    else snprintf(old, n, ".%s.old", dst);
+    struct stat sb;
+    bool had = lstat(dst, &sb) == 0;
+    bool ok = true;
+    if (had && !iopo_remove_tree(old, err, errlen)) ok = false;
+    if (ok && had && rename(dst, old) != 0) {
+        SET_ERR("%s: cannot move aside to %s: %s", dst, old, strerror(errno));
+        ok = false;
+    }
+    if (ok && rename(tmp, dst) != 0) {
+        SET_ERR("%s: cannot rename %s over it: %s", dst, tmp, strerror(errno));
+        ok = false;
+    }
+    ok = ok && fsync_dir(dst, err, errlen);
+    if (ok && had) ok = iopo_remove_tree(old, err, errlen);
+    free(old);
+    return ok;
 }

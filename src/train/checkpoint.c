@@ -1,8 +1,10 @@
 /* Training checkpoints: out/checkpoint-N/ holds the model (config.json, model.safetensors, tokenizer.json), the
- * optimizer moments (optimizer.safetensors) and trainer_state.json; out/latest names the newest. Every file is written
- * atomically and `latest` moves only after the whole checkpoint is on disk, so a crash leaves the previous one intact. */
+ * optimizer moments (optimizer.safetensors) and trainer_state.json; out/latest names the newest. A checkpoint is written
+ * as out/.checkpoint-N.tmp/ and renamed whole, and `latest` moves only after that, so a crash leaves the previous
+ * checkpoint intact and never a partial checkpoint-N. */
 #include <cjson/cJSON.h>
 #include <dirent.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,20 +16,29 @@
 #include "iopo/safetensors.h"
 #include "train/checkpoint.h"
 
-bool checkpoint_save(const char *out, iopo_model *m, iopo_optimizer *o, const checkpoint_state *st,
-                     const char *tokenizer_json_path, char *saved_dir, size_t saved_len, char *err, size_t errlen) {
-    char dir[2048], path[2200];
-    snprintf(dir, sizeof dir, "%s/checkpoint-%d", out, st->step);
+/* The model part of a checkpoint, also the whole of out/final: config.json, model.safetensors, tokenizer.json. */
+static bool write_model_dir(iopo_model *m, const char *dir, const checkpoint_tokenizer *tok, char *err, size_t errlen) {
     if (!iopo_model_save(m, dir, err, errlen)) return false;
-    if (tokenizer_json_path && tokenizer_json_path[0]) {
-        size_t len;
-        char *tok = iopo_read_file(tokenizer_json_path, &len, err, errlen);
-        if (!tok) return false;
-        snprintf(path, sizeof path, "%s/tokenizer.json", dir);
-        bool ok = iopo_write_file_atomic(path, tok, len, err, errlen);
-        free(tok);
-        if (!ok) return false;
-    }
+    if (!tok || !tok->json) return true;
+    char path[2200];
+    snprintf(path, sizeof path, "%s/tokenizer.json", dir);
+    return iopo_write_file_atomic(path, tok->json, tok->len, err, errlen);
+}
+
+/* Testing only (documented in docs/TRAINING.md): IOPO_TEST_KILL_IN_SAVE=N makes the process SIGKILL itself halfway
+ * through writing checkpoint N, so that the test suite can reproduce a crash inside the save window every time. */
+static void test_kill_in_save(int step) {
+    const char *v = getenv("IOPO_TEST_KILL_IN_SAVE");
+    if (v && atoi(v) == step) raise(SIGKILL);
+}
+
+bool checkpoint_save(const char *out, iopo_model *m, iopo_optimizer *o, const checkpoint_state *st,
+                     const checkpoint_tokenizer *tok, char *saved_dir, size_t saved_len, char *err, size_t errlen) {
+    char dir[2048], tmp[2048], path[2200];
+    snprintf(dir, sizeof dir, "%s/checkpoint-%d", out, st->step);
+    snprintf(tmp, sizeof tmp, "%s/.checkpoint-%d.tmp", out, st->step);
+    if (!iopo_remove_tree(tmp, err, errlen) || !write_model_dir(m, tmp, tok, err, errlen)) return false;
+    test_kill_in_save(st->step);
     int n = iopo_model_param_count(m);
     iopo_st_entry *e = calloc((size_t)(2 * n), sizeof *e);
     char (*names)[112] = calloc((size_t)(2 * n), sizeof *names);
@@ -45,7 +56,7 @@ bool checkpoint_save(const char *out, iopo_model *m, iopo_optimizer *o, const ch
     char steps[32];
     snprintf(steps, sizeof steps, "%d", iopo_optimizer_steps(o));
     const char *meta[] = {"optimizer", "adamw", "steps", steps, NULL};
-    snprintf(path, sizeof path, "%s/optimizer.safetensors", dir);
+    snprintf(path, sizeof path, "%s/optimizer.safetensors", tmp);
     bool ok = iopo_st_write(path, e, 2 * n, meta, err, errlen);
     for (int i = 0; i < 2 * n; i++) free((void *)e[i].data);
     free(e);
@@ -60,10 +71,11 @@ bool checkpoint_save(const char *out, iopo_model *m, iopo_optimizer *o, const ch
     cJSON_AddNumberToObject(root, "tokens_seen", (double)st->tokens_seen);
     char *json = cJSON_Print(root);
     cJSON_Delete(root);
-    snprintf(path, sizeof path, "%s/trainer_state.json", dir);
+    snprintf(path, sizeof path, "%s/trainer_state.json", tmp);
     ok = iopo_write_file_atomic(path, json, strlen(json), err, errlen);
     free(json);
-    if (!ok) return false;
+    /* The folder appears whole under its final name, and only then does `latest` move to it. */
+    if (!ok || !iopo_commit_dir(tmp, dir, err, errlen)) return false;
     char latest[64];
     int ll = snprintf(latest, sizeof latest, "checkpoint-%d\n", st->step);
     snprintf(path, sizeof path, "%s/latest", out);
@@ -72,21 +84,29 @@ bool checkpoint_save(const char *out, iopo_model *m, iopo_optimizer *o, const ch
     return true;
 }
 
-static bool remove_dir(const char *dir) {
-    DIR *d = opendir(dir);
-    if (!d) return false;
-    struct dirent *de;
-    char path[4400];
-    while ((de = readdir(d))) {
-        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
-        snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
-        unlink(path);
-    }
-    closedir(d);
-    return rmdir(dir) == 0;
+bool checkpoint_save_final(const char *out, iopo_model *m, const checkpoint_tokenizer *tok, char *final_dir,
+                           size_t final_len, char *err, size_t errlen) {
+    char tmp[2048];
+    snprintf(final_dir, final_len, "%s/final", out);
+    snprintf(tmp, sizeof tmp, "%s/.final.tmp", out);
+    return iopo_remove_tree(tmp, err, errlen) && write_model_dir(m, tmp, tok, err, errlen) &&
+           iopo_commit_dir(tmp, final_dir, err, errlen);
 }
 
-void checkpoint_prune(const char *out, int keep) {
+int checkpoint_latest_step(const char *out) {
+    char path[2200];
+    snprintf(path, sizeof path, "%s/latest", out);
+    size_t len;
+    char e[16];
+    char *text = iopo_read_file(path, &len, e, sizeof e);
+    int s = -1;
+    char tail;
+    if (text && sscanf(text, "checkpoint-%d%c", &s, &tail) < 1) s = -1;
+    free(text);
+    return s;
+}
+
+void checkpoint_prune(const char *out, int keep, int resumed_step, const int *written, int nwritten) {
     if (keep <= 0) return;
     DIR *d = opendir(out);
     if (!d) return;
@@ -95,16 +115,20 @@ void checkpoint_prune(const char *out, int keep) {
     while ((de = readdir(d)) && n < 4096) {
         int s;
         char tail;
-        if (sscanf(de->d_name, "checkpoint-%d%c", &s, &tail) == 1) steps[n++] = s;
+        if (sscanf(de->d_name, "checkpoint-%d%c", &s, &tail) != 1) continue;
+        bool ours = s <= resumed_step;
+        for (int i = 0; i < nwritten && !ours; i++) ours = written[i] == s;
+        if (ours) steps[n++] = s;
     }
     closedir(d);
+    int latest = checkpoint_latest_step(out);
     for (int i = 0; i < n; i++) {
         int newer = 0;
         for (int j = 0; j < n; j++) newer += steps[j] > steps[i];
-        if (newer >= keep) {
-            char dir[4096];
+        if (newer >= keep && steps[i] != latest) {
+            char dir[4096], e[256];
             snprintf(dir, sizeof dir, "%s/checkpoint-%d", out, steps[i]);
-            remove_dir(dir);
+            if (!iopo_remove_tree(dir, e, sizeof e)) fprintf(stderr, "iopo train: note: pruning: %s\n", e);
         }
     }
 }

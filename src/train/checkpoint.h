@@ -12,10 +12,24 @@ typedef struct checkpoint_state {
     long long tokens_seen;
 } checkpoint_state;
 
+/* The tokenizer.json bytes copied into each checkpoint, read once at start (the folder it came from may be pruned
+ * during the run); json NULL = none. */
+typedef struct checkpoint_tokenizer {
+    char *json;
+    size_t len;
+} checkpoint_tokenizer;
+
 bool checkpoint_save(const char *out, iopo_model *m, iopo_optimizer *o, const checkpoint_state *st,
-                     const char *tokenizer_json_path, char *saved_dir, size_t saved_len, char *err, size_t errlen);
-/* Deletes all but the `keep` newest checkpoint-N directories of out. */
-void checkpoint_prune(const char *out, int keep);
+                     const checkpoint_tokenizer *tok, char *saved_dir, size_t saved_len, char *err, size_t errlen);
+/* out/final/: the model alone (a plain Hugging Face model directory), written as out/.final.tmp and renamed whole. */
+bool checkpoint_save_final(const char *out, iopo_model *m, const checkpoint_tokenizer *tok, char *final_dir,
+                           size_t final_len, char *err, size_t errlen);
+/* The step of the checkpoint out/latest names, or -1. */
+int checkpoint_latest_step(const char *out);
+/* Deletes all but the `keep` newest checkpoints of this run, never the one `latest` names. This run's checkpoints are
+ * those at or before the step it resumed from (resumed_step; 0 for a fresh run) and those it wrote (written[]);
+ * a checkpoint beyond resumed_step that this run did not write belongs to an abandoned continuation and is left. */
+void checkpoint_prune(const char *out, int keep, int resumed_step, const int *written, int nwritten);
 /* A checkpoint directory, or an output directory whose `latest` names one. */
 bool checkpoint_resolve(const char *path, char *dir, size_t dirlen, char *err, size_t errlen);
 /* Restores the optimizer moments and step, and the trainer state (the model is loaded by the caller). */

@@ -30,8 +30,9 @@ static const key_def keys[] = {
     STR(model, "model directory to start from (config.json, model.safetensors, tokenizer.json)"),
     STR(data, "training data: .txt, or JSONL with text / input_ids / prompt_ids+response_ids records"),
     STR(eval_data, "held-out data (same formats); its mean token loss is logged every eval_every steps"),
-    STR(out, "output directory: checkpoint-N/ folders, latest, metrics.jsonl"),
-    STR(resume, "continue from a checkpoint directory, or from an output directory's latest checkpoint"),
+    STR(out, "the run directory: checkpoint-N/, latest, final/, metrics.jsonl, train_config.json (locked by a run)"),
+    STR(resume, "continue a run: bare --resume continues the run in --out; --resume PATH continues from a checkpoint "
+                "or a run directory's latest"),
     STR(device, "device number from `iopo devices`, or cpu (default: IOPO_DEVICE, else the best GPU)"),
     STR(tokenizer, "tokenizer.json for text data (default: the model directory's)"),
     STR(objective, "training objective: sft, dpo or iopo"),
@@ -62,6 +63,8 @@ static const key_def keys[] = {
     INT(eval_every, "steps between evaluations on eval_data (0 = only at the end)"),
     INT(save_every, "steps between checkpoints (0 = only at the end)"),
     INT(keep_checkpoints, "checkpoints kept in out (older ones are deleted; 0 = keep all)"),
+    INT(overwrite, "1 (or bare --overwrite): out holds an earlier run; remove its files and start over"),
+    INT(allow_config_change, "1 (or bare --allow-config-change): let --resume change a key that defines the run"),
 };
 #define NKEYS ((int)(sizeof keys / sizeof keys[0]))
 
@@ -454,4 +457,108 @@ double iopo_train_lr(const iopo_train_config *c, int s) {
     double min_lr = c->lr * c->min_lr_ratio;
     if (strcmp(c->schedule, "linear") == 0) return c->lr + (min_lr - c->lr) * progress;
     return min_lr + 0.5 * (c->lr - min_lr) * (1.0 + cos(3.14159265358979323846 * progress));
+}
+
+/* Flags that may stand without a value: bare --resume (continue the run in --out, applied by
+ * iopo_train_config_finish once --out is known), --overwrite and --allow-config-change. A flag is bare when nothing
+ * or another --flag follows it. */
+bool iopo_train_config_parse_switch(iopo_train_config *c, int argc, char **argv, int *i) {
+    const char *a = argv[*i];
+    if (*i + 1 < argc && strncmp(argv[*i + 1], "--", 2) != 0) return false;
+    if (!strcmp(a, "--resume")) {
+        c->resume[0] = 0;
+        c->resume_in_out = 1;
+    } else if (!strcmp(a, "--overwrite")) {
+        c->overwrite = 1;
+    } else if (!strcmp(a, "--allow-config-change") || !strcmp(a, "--allow_config_change")) {
+        c->allow_config_change = 1;
+    } else {
+        return false;
+    }
+    return true;
+}
+
+void iopo_train_config_finish(iopo_train_config *c) {
+    if (c->resume_in_out && !c->resume[0]) snprintf(c->resume, sizeof c->resume, "%s", c->out);
+}
+
+/* Keys that say what to do with out this time, not what the run is: neither saved nor compared. */
+static bool action_key(const char *name) {
+    return !strcmp(name, "resume") || !strcmp(name, "overwrite") || !strcmp(name, "allow_config_change");
+}
+
+char *iopo_train_config_to_json(const iopo_train_config *c) {
+    cJSON *root = cJSON_CreateObject();
+    for (int k = 0; k < NKEYS; k++) {
+        if (action_key(keys[k].name)) continue;
+        const void *f = (const char *)c + keys[k].offset;
+        if (keys[k].type == K_STR) cJSON_AddStringToObject(root, keys[k].name, (const char *)f);
+        if (keys[k].type == K_INT) cJSON_AddNumberToObject(root, keys[k].name, *(const int *)f);
+        if (keys[k].type == K_LONG) cJSON_AddNumberToObject(root, keys[k].name, (double)*(const long *)f);
+        if (keys[k].type == K_DBL) cJSON_AddNumberToObject(root, keys[k].name, *(const double *)f);
+    }
+    char *json = cJSON_Print(root);
+    cJSON_Delete(root);
+    size_t n = strlen(json);
+    char *out = realloc(json, n + 2);
+    if (out) out[n] = '\n', out[n + 1] = 0;
+    return out ? out : json;
+}
+
+/* The keys that define what a run trains (its data, objective, model, tokens and the meaning of a step): changing one
+ * on --resume would make the checkpoints and metrics of one run describe two different trainings. */
+static const char *const meaning_keys[] = {"objective", "model",          "ref_model", "data",          "seq_len",
+                                           "tokenizer", "template_name",  "loss_type", "beta",          "label_smoothing",
+                                           "pref_ftx",  "on_bad_record",  "batch_size", "grad_accum",   "seed", NULL};
+
+bool iopo_train_config_is_meaning_key(const char *name) {
+    for (int i = 0; meaning_keys[i]; i++)
+        if (!strcmp(meaning_keys[i], name)) return true;
+    return false;
+}
+
+void iopo_train_config_print_meaning_keys(FILE *f, int width, const char *indent) {
+    int col = 0;
+    for (int i = 0; meaning_keys[i]; i++) {
+        col += fprintf(f, "%s", meaning_keys[i]);
+        if (!meaning_keys[i + 1]) break;
+        bool wrap = col + 2 + (int)strlen(meaning_keys[i + 1]) > width;
+        if (wrap) fprintf(f, ",\n%s", indent);
+        else fputs(", ", f);
+        col = wrap ? 0 : col + 2;
+    }
+}
+
+static void format_value(const key_def *k, const iopo_train_config *c, char *buf, size_t n) {
+    const void *f = (const char *)c + k->offset;
+    if (k->type == K_STR) snprintf(buf, n, "\"%s\"", (const char *)f);
+    if (k->type == K_INT) snprintf(buf, n, "%d", *(const int *)f);
+    if (k->type == K_LONG) snprintf(buf, n, "%ld", *(const long *)f);
+    if (k->type == K_DBL) snprintf(buf, n, "%.17g", *(const double *)f);
+}
+
+int iopo_train_config_diff(const iopo_train_config *old, const iopo_train_config *now, FILE *f, char *meaning,
+                           size_t meaning_len) {
+    int n = 0;
+    if (meaning_len) meaning[0] = 0;
+    for (int k = 0; k < NKEYS; k++) {
+        if (action_key(keys[k].name) || !strcmp(keys[k].name, "out")) continue;
+        const void *a = (const char *)old + keys[k].offset, *b = (const char *)now + keys[k].offset;
+        bool same = keys[k].type == K_STR    ? !strcmp((const char *)a, (const char *)b)
+                    : keys[k].type == K_INT  ? *(const int *)a == *(const int *)b
+                    : keys[k].type == K_LONG ? *(const long *)a == *(const long *)b
+                                             : *(const double *)a == *(const double *)b;
+        if (same) continue;
+        char va[1100], vb[1100];
+        format_value(&keys[k], old, va, sizeof va);
+        format_value(&keys[k], now, vb, sizeof vb);
+        bool m = iopo_train_config_is_meaning_key(keys[k].name);
+        if (f) fprintf(f, "  %s: %s -> %s%s\n", keys[k].name, va, vb, m ? "  (defines the run)" : "");
+        if (m && meaning_len) {
+            size_t used = strlen(meaning);
+            snprintf(meaning + used, meaning_len - used, "%s%s", used ? ", " : "", keys[k].name);
+        }
+        n++;
+    }
+    return n;
 }

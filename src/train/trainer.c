@@ -1,6 +1,7 @@
 /* The training loop: data order, micro-batches with gradient accumulation, the objective's upstream gradients, AdamW
  * with clipping, schedule, evaluation, logging, checkpoints and bit-identical resume. */
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,11 @@
 #include "iopo/train.h"
 #include "train/checkpoint.h"
 #include "train/objective.h"
+#include "train/rundir.h"
+
+static volatile sig_atomic_t stop_signal;
+
+void iopo_train_request_stop(int sig) { stop_signal = sig; }
 
 static double now_seconds(void) {
     struct timespec ts;
@@ -129,6 +135,58 @@ static void fmt_bytes(char *buf, size_t n, double bytes) {
     else snprintf(buf, n, "%.1f MiB", bytes / (1 << 20));
 }
 
+/* On --resume of the run in out: the keys that differ from the run's saved configuration are printed; those that
+ * define the run are refused unless allow_config_change. */
+static bool check_resumed_config(const iopo_train_config *c, char *err, size_t errlen) {
+    char path[4200];
+    snprintf(path, sizeof path, "%s/train_config.json", c->out);
+    struct stat sb;
+    if (stat(path, &sb) != 0) return true;   /* a run from before train_config.json was saved */
+    iopo_train_config old;
+    iopo_train_config_defaults(&old);
+    if (!iopo_train_config_load_json(&old, path, err, errlen)) return false;
+    char meaning[1024];
+    if (iopo_train_config_diff(&old, c, NULL, meaning, sizeof meaning) == 0) return true;
+    fprintf(stderr, "--resume: the configuration differs from the run's (%s):\n", path);
+    iopo_train_config_diff(&old, c, stderr, meaning, sizeof meaning);
+    if (meaning[0] && !c->allow_config_change) {
+        snprintf(err, errlen,
+                 "--resume: refusing to change %s, which define the run: continue with the run's values, add "
+                 "--allow-config-change to continue anyway, or start a new run in another --out",
+                 meaning);
+        return false;
+    }
+    if (meaning[0]) fprintf(stderr, "--allow-config-change: continuing with the changed %s\n", meaning);
+    return true;
+}
+
+/* Which checkpoint to resume from, and whether it continues the run in out (rather than seeding a new run there). */
+static bool resolve_resume(const iopo_train_config *c, char *resume_dir, size_t len, bool *here, char *err,
+                           size_t errlen) {
+    *here = false;
+    if (!c->resume[0]) return true;
+    if (rundir_same_dir(c->resume, c->out) && checkpoint_latest_step(c->out) < 0) {
+        snprintf(err, errlen,
+                 "--resume: %s holds no checkpoint to continue (no latest): start again with --overwrite (or without "
+                 "--resume if it is empty)",
+                 c->out);
+        return false;
+    }
+    if (!checkpoint_resolve(c->resume, resume_dir, len, err, errlen)) return false;
+    char parent[4096];
+    const char *slash = strrchr(resume_dir, '/');
+    if (slash) snprintf(parent, sizeof parent, "%.*s", (int)(slash - resume_dir), resume_dir);
+    else snprintf(parent, sizeof parent, ".");
+    *here = rundir_same_dir(parent, c->out);
+    if (*here && c->overwrite) {
+        snprintf(err, errlen, "--overwrite would remove the run that --resume continues (%s)", resume_dir);
+        return false;
+    }
+    return true;
+}
+
+static int run_locked(const iopo_train_config *c, const iopo_ctx_options *copts);
+
 int iopo_train_run(const iopo_train_config *c) {
     char err[4608] = "";
     iopo_ctx_options opts;
@@ -136,30 +194,57 @@ int iopo_train_run(const iopo_train_config *c) {
         fprintf(stderr, "iopo train: %s\n", err);
         return 1;
     }
-    checkpoint_state st = {.data_seed = c->seed};
-    char resume_dir[4096] = "", model_dir[4096];
-    if (c->resume[0]) {
-        if (!checkpoint_resolve(c->resume, resume_dir, sizeof resume_dir, err, sizeof err)) {
-            fprintf(stderr, "iopo train: %s\n", err);
-            return 1;
-        }
-        snprintf(model_dir, sizeof model_dir, "%s", resume_dir);
-    } else {
-        snprintf(model_dir, sizeof model_dir, "%s", c->model);
+    stop_signal = 0;
+    int lock = rundir_lock(c->out, err, sizeof err);
+    if (lock < 0) {
+        fprintf(stderr, "iopo train: %s\n", err);
+        return 1;
     }
+    int rc = run_locked(c, &opts);
+    rundir_unlock(lock);
+    return rc;
+}
+
+static int run_locked(const iopo_train_config *c, const iopo_ctx_options *copts) {
+    char err[4608] = "";
+    iopo_ctx_options opts = *copts;
+    checkpoint_state st = {.data_seed = c->seed};
+    char resume_dir[4096] = "", model_dir[4096] = "", ref_dir[4096] = "";
+    bool resume_here = false;
+    if (!resolve_resume(c, resume_dir, sizeof resume_dir, &resume_here, err, sizeof err) ||
+        !rundir_prepare(c->out, resume_here, c->overwrite, err, sizeof err) ||
+        (resume_here && !check_resumed_config(c, err, sizeof err))) {
+        fprintf(stderr, "iopo train: %s\n", err);
+        return 1;
+    }
+    /* Model arguments may name a run directory (its latest checkpoint), as for every other command. */
+    if ((c->model[0] && !iopo_model_dir_resolve(c->model, model_dir, sizeof model_dir, err, sizeof err)) ||
+        (c->ref_model[0] && !iopo_model_dir_resolve(c->ref_model, ref_dir, sizeof ref_dir, err, sizeof err))) {
+        fprintf(stderr, "iopo train: %s\n", err);
+        return 1;
+    }
+    if (!ref_dir[0]) snprintf(ref_dir, sizeof ref_dir, "%s", model_dir);
+    if (resume_dir[0]) snprintf(model_dir, sizeof model_dir, "%s", resume_dir);
     char no_tok[9000];
     iopo_tokenizer *tok = NULL;
+    checkpoint_tokenizer tok_copy = {0};
     if (!objective_load_tokenizer(c->tokenizer, model_dir, &tok, no_tok, sizeof no_tok, err, sizeof err)) {
         fprintf(stderr, "iopo train: %s\n", err);
         return 1;
     }
-    char tok_path[4200] = "";   /* copied into every checkpoint */
+    char tok_path[4200] = "";   /* its bytes are copied into every checkpoint */
     if (tok && c->tokenizer[0]) snprintf(tok_path, sizeof tok_path, "%s", c->tokenizer);
     else if (tok) snprintf(tok_path, sizeof tok_path, "%s/tokenizer.json", model_dir);
+    if (tok && !(tok_copy.json = iopo_read_file(tok_path, &tok_copy.len, err, sizeof err))) {
+        iopo_tokenizer_free(tok);
+        fprintf(stderr, "iopo train: %s\n", err);
+        return 1;
+    }
     iopo_model_config cfg;
     if (!iopo_model_config_load(&cfg, model_dir, err, sizeof err)) {
         fprintf(stderr, "iopo train: %s\n", err);
         iopo_tokenizer_free(tok);
+        free(tok_copy.json);
         return 1;
     }
     int T = c->seq_len < cfg.n_ctx ? c->seq_len : cfg.n_ctx;
@@ -174,6 +259,7 @@ int iopo_train_run(const iopo_train_config *c) {
         fprintf(stderr, "iopo train: %s\n", err);
         iopo_dataset_free(&train);
         iopo_tokenizer_free(tok);
+        free(tok_copy.json);
         return 1;
     }
     iopo_tokenizer_free(tok);
@@ -200,6 +286,7 @@ int iopo_train_run(const iopo_train_config *c) {
     if (!ctx) {
         fprintf(stderr, "iopo train: %s\n", err);
         iopo_dataset_free(&train), iopo_dataset_free(&eval);
+        free(tok_copy.json);
         return 1;
     }
     size_t have = iopo_ctx_device_memory(ctx);
@@ -212,6 +299,7 @@ int iopo_train_run(const iopo_train_config *c) {
                 s4, iopo_ctx_device_name(ctx), s5);
         iopo_ctx_destroy(ctx);
         iopo_dataset_free(&train), iopo_dataset_free(&eval);
+        free(tok_copy.json);
         return 1;
     }
     fprintf(stderr, "device: %s\n", iopo_ctx_device_name(ctx));
@@ -223,7 +311,6 @@ int iopo_train_run(const iopo_train_config *c) {
      * at a time) and cached next to the run. */
     float *ref_train = NULL, *ref_eval = NULL;
     if (G > 1) {
-        const char *ref_dir = c->ref_model[0] ? c->ref_model : c->model;
         if (!ref_dir[0]) {
             snprintf(err, sizeof err, "%s needs the reference model: give model (the starting checkpoint) or ref_model",
                      c->objective);
@@ -257,6 +344,17 @@ int iopo_train_run(const iopo_train_config *c) {
             fprintf(stderr, "iopo train: note: resuming with the checkpoint's data seed %ld (not %ld)\n", st.data_seed,
                     c->seed);
         fprintf(stderr, "resumed from %s at step %d\n", resume_dir, st.step);
+        if (resume_here && !rundir_cut_metrics(c->out, st.step, err, sizeof err)) goto done;
+    }
+    /* The effective configuration, once the run is about to take its first step (a run that fails to start leaves
+     * no run behind). */
+    {
+        char path[4200];
+        snprintf(path, sizeof path, "%s/train_config.json", c->out);
+        char *json = iopo_train_config_to_json(c);
+        bool ok = iopo_write_file_atomic(path, json, strlen(json), err, sizeof err);
+        free(json);
+        if (!ok) goto done;
     }
     if (!iopo_mkdirs(c->out, err, sizeof err)) goto done;
 
@@ -279,7 +377,9 @@ int iopo_train_run(const iopo_train_config *c) {
     float *href = malloc((size_t)A * B * sizeof *href), *hlp = malloc((size_t)B * sizeof *hlp);
     char mpath[4200], saved[4200] = "";
     snprintf(mpath, sizeof mpath, "%s/metrics.jsonl", c->out);
-    FILE *metrics = fopen(mpath, resume_dir[0] ? "a" : "w");
+    FILE *metrics = fopen(mpath, resume_here ? "a" : "w");
+    int resumed_step = st.step, nwritten = 0, interrupted = stop_signal;
+    int *written = malloc((size_t)(c->steps + 1) * sizeof *written);
     if (!metrics) {
         snprintf(err, sizeof err, "%s: cannot open for writing", mpath);
         goto loop_done;
@@ -288,7 +388,7 @@ int iopo_train_run(const iopo_train_config *c) {
     double t_start = now_seconds(), tokens_run = 0;
     int first_step = st.step;
     int end = c->stop_at > 0 && c->stop_at < c->steps ? c->stop_at : c->steps;
-    while (st.step < end) {
+    while (!interrupted && st.step < end) {
         double t0 = now_seconds();
         int s = st.step + 1;
         double lr = iopo_train_lr(c, s);
@@ -388,16 +488,32 @@ int iopo_train_run(const iopo_train_config *c) {
             fprintf(metrics, "}\n");
             fflush(metrics);
         }
-        if (stop || (c->save_every && st.step % c->save_every == 0)) {
-            if (!checkpoint_save(c->out, m, o, &st, tok_path, saved, sizeof saved, err, sizeof err)) goto loop_done;
-            checkpoint_prune(c->out, c->keep_checkpoints);
+        /* A stop request (SIGINT / SIGTERM in the CLI) lands here, after a whole step: checkpoint, then return. */
+        interrupted = stop_signal;
+        if (stop || interrupted || (c->save_every && st.step % c->save_every == 0)) {
+            if (!checkpoint_save(c->out, m, o, &st, &tok_copy, saved, sizeof saved, err, sizeof err)) goto loop_done;
+            written[nwritten++] = st.step;
+            checkpoint_prune(c->out, c->keep_checkpoints, resumed_step, written, nwritten);
         }
     }
-    if (!saved[0]) snprintf(saved, sizeof saved, "%s", resume_dir);
+    if (!saved[0]) snprintf(saved, sizeof saved, "%s", resume_dir[0] ? resume_dir : "(none)");
+    if (interrupted) {
+        const char *name = interrupted == SIGINT ? "SIGINT" : interrupted == SIGTERM ? "SIGTERM" : "a signal";
+        if (st.step == first_step && !resume_dir[0])
+            fprintf(stderr, "interrupted by %s before the first step: no checkpoint, nothing to resume\n", name);
+        else
+            fprintf(stderr, "interrupted by %s after step %d/%d; checkpoint %s\n", name, st.step, c->steps, saved);
+        rc = 128 + interrupted;
+        goto loop_done;
+    }
+    char final_dir[4200] = "";
+    if (st.step == c->steps && !checkpoint_save_final(c->out, m, &tok_copy, final_dir, sizeof final_dir, err, sizeof err))
+        goto loop_done;
     fprintf(stderr, "tensor memory: peak %.2f MiB on %s\n", (double)iopo_ctx_tensor_bytes_peak(ctx) / (1 << 20),
             iopo_ctx_device_name(ctx));
+    if (final_dir[0]) fprintf(stderr, "final model: %s\n", final_dir);
     fprintf(stderr, "done: %d steps; checkpoint %s\nsample from it: iopo generate --model %s --prompt \"...\"\n", st.step,
-            saved, saved);
+            saved, final_dir[0] ? final_dir : saved);
     rc = 0;
 loop_done:
     if (rc && err[0]) fprintf(stderr, "iopo train: %s\n", err);
@@ -406,7 +522,7 @@ loop_done:
     free(hb), free(db), free(hloss), free(hd), free(idx), free(cur.order);
     iopo_tensor_free(dloss);
     iopo_tensor_free(tref), iopo_tensor_free(tel), iopo_tensor_free(tz), iopo_tensor_free(tdseq);
-    free(href), free(hlp);
+    free(href), free(hlp), free(written);
     err[0] = 0;
 done:
     if (rc && err[0]) fprintf(stderr, "iopo train: %s\n", err);
@@ -416,6 +532,6 @@ done:
     iopo_ctx_destroy(ctx);
     iopo_dataset_free(&train);
     iopo_dataset_free(&eval);
-    free(ref_train), free(ref_eval);
+    free(ref_train), free(ref_eval), free(tok_copy.json);
     return rc;
 }
