@@ -220,10 +220,10 @@ if [ "$mode" != quick ]; then
   s3=$("$iopo" score --model "$work/init" --ref "$work/fin" --objective dpo --data "$work/pref.jsonl" "${dev[@]}" 2>&1)
   s4=$("$iopo" score --model "$work/init" --ref "$work/fin/checkpoint-10" --objective dpo --data "$work/pref.jsonl" "${dev[@]}" 2>&1)
   check "[ \"\$s3\" = \"\$s4\" ] && [ \"\${s3#*ref_logps}\" != \"\$s3\" ]" "score --ref RUN follows latest: $s3"
-  train --model "$work/fin" --steps 1 --out "$work/from_run" >"$work/from_run.log" 2>&1
+  train --model "$work/fin" --steps 1 --warmup-steps 0 --out "$work/from_run" >"$work/from_run.log" 2>&1
   rc=$?
   check "[ $rc -eq 0 ]" "train --model RUN starts from its latest checkpoint: $(tail -1 "$work/from_run.log")"
-  train --objective dpo --model "$work/init" --ref-model "$work/fin" --data "$work/pref.jsonl" --batch-size 1 --steps 1 \
+  train --objective dpo --model "$work/init" --ref-model "$work/fin" --data "$work/pref.jsonl" --batch-size 1 --steps 1 --warmup-steps 0 \
     --out "$work/ref_run" >"$work/ref_run.log" 2>&1
   rc=$?
   check "[ $rc -eq 0 ] && [ -f '$work/ref_run/ref_logps.json' ]" "train --ref-model RUN: $(tail -1 "$work/ref_run.log")"
