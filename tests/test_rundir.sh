@@ -108,6 +108,17 @@ train --out "$work/two" --steps 400 --stop-at 1 >"$work/two3.log" 2>&1
 check "! grep -q 'in use' '$work/two3.log' && grep -q 'already holds a training run' '$work/two3.log'" \
   "a lock file whose flock is free is not in use: $(tail -1 "$work/two3.log")"
 
+# --- `iopo train --resume RUN` alone: the run's train_config.json supplies every key (stop_at is not carried over).
+train --steps 8 --stop-at 4 --out "$work/alone" >"$work/alone.log" 2>&1 || fail "run to stop_at 4: $(tail -3 "$work/alone.log")"
+"$iopo" train --resume "$work/alone" "${dev[@]}" >"$work/alone2.log" 2>&1 ||
+  fail "--resume RUN alone: $(tail -3 "$work/alone2.log")"
+check "cmp -s '$work/ref8/final/model.safetensors' '$work/alone/final/model.safetensors'" \
+  "--resume RUN alone continues with the saved config to the uninterrupted weights: $(tail -1 "$work/alone2.log")"
+"$iopo" train --resume "$work/alone/checkpoint-4" --seq-len 16 "${dev[@]}" >"$work/alone3.log" 2>&1
+rc=$?
+check "[ $rc -ne 0 ] && grep -q 'seq_len: 32 -> 16  (defines the run)' '$work/alone3.log'" \
+  "--resume CHECKPOINT takes its run's config, and a key given again is compared: $(tail -1 "$work/alone3.log")"
+
 # --- A deterministic SIGKILL inside a save (testing-only IOPO_TEST_KILL_IN_SAVE), then --resume.
 IOPO_TEST_KILL_IN_SAVE=4 train --steps 8 --save-every 2 --out "$work/kill" >"$work/kill.log" 2>&1
 rc=$?

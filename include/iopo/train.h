@@ -31,6 +31,11 @@ void iopo_train_config_print_keys(FILE *out);
 bool iopo_train_config_parse_switch(iopo_train_config *c, int argc, char **argv, int *i);
 /* After all flags: a bare --resume names out. */
 void iopo_train_config_finish(iopo_train_config *c);
+/* Resuming: path of the saved train_config.json of the run that resume names (the run directory, or the run holding
+ * a checkpoint directory); false if there is none. iopo_train_config_load_saved applies it as the base that a
+ * --config file and flags then override (so only what is given again can differ); stop_at is not carried over. */
+bool iopo_train_config_saved_path(const char *resume, char *path, size_t n);
+bool iopo_train_config_load_saved(iopo_train_config *c, const char *path, char *err, size_t errlen);
 /* The effective configuration as a JSON object of every key (a malloc'd string; out/train_config.json). */
 char *iopo_train_config_to_json(const iopo_train_config *c);
 /* Prints "  key: old -> new" for each key that differs and returns their number; the ones that define the run (see

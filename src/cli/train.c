@@ -52,51 +52,67 @@ static void print_resume_command(int argc, char **argv) {
     fputs(" --resume\n", stderr);
 }
 
-int cmd_train(int argc, char **argv) {
-    iopo_train_config c;
-    iopo_train_config_defaults(&c);
-    char err[2048];
-    /* The config file first, wherever --config stands, so that flags override it. */
+static bool wants_help(int argc, char **argv) {
+    for (int i = 1; i < argc; i++)
+        if (cli_is_help(argv[i])) return true;
+    return false;
+}
+
+/* defaults <- the resumed run's saved config (if any) <- the --config file (wherever it stands) <- flags. Returns 0,
+ * or the exit status of a bad file (1) or flag (2). */
+static int assemble(iopo_train_config *c, int argc, char **argv, const char *saved, char *err, size_t errlen) {
+    iopo_train_config_defaults(c);
+    if (saved && !iopo_train_config_load_saved(c, saved, err, errlen)) return 1;
     for (int i = 1; i < argc; i++) {
         const char *path = NULL;
-        if (cli_is_help(argv[i])) {
-            printf("usage: iopo train [--config run.json] [--KEY VALUE ...]\n\n"
-                   "Trains a model into the run directory --out: checkpoint-N/ (config.json, model.safetensors,\n"
-                   "tokenizer.json, optimizer.safetensors, trainer_state.json), `latest` (the newest checkpoint),\n"
-                   "final/ (the finished model alone), metrics.jsonl (one JSON object per logged step) and\n"
-                   "train_config.json (every key of the run, after flags).\n\n"
-                   "The run directory:\n"
-                   "  - one run at a time: a second run into the same --out stops at once naming the first (--out/.lock);\n"
-                   "  - an --out that holds a run is refused unless --resume (continue it) or --overwrite (remove it\n"
-                   "    first, listing what is removed); files that are not part of a run are never removed;\n"
-                   "  - --resume continues bit-identically; it prints the keys that differ from train_config.json and\n"
-                   "    refuses, unless --allow-config-change, changes to the keys that define the run:\n    ");
-            iopo_train_config_print_meaning_keys(stdout, 96, "    ");
-            printf(";\n"
-                   "  - Ctrl-C or SIGTERM: the current step finishes, a checkpoint is written and the command to\n"
-                   "    resume is printed (exit 130 / 143); a second signal exits at once (the last checkpoint stays);\n"
-                   "  - leftovers of an interrupted save are removed at start, with a line naming them.\n"
-                   "Commands that take a model directory also take a run directory (its latest checkpoint).\n\n"
-                   "Every key of the JSON config is also a flag (underscores or dashes); flags override the file:\n\n");
-            iopo_train_config_print_keys(stdout);
-            return 0;
-        }
-        if (cli_flag_value(argc, argv, &i, "--config", &path) &&
-            !iopo_train_config_load_json(&c, path, err, sizeof err)) {
-            fprintf(stderr, "iopo train: %s\n", err);
+        if (cli_flag_value(argc, argv, &i, "--config", &path) && !iopo_train_config_load_json(c, path, err, errlen))
             return 1;
-        }
     }
     for (int i = 1; i < argc; i++) {
         const char *path;
         if (cli_flag_value(argc, argv, &i, "--config", &path)) continue;
-        if (iopo_train_config_parse_switch(&c, argc, argv, &i)) continue;
-        if (!iopo_train_config_parse_flag(&c, argc, argv, &i, err, sizeof err)) {
-            fprintf(stderr, "iopo train: %s\n", err);
-            return 2;
-        }
+        if (iopo_train_config_parse_switch(c, argc, argv, &i)) continue;
+        if (!iopo_train_config_parse_flag(c, argc, argv, &i, err, errlen)) return 2;
     }
-    iopo_train_config_finish(&c);
+    iopo_train_config_finish(c);
+    return 0;
+}
+
+int cmd_train(int argc, char **argv) {
+    iopo_train_config c;
+    char err[2048];
+    if (wants_help(argc, argv)) {
+        printf("usage: iopo train [--config run.json] [--KEY VALUE ...]\n\n"
+               "Trains a model into the run directory --out: checkpoint-N/ (config.json, model.safetensors,\n"
+               "tokenizer.json, optimizer.safetensors, trainer_state.json), `latest` (the newest checkpoint),\n"
+               "final/ (the finished model alone), metrics.jsonl (one JSON object per logged step) and\n"
+               "train_config.json (every key of the run, after flags).\n\n"
+               "The run directory:\n"
+               "  - one run at a time: a second run into the same --out stops at once naming the first (--out/.lock);\n"
+               "  - an --out that holds a run is refused unless --resume (continue it) or --overwrite (remove it\n"
+               "    first, listing what is removed); files that are not part of a run are never removed;\n"
+               "  - --resume continues bit-identically, starting from the run's train_config.json (so\n"
+               "    `iopo train --resume RUN` alone is enough); it prints the keys given again that differ and\n"
+               "    refuses, unless --allow-config-change, changes to the keys that define the run:\n    ");
+        iopo_train_config_print_meaning_keys(stdout, 96, "    ");
+        printf(";\n"
+               "  - Ctrl-C or SIGTERM: the current step finishes, a checkpoint is written and the command to\n"
+               "    resume is printed (exit 130 / 143); a second signal exits at once (the last checkpoint stays);\n"
+               "  - leftovers of an interrupted save are removed at start, with a line naming them.\n"
+               "Commands that take a model directory also take a run directory (its latest checkpoint).\n\n"
+               "Every key of the JSON config is also a flag (underscores or dashes); flags override the file:\n\n");
+        iopo_train_config_print_keys(stdout);
+        return 0;
+    }
+    int rc = assemble(&c, argc, argv, NULL, err, sizeof err);
+    /* Resuming a run whose config was saved: what is not given again is the run's, not the defaults. */
+    char saved[2200];
+    if (!rc && iopo_train_config_saved_path(c.resume, saved, sizeof saved))
+        rc = assemble(&c, argc, argv, saved, err, sizeof err);
+    if (rc) {
+        fprintf(stderr, "iopo train: %s\n", err);
+        return rc;
+    }
     if (!iopo_train_config_validate(&c, err, sizeof err)) {
         fprintf(stderr, "iopo train: %s\n", err);
         return 2;
@@ -105,7 +121,7 @@ int cmd_train(int argc, char **argv) {
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
-    int rc = iopo_train_run(&c);
+    rc = iopo_train_run(&c);
     char latest[1100];
     snprintf(latest, sizeof latest, "%s/latest", c.out);
     if ((rc == 128 + SIGINT || rc == 128 + SIGTERM) && access(latest, F_OK) == 0) print_resume_command(argc, argv);

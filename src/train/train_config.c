@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "iopo/fileio.h"
 #include "iopo/jsonutil.h"
@@ -561,4 +562,20 @@ int iopo_train_config_diff(const iopo_train_config *old, const iopo_train_config
         n++;
     }
     return n;
+}
+
+/* The run that --resume continues: the directory itself, or the run holding a checkpoint directory. */
+bool iopo_train_config_saved_path(const char *resume, char *path, size_t n) {
+    struct stat sb;
+    if (!resume[0]) return false;
+    snprintf(path, n, "%s/train_config.json", resume);
+    if (stat(path, &sb) == 0 && S_ISREG(sb.st_mode)) return true;
+    snprintf(path, n, "%s/../train_config.json", resume);
+    return stat(path, &sb) == 0 && S_ISREG(sb.st_mode);
+}
+
+bool iopo_train_config_load_saved(iopo_train_config *c, const char *path, char *err, size_t errlen) {
+    if (!iopo_train_config_load_json(c, path, err, errlen)) return false;
+    c->stop_at = 0;   /* where the last invocation stopped, not part of the run */
+    return true;
 }
