@@ -2,6 +2,8 @@
  * (x += attn(ln_1(x)); x += mlp(ln_2(x))), Conv1D weights stored [in, out], q|k|v from c_attn, gelu_new, final ln_f and
  * an LM head tied to wte. Every computation is an op from include/iopo/ops.h, so the same code runs on both backends. */
 #include <cjson/cJSON.h>
+#include <float.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -118,7 +120,9 @@ static iopo_model *model_alloc(iopo_ctx *ctx, const iopo_model_config *cfg) {
 static int json_int(const cJSON *root, const char *key, int fallback, bool *ok) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, key);
     if (!v) return fallback;
-    if (!cJSON_IsNumber(v) || v->valuedouble != (double)(int)v->valuedouble) {
+    /* The range test comes first: converting a double outside int's range is undefined behaviour. */
+    if (!cJSON_IsNumber(v) || !(v->valuedouble >= INT_MIN && v->valuedouble <= INT_MAX) ||
+        v->valuedouble != (double)(int)v->valuedouble) {
         *ok = false;
         return fallback;
     }
@@ -159,7 +163,14 @@ bool iopo_model_config_load(iopo_model_config *cfg, const char *dir, char *err, 
     cfg->n_ctx = json_int(root, "n_positions", json_int(root, "n_ctx", 0, &ok), &ok);
     cfg->vocab_size = json_int(root, "vocab_size", 0, &ok);
     const cJSON *eps = cJSON_GetObjectItemCaseSensitive(root, "layer_norm_epsilon");
-    cfg->ln_eps = cJSON_IsNumber(eps) ? (float)eps->valuedouble : 1e-5f;
+    /* Checked as a double: a value beyond float's range would not convert (undefined), and inf or NaN is no epsilon. */
+    if (cJSON_IsNull(eps)) eps = NULL;
+    if (eps && (!cJSON_IsNumber(eps) || !(eps->valuedouble > 0 && eps->valuedouble <= FLT_MAX))) {
+        snprintf(err, errlen, "%s: layer_norm_epsilon must be a positive finite number", path);
+        cJSON_Delete(root);
+        return false;
+    }
+    cfg->ln_eps = eps ? (float)eps->valuedouble : 1e-5f;
     const cJSON *act = cJSON_GetObjectItemCaseSensitive(root, "activation_function");
     if (act && (!cJSON_IsString(act) || (strcmp(act->valuestring, "gelu_new") != 0 &&
                                          strcmp(act->valuestring, "gelu_pytorch_tanh") != 0))) {
