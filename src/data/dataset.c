@@ -87,8 +87,9 @@ static bool read_ids(const cJSON *arr, int vocab, int32_t **out, int *n, const c
     int32_t *ids = malloc((size_t)(count ? count : 1) * sizeof *ids);
     const cJSON *v;
     cJSON_ArrayForEach(v, arr) {
-        if (!cJSON_IsNumber(v) || v->valuedouble != (double)(int64_t)v->valuedouble || v->valuedouble < 0 ||
-            v->valuedouble >= vocab) {
+        /* Range first: converting a double beyond the integer's range is undefined behaviour. */
+        if (!cJSON_IsNumber(v) || !(v->valuedouble >= 0 && v->valuedouble < vocab) ||
+            v->valuedouble != (double)(int32_t)v->valuedouble) {
             snprintf(err, errlen, "%s:%d: \"%s\"[%d] is not a token id in [0, %d)", path, line, key, i, vocab);
             free(ids);
             return false;

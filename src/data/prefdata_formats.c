@@ -324,8 +324,9 @@ static bool read_ids(const cJSON *rec, const char *key, int vocab, pd_ids *out, 
     int i = 0;
     const cJSON *v;
     cJSON_ArrayForEach(v, arr) {
-        if (!cJSON_IsNumber(v) || v->valuedouble != (double)(int64_t)v->valuedouble || v->valuedouble < 0 ||
-            v->valuedouble >= vocab) {
+        /* Range first: converting a double beyond the integer's range is undefined behaviour. */
+        if (!cJSON_IsNumber(v) || !(v->valuedouble >= 0 && v->valuedouble < vocab) ||
+            v->valuedouble != (double)(int32_t)v->valuedouble) {
             snprintf(why, n, "\"%s\"[%d] is not a token id in [0, %d)", key, i, vocab);
             return false;
         }
