@@ -25,7 +25,7 @@ static void check_train(const iopo_train_config *c) {
         int s = steps[i];
         if (s < 1 || s > c->steps) continue;
         double lr = iopo_train_lr(c, s);
-        FZ_CHECK(isfinite(lr) && lr >= 0 && lr <= c->lr * (1 + 1e-12), "lr at step %d of %d (warmup %d, %s): %g, "
+        FZ_CHECK(isfinite(lr) && lr >= 0 && lr <= c->lr * (1 + 1e-12) + 1e-300, "lr at step %d of %d (warmup %d, %s): %g, "
                  "peak %g", s, c->steps, c->warmup_steps, c->schedule, lr, c->lr);
     }
 }
