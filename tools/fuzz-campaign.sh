@@ -63,6 +63,9 @@ while awk -v a="$total_cpu" -v b="$target" 'BEGIN { exit !(a < b) }'; do
   if [ $rc -ne 0 ]; then
     findings=$((findings + 1))
     crash=$(grep -o "Test unit written to [^ ]*" "$work/chunk.out" | tail -1 | cut -d' ' -f5)
+    # (a crash inside a call whose stderr the harness silences does not print that line: take the newest artifact)
+    [ -n "$crash" ] || crash=$(ls -t "$work"/artifacts/crash-* "$work"/artifacts/leak-* "$work"/artifacts/timeout-* \
+                                     "$work"/artifacts/oom-* 2>/dev/null | head -1)
     cp "$work/chunk.out" "$work/artifacts/finding-$(date -u +%H%M%S).log"
     echo "$(date -u +%FT%TZ) FINDING rc=$rc file=${crash:-?} (log kept in $work/artifacts/)" >>"$log"
     grep -E 'ERROR|SUMMARY|INVARIANT|runtime error' "$work/chunk.out" | head -5 | sed 's/^/    /' >>"$log"
