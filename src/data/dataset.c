@@ -30,6 +30,7 @@ typedef struct stream {
 } stream;
 
 static void stream_push(stream *s, const int32_t *ids, size_t n) {
+    if (n == 0) return; /* empty text: ids may be NULL, and s->ids still NULL */
     if (s->n + n > s->cap) {
         s->cap = (s->n + n) * 2;
         s->ids = realloc(s->ids, s->cap * sizeof *s->ids);
@@ -50,14 +51,26 @@ static void pack_stream(iopo_dataset *ds, int *cap, const stream *s, int max_tok
     free(label);
 }
 
-static bool tokenize_into(stream *s, const iopo_tokenizer *tok, const char *text, size_t len, int32_t eos,
+/* line 0: the whole file (plain text). A tokenizer with more ids than the model's vocabulary is caught here, before
+ * an id indexes past the embedding. */
+static bool tokenize_into(stream *s, const iopo_tokenizer *tok, const char *text, size_t len, int32_t eos, int vocab,
                           const char *path, int line, char *err, size_t errlen) {
     int32_t *ids;
-    char terr[256];
+    char terr[256], where[64] = "";
+    if (line > 0) snprintf(where, sizeof where, ":%d", line);
     long n = iopo_tokenizer_encode(tok, text, len, false, &ids, terr, sizeof terr);
     if (n < 0) {
-        snprintf(err, errlen, "%s:%d: %s", path, line, terr);
+        snprintf(err, errlen, "%s%s: %s", path, where, terr);
         return false;
+    }
+    for (long i = -1; i < n; i++) {
+        int32_t id = i < 0 ? eos : ids[i];
+        if (id >= vocab) {
+            snprintf(err, errlen, "%s%s: token id %d from the tokenizer is outside the model's vocabulary of %d", path,
+                     where, (int)id, vocab);
+            free(ids);
+            return false;
+        }
     }
     stream_push(s, ids, (size_t)n);
     free(ids);
@@ -92,6 +105,11 @@ static bool read_ids(const cJSON *arr, int vocab, int32_t **out, int *n, const c
 bool iopo_dataset_load(iopo_dataset *ds, const char *path, const iopo_tokenizer *tok, int max_tokens, int vocab,
                        char *err, size_t errlen) {
     memset(ds, 0, sizeof *ds);
+    if (max_tokens < 2) { /* packing steps by max_tokens - 1 */
+        snprintf(err, errlen, "%s: max_tokens %d is too small (a sequence needs a token and its successor)", path,
+                 max_tokens);
+        return false;
+    }
     int cap = 0;
     size_t len;
     char *text = iopo_read_file(path, &len, err, errlen);
@@ -107,7 +125,7 @@ bool iopo_dataset_load(iopo_dataset *ds, const char *path, const iopo_tokenizer 
         }
         snprintf(ds->format, sizeof ds->format, "plain text, packed");
         stream s = {0};
-        ok = tokenize_into(&s, tok, text, len, eos, path, 1, err, errlen);
+        ok = tokenize_into(&s, tok, text, len, eos, vocab, path, 0, err, errlen);
         if (ok) pack_stream(ds, &cap, &s, max_tokens);
         free(s.ids);
         free(text);
@@ -160,7 +178,8 @@ bool iopo_dataset_load(iopo_dataset *ds, const char *path, const iopo_tokenizer 
                 snprintf(err, errlen, "%s:%d: text records need a tokenizer", path, line);
                 ok = false;
             } else {
-                ok = tokenize_into(&s, tok, t->valuestring, strlen(t->valuestring), eos, path, line, err, errlen);
+                ok = tokenize_into(&s, tok, t->valuestring, strlen(t->valuestring), eos, vocab, path, line, err,
+                                   errlen);
             }
         } else if (ok && fmt == F_IDS) {
             int32_t *v = NULL;

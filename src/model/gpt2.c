@@ -201,6 +201,7 @@ bool iopo_model_config_load(iopo_model_config *cfg, const char *dir, char *err, 
     }
     const cJSON *eps = cJSON_GetObjectItemCaseSensitive(root, "layer_norm_epsilon");
     cfg->ln_eps = 1e-5f;
+    if (cJSON_IsNull(eps)) eps = NULL;   /* null: the default, as for a missing key */
     if (eps) {
         /* Checked before the float conversion: a double beyond float's range does not convert. */
         if (!cJSON_IsNumber(eps) || !(eps->valuedouble > 0 && eps->valuedouble <= 1)) {

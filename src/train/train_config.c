@@ -450,7 +450,8 @@ void iopo_train_config_print_keys(FILE *out) {
 }
 
 double iopo_train_lr(const iopo_train_config *c, int s) {
-    if (c->warmup_steps > 0 && s <= c->warmup_steps) return c->lr * (double)s / c->warmup_steps;
+    /* The ratio first: lr * s could overflow to inf for a large (accepted) lr. */
+    if (c->warmup_steps > 0 && s <= c->warmup_steps) return c->lr * ((double)s / c->warmup_steps);
     if (strcmp(c->schedule, "constant") == 0) return c->lr;
     int decay_steps = c->steps - c->warmup_steps;
     double progress = decay_steps > 0 ? (double)(s - c->warmup_steps) / decay_steps : 1.0;

@@ -1,0 +1,109 @@
+/* Configuration: the training config JSON (iopo train --config), the same keys as command-line flags, and a model
+ * directory's config.json. First input byte mod 3: 0 -> the rest is a training config file; 1 -> the rest is
+ * NUL-separated command-line arguments (--key=value or --key value); 2 -> the rest is config.json.
+ * Invariants: a validated training config gives a finite learning rate within [0, lr] at every step checked; a
+ * loaded model config has positive sizes, n_embd divisible by n_head and a finite positive layer-norm epsilon. */
+#include "fuzz_util.h"
+#include "iopo/model.h"
+#include "iopo/train.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static void check_train(const iopo_train_config *c) {
+    char err[2048];
+    if (!iopo_train_config_validate(c, err, sizeof err)) {
+        FZ_CHECK(err[0], "validate refused without a message");
+        return;
+    }
+    const int steps[] = {1, 2, c->warmup_steps, c->warmup_steps + 1, c->steps / 2, c->steps - 1, c->steps};
+    for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
+        int s = steps[i];
+        if (s < 1 || s > c->steps) continue;
+        double lr = iopo_train_lr(c, s);
+        FZ_CHECK(isfinite(lr) && lr >= 0 && lr <= c->lr * (1 + 1e-12) + 1e-300, "lr at step %d of %d (warmup %d, %s): %g, "
+                 "peak %g", s, c->steps, c->warmup_steps, c->schedule, lr, c->lr);
+    }
+}
+
+static void train_file(const char *data, size_t size) {
+    const char *path = fz_write(1, "train.json", data, size);
+    iopo_train_config c;
+    iopo_train_config_defaults(&c);
+    char err[2048];
+    bool ok = iopo_train_config_load_json(&c, path, err, sizeof err);
+    unlink(path);
+    if (!ok) {
+        FZ_CHECK(err[0], "load_json refused without a message");
+        return;
+    }
+    /* The keys validate requires are flags in real use; give them so the values in the file are checked. */
+    if (!c.model[0]) snprintf(c.model, sizeof c.model, "m");
+    if (!c.data[0]) snprintf(c.data, sizeof c.data, "d");
+    if (!c.out[0]) snprintf(c.out, sizeof c.out, "o");
+    check_train(&c);
+}
+
+static void train_flags(const char *data, size_t size) {
+    char *buf = malloc(size + 1);
+    memcpy(buf, data, size);
+    buf[size] = 0;
+    int argc = 0, cap = 8;
+    char **argv = malloc((size_t)cap * sizeof *argv);
+    for (char *p = buf; p <= buf + size; p += strlen(p) + 1) {
+        if (argc == cap) argv = realloc(argv, (size_t)(cap *= 2) * sizeof *argv);
+        argv[argc++] = p;
+    }
+    iopo_train_config c;
+    iopo_train_config_defaults(&c);
+    snprintf(c.model, sizeof c.model, "m");
+    snprintf(c.data, sizeof c.data, "d");
+    snprintf(c.out, sizeof c.out, "o");
+    char err[2048];
+    bool ok = true;
+    for (int i = 0; ok && i < argc; i++) {
+        int before = i;
+        ok = iopo_train_config_parse_flag(&c, argc, argv, &i, err, sizeof err);
+        FZ_CHECK(ok || err[0], "parse_flag refused without a message");
+        FZ_CHECK(i >= before && i < argc, "parse_flag moved the index from %d to %d of %d", before, i, argc);
+    }
+    if (ok) check_train(&c);
+    free(argv);
+    free(buf);
+}
+
+static void model_config(const char *data, size_t size) {
+    char dir[600];
+    snprintf(dir, sizeof dir, "%s/model", fz_dir());
+    mkdir(dir, 0700);
+    const char *path = fz_write(1, "model/config.json", data, size);
+    iopo_model_config cfg;
+    char err[2048];
+    bool ok = iopo_model_config_load(&cfg, dir, err, sizeof err);
+    unlink(path);
+    if (!ok) {
+        FZ_CHECK(err[0], "refused without a message");
+        return;
+    }
+    FZ_CHECK(cfg.n_layer > 0 && cfg.n_head > 0 && cfg.n_embd > 0 && cfg.n_ctx > 0 && cfg.vocab_size > 0,
+             "accepted sizes n_layer %d n_head %d n_embd %d n_ctx %d vocab %d", cfg.n_layer, cfg.n_head, cfg.n_embd,
+             cfg.n_ctx, cfg.vocab_size);
+    FZ_CHECK(cfg.n_embd % cfg.n_head == 0, "n_embd %d not divisible by n_head %d", cfg.n_embd, cfg.n_head);
+    FZ_CHECK(isfinite(cfg.ln_eps) && cfg.ln_eps > 0, "layer_norm_epsilon %g accepted", (double)cfg.ln_eps);
+    FZ_CHECK(!strcmp(cfg.arch, "gpt2"), "arch '%s'", cfg.arch);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *in, size_t size) {
+    if (size < 1) return 0;
+    const char *data = (const char *)in + 1;
+    switch (in[0] % 3) {
+    case 0: train_file(data, size - 1); break;
+    case 1: train_flags(data, size - 1); break;
+    default: model_config(data, size - 1); break;
+    }
+    return 0;
+}

@@ -1,0 +1,149 @@
+#!/usr/bin/env python3
+"""Seed corpora for the fuzz harnesses, made from the tree's assets/ (nothing large is kept in git).
+
+Usage: make_seeds.py REPO_ROOT OUT_DIR  -> OUT_DIR/<harness>/<seed files>. Each seed starts with the harness's mode
+byte(s) (see the comment at the top of each tests/fuzz/fuzz_*.c)."""
+import json
+import os
+import shutil
+import struct
+import sys
+
+root, out = sys.argv[1], sys.argv[2]
+assets = os.path.join(root, "assets")
+
+
+def read(*parts):
+    with open(os.path.join(assets, *parts), "rb") as f:
+        return f.read()
+
+
+def put(harness, name, data):
+    d = os.path.join(out, harness)
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, name), "wb") as f:
+        f.write(data)
+
+
+if os.path.isdir(out):
+    shutil.rmtree(out)
+
+# ---- safetensors: mode 0 = a .safetensors file, mode 1 = an index naming the harness's shards ----
+def safetensors(tensors, metadata=None, pad=True):
+    header, blob = {}, b""
+    if metadata is not None:
+        header["__metadata__"] = metadata
+    for name, dtype, shape, raw in tensors:
+        header[name] = {"dtype": dtype, "shape": shape, "data_offsets": [len(blob), len(blob) + len(raw)]}
+        blob += raw
+    h = json.dumps(header, separators=(",", ":")).encode()
+    if pad:
+        h += b" " * (-(8 + len(h)) % 8)
+    return struct.pack("<Q", len(h)) + h + blob
+
+
+f32 = struct.pack("<6f", *range(6))
+put("fuzz_safetensors", "f32", b"\0" + safetensors([("wte.weight", "F32", [2, 3], f32),
+                                                     ("h.0.ln_1.weight", "F32", [3], f32[:12])],
+                                                    {"format": "pt"}))
+put("fuzz_safetensors", "mixed", b"\0" + safetensors([("a", "F16", [2, 2], struct.pack("<4e", 1, -2, 0.5, 65504)),
+                                                       ("b", "BF16", [3], b"\x80\x3f\x00\x40\x80\xbf"),
+                                                       ("c", "I32", [2], struct.pack("<2i", 7, -1)),
+                                                       ("d", "I64", [1], struct.pack("<q", 1 << 40)),
+                                                       ("e", "F32", [0, 4], b""),
+                                                       ("transformer.wpe.weight", "F32", [1, 1], f32[:4])], pad=False))
+put("fuzz_safetensors", "empty", b"\0" + safetensors([]))
+index = {"metadata": {"total_size": 36}, "weight_map": {"wte.weight": "model-00001-of-00002.safetensors",
+                                                         "h.0.ln_1.weight": "model-00001-of-00002.safetensors",
+                                                         "ln_f.weight": "model-00002-of-00002.safetensors"}}
+put("fuzz_safetensors", "index", b"\1" + json.dumps(index, indent=2).encode())
+index["weight_map"]["wte.weight"] = "dup.safetensors"
+put("fuzz_safetensors", "index_dup", b"\1" + json.dumps(index).encode())
+
+# ---- tokenizer files: mode 0 = tokenizer.json, mode 1 = encoder.json NUL vocab.bpe ----
+tok = json.loads(read("demo", "tokenizer.json"))
+put("fuzz_tokenizer", "demo", b"\0" + read("demo", "tokenizer.json"))
+encoder = json.dumps(tok["model"]["vocab"], ensure_ascii=False).encode()
+merges = [m if isinstance(m, str) else " ".join(m) for m in tok["model"]["merges"]]
+bpe = ("#version: 0.2\n" + "\n".join(merges) + "\n").encode()
+put("fuzz_tokenizer", "gpt2", b"\1" + encoder + b"\0" + bpe)
+qwen_re = ("(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|"
+           "\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+")
+split = dict(tok)
+split["normalizer"] = {"type": "NFC"}
+split["pre_tokenizer"] = {"type": "Sequence", "pretokenizers": [
+    {"type": "Split", "pattern": {"Regex": qwen_re}, "behavior": "Isolated", "invert": False},
+    {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": False, "use_regex": False}]}
+split["model"] = dict(tok["model"], ignore_merges=True, merges=[m.split(" ") for m in merges])
+split["added_tokens"] = tok["added_tokens"] + [
+    {"id": 600, "content": "<|im_start|>", "special": True},
+    {"id": 601, "content": "<think>", "special": False, "single_word": True},
+    {"id": 602, "content": "[M]", "special": True, "lstrip": True, "rstrip": True}]
+put("fuzz_tokenizer", "split_nfc", b"\0" + json.dumps(split, ensure_ascii=False).encode())
+tiny = {"model": {"type": "BPE", "vocab": {"a": 0, "b": 1, "ab": 2, "Ġ": 3}, "merges": ["a b"]},
+        "pre_tokenizer": {"type": "ByteLevel", "use_regex": True}, "normalizer": None,
+        "added_tokens": [{"id": 4, "content": "<|endoftext|>", "special": True}]}
+put("fuzz_tokenizer", "tiny", b"\0" + json.dumps(tiny).encode())
+put("fuzz_tokenizer", "tiny_gpt2", b"\1" + b'{"a": 0, "b": 1, "ab": 2, "<|endoftext|>": 3}\0#version: 0.2\na b\n')
+
+# ---- encode: byte 0 bits 0-1 tokenizer (demo, split, split+NFC, encoder.json), bit 2 special ----
+corpus = read("demo", "corpus.txt")
+lines = [l for l in corpus.split(b"\n") if l.strip()]
+samples = lines[:6] + [corpus[:2048],
+                       "caf\u00e9 cafe\u0301 \u4e2d\u6587 \u0915\u093c 12345 it's <|endoftext|><|im_start|>x<think>\r\n"
+                       .encode(), b"\xff\xfe\xc3(\xe2\x82 \xf0\x9f\x98\x80 \t\t  \n\n"]
+for i, s in enumerate(samples):
+    for mode in range(8):
+        if i >= 6 or mode in (0, 5):  # every mode for the mixed samples, two for the plain lines
+            put("fuzz_encode", f"s{i}_m{mode}", bytes([mode]) + s)
+
+# ---- dataset (iopo_dataset_load): byte 0 bit 0 .txt, bit 2 no tokenizer, bit 3 vocab 300; byte 1 length ----
+put("fuzz_dataset", "text_txt", b"\x01\x40" + corpus[:4096])
+text_jsonl = b"".join(json.dumps({"text": l.decode()}).encode() + b"\n" for l in lines[:8])
+put("fuzz_dataset", "text_jsonl", b"\x00\x20" + text_jsonl)
+put("fuzz_dataset", "ids_jsonl", b"\x04\x30" + b'{"input_ids": [1, 2, 3, 4], "labels_mask": [0, 0, 1, 1]}\n'
+    b'\n{"input_ids": [5, 299, 7]}\n')
+put("fuzz_dataset", "prompt_ids_jsonl", b"\x0c\x08" + b'{"prompt_ids": [1, 2], "response_ids": [3, 4, 5]}\r\n'
+    b'{"prompt_ids": [9], "response_ids": [299]}\n')
+put("fuzz_dataset", "sft_ids", b"\x04\x7f" + read("data", "sft_ids.jsonl"))
+
+# ---- preference data: byte 0 bit 0 .json, (bits 2-3) mod 3 objective, bit 4 chatml, bit 5 skip, bit 6 no
+# tokenizer, bit 7 vocab 300; byte 1 cutoff_len / 2 ----
+SFT, DPO, IOPO = 0, 4, 8
+kinds = {"sft": [SFT], "dpo": [DPO, SFT], "iopo": [IOPO, SFT]}
+for name in sorted(os.listdir(os.path.join(assets, "data"))):
+    data = read("data", name)
+    objs = kinds[name.split("_")[0]]
+    is_json = 1 if name.endswith(".json") else 0
+    ids = "_ids" in name
+    for obj in objs:
+        for extra, tag in ((0, "plain"), (16, "chatml"), (32 | 16, "chatml_skip")):
+            if ids:
+                extra = 64 | (extra & 32)
+                tag = tag.replace("chatml", "notok")
+            put("fuzz_prefdata", f"{name}_{obj}_{tag}", bytes([is_json | obj | extra, 64]) + data)
+    put("fuzz_prefdata", f"{name}_short", bytes([is_json | objs[0] | 16, 6]) + data)
+bad = (b'{"prompt": "a", "chosen": "b", "rejected": "c"}\n{"prompt": 1}\n[1]\n'
+       b'{"prompt": "x", "chosen": "", "rejected": "d"}\n{not json\n')
+put("fuzz_prefdata", "dpo_bad_skip", bytes([DPO | 32, 40]) + bad)
+put("fuzz_prefdata", "roles", bytes([16, 40]) + json.dumps(
+    {"messages": [{"role": "system", "content": "s"}, {"role": "user", "content": "u"},
+                  {"role": "assistant", "content": "a"}, {"role": "user", "content": "u2"},
+                  {"role": "assistant", "content": "a2"}]}).encode() + b"\n")
+
+# ---- config: byte 0 mod 3: 0 train config file, 1 NUL-separated flags, 2 model config.json ----
+for name in sorted(os.listdir(os.path.join(assets, "configs"))):
+    put("fuzz_config", "train_" + name, b"\0" + read("configs", name))
+put("fuzz_config", "train_demo", b"\0" + read("demo", "train.json"))
+put("fuzz_config", "flags", b"\1" + b"\0".join([b"--steps", b"100", b"--lr=3e-4", b"--warmup-steps", b"10",
+                                                b"--schedule=linear", b"--objective", b"iopo", b"--beta=0.2",
+                                                b"--seed", b"-5", b"--min-lr-ratio=0.5"]))
+gpt2 = {"model_type": "gpt2", "n_layer": 2, "n_head": 2, "n_embd": 64, "n_positions": 128, "vocab_size": 512,
+        "layer_norm_epsilon": 1e-5, "activation_function": "gelu_new", "architectures": ["GPT2LMHeadModel"]}
+put("fuzz_config", "model_gpt2", b"\2" + json.dumps(gpt2, indent=2).encode())
+gpt2_ctx = dict(gpt2, n_ctx=64)
+del gpt2_ctx["n_positions"]
+put("fuzz_config", "model_n_ctx", b"\2" + json.dumps(gpt2_ctx).encode())
+
+for h in sorted(os.listdir(out)):
+    print(f"{h}: {len(os.listdir(os.path.join(out, h)))} seeds")
