@@ -144,6 +144,21 @@ rm -f "$root/etc/apt/sources.list"
     printf 'Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg\n'
   fi
 } >"$root/etc/apt/sources.list.d/debian.sources"
+# The host's own certificate authorities, the ones in its bundle that no Debian package ships (a TLS-inspecting proxy's,
+# a company's): without them the root cannot reach the npm registry where the host can. They go where a local
+# administrator puts them, so the root's ca-certificates, installed by tools/install-deps.sh, adds them to its bundle.
+mkdir -p "$root/usr/local/share/ca-certificates"
+if [ -f /etc/ssl/certs/ca-certificates.crt ]; then
+  find /usr/share/ca-certificates -name '*.crt' -print0 2>/dev/null | xargs -0 -r awk '
+    /-----BEGIN CERTIFICATE-----/ { b = "" } { b = b $0 } /-----END CERTIFICATE-----/ { gsub(/[ \t\r]/, "", b); print b }' \
+    >"$work/known-ca"
+  awk -v known="$work/known-ca" -v dir="$root/usr/local/share/ca-certificates" '
+    BEGIN { while ((getline line < known) > 0) k[line] = 1 }
+    /-----BEGIN CERTIFICATE-----/ { b = ""; pem = "" } { b = b $0; pem = pem $0 "\n" }
+    /-----END CERTIFICATE-----/ { gsub(/[ \t\r]/, "", b); if (!(b in k)) printf "%s", pem > (dir "/host-" ++n ".crt") }
+    END { if (n) print "fresh-root: the root trusts the host'"'"'s " n " local certificate authorities" > "/dev/stderr" }' \
+    /etc/ssl/certs/ca-certificates.crt
+fi
 [ -f /etc/apt/apt.conf ] && cp /etc/apt/apt.conf "$root/etc/apt/apt.conf"
 for f in /etc/apt/apt.conf.d/*; do
   [ -f "$f" ] && ! grep -q 'Invoke' "$f" && cp "$f" "$root/etc/apt/apt.conf.d/"
