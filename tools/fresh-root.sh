@@ -68,7 +68,9 @@ root=""
 child=""
 cleanup() {
   local status=$? pid m left
-  trap - EXIT INT TERM
+  # A second Ctrl-C must not stop cleanup while the host's /dev and /proc are still mounted in the root.
+  trap - EXIT
+  trap '' INT TERM
   set +e
   if [ -n "$child" ] && kill -0 "$child" 2>/dev/null; then
     kill -TERM -- "-$child" 2>/dev/null
@@ -85,6 +87,7 @@ cleanup() {
       umount "$m" 2>/dev/null || umount -l "$m" || say "could not unmount $m"
     done
     left=$(awk -v r="$root" '$2 == r || index($2, r "/") == 1' /proc/mounts)
+    trap - INT TERM
     if [ -n "$left" ]; then
       # Removing the folder now would reach through a mount into the host's /dev or /proc.
       say "left $work in place: still mounted: $left"
@@ -110,6 +113,7 @@ run_step() {
 }
 
 work=$(mktemp -d "${IOPO_FRESH_ROOT_TMP:-/var/tmp}/iopo-fresh-root.XXXXXX")
+work=$(cd "$work" && pwd -P) # as /proc/PID/root and /proc/mounts spell it
 root=$work/root
 say "root $root, Debian $suite from $mirror (security: $security)"
 
