@@ -11,10 +11,8 @@
 # Everything runs on --device cpu with a 1-layer model of width 8. Usage: test_inputs.sh IOPO SOURCE_DIR WORK_DIR
 set -u
 iopo=$1 src=$2 work=$3
+. "$(dirname "$0")/checks.sh"
 rm -rf "$work" && mkdir -p "$work" && cd "$work" || exit 1
-fails=0 passes=0
-fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
-check() { if eval "$1"; then passes=$((passes + 1)); else fail "$2"; fi; }
 
 # expect CODE MESSAGE -- command...: the command exits with CODE and its stderr's last line is exactly MESSAGE.
 expect() {
@@ -28,7 +26,7 @@ expect() {
     echo "    got:  $got"
     echo "    want: $want"
   else
-    passes=$((passes + 1))
+    ok
   fi
 }
 

@@ -11,10 +11,7 @@
 set -u
 iopo=$1 src=$2 work=$3
 rm -rf "$work" && mkdir -p "$work"
-fails=0 passes=0
-ok() { passes=$((passes + 1)); }
-fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
-check() { if eval "$1"; then ok; else fail "$2"; fi; }
+. "$(dirname "$0")/checks.sh"
 metric() { sed "s|.*\"$2\": \([^,}]*\).*|\1|" <<<"$1"; }
 
 /usr/bin/python3 "$src/tools/make_pref_data.py" "$work/data"

@@ -20,10 +20,7 @@ iopo=$1 src=$2 work=$3 device=${4:-} mode=${5:-all}
 dev=()
 [ -n "$device" ] && dev=(--device "$device")
 rm -rf "$work" && mkdir -p "$work"
-fails=0 passes=0
-ok() { passes=$((passes + 1)); }
-fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
-check() { if eval "$1"; then ok; else fail "$2"; fi; }
+. "$(dirname "$0")/checks.sh"
 
 "$iopo" init --arch gpt2 --layers 2 --heads 2 --dim 32 --ctx 32 --tokenizer "$src/assets/demo/tokenizer.json" \
   --seed 5 --out "$work/init" >"$work/init.log" 2>&1 || fail "init: $(cat "$work/init.log")"
