@@ -25,11 +25,20 @@ static bool write_model_dir(iopo_model *m, const char *dir, const checkpoint_tok
     return iopo_write_file_atomic(path, tok->json, tok->len, err, errlen);
 }
 
-/* Testing only (documented in docs/TRAINING.md): IOPO_TEST_KILL_IN_SAVE=N makes the process SIGKILL itself halfway
- * through writing checkpoint N, so that the test suite can reproduce a crash inside the save window every time. */
-static void test_kill_in_save(int step) {
-    const char *v = getenv("IOPO_TEST_KILL_IN_SAVE");
-    if (v && atoi(v) == step) raise(SIGKILL);
+/* Testing only (documented in docs/TRAINING.md), so that the test suite reaches the save window every time rather than
+ * by timing: halfway through writing checkpoint N, IOPO_TEST_KILL_IN_SAVE=N makes the process SIGKILL itself, and
+ * IOPO_TEST_HOLD_IN_SAVE=N makes it wait there for good (signals still run their handlers; a second SIGINT exits). */
+static bool test_hook_is(const char *name, int step) {
+    const char *v = getenv(name);
+    return v && atoi(v) == step;
+}
+
+static void test_hooks_in_save(int step) {
+    if (test_hook_is("IOPO_TEST_KILL_IN_SAVE", step)) raise(SIGKILL);
+    if (test_hook_is("IOPO_TEST_HOLD_IN_SAVE", step)) {
+        fprintf(stderr, "IOPO_TEST_HOLD_IN_SAVE: holding inside the save of checkpoint %d\n", step);
+        for (;;) pause();
+    }
 }
 
 bool checkpoint_save(const char *out, iopo_model *m, iopo_optimizer *o, const checkpoint_state *st,
@@ -38,7 +47,7 @@ bool checkpoint_save(const char *out, iopo_model *m, iopo_optimizer *o, const ch
     snprintf(dir, sizeof dir, "%s/checkpoint-%d", out, st->step);
     snprintf(tmp, sizeof tmp, "%s/.checkpoint-%d.tmp", out, st->step);
     if (!iopo_remove_tree(tmp, err, errlen) || !write_model_dir(m, tmp, tok, err, errlen)) return false;
-    test_kill_in_save(st->step);
+    test_hooks_in_save(st->step);
     int n = iopo_model_param_count(m);
     iopo_st_entry *e = calloc((size_t)(2 * n), sizeof *e);
     char (*names)[112] = calloc((size_t)(2 * n), sizeof *names);
