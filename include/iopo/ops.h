@@ -99,6 +99,50 @@ void iopo_attention_backward(iopo_ctx *ctx, iopo_tensor *dqkv, iopo_tensor *scra
                              const iopo_tensor *qkv, const iopo_tensor *att, const iopo_tensor *lengths,
                              int B, int T, int NH, int NKV, int hd);
 
+/* ---- rotary position embedding (Llama / Qwen2 / Qwen3) ------------------------------------------------------ */
+
+typedef enum { IOPO_ROPE_DEFAULT = 0, IOPO_ROPE_LLAMA3 = 1 } iopo_rope_scaling;
+typedef struct iopo_rope_config {
+    float theta;                       /* rope_theta */
+    iopo_rope_scaling scaling;         /* rope_scaling.rope_type: absent/"default" or "llama3" */
+    float factor, low_freq_factor, high_freq_factor;   /* llama3 only */
+    int original_max_position_embeddings;              /* llama3 only */
+} iopo_rope_config;
+/* Host-side tables, computed exactly as Hugging Face does (inv_freq = 1/theta^(2i/hd) in fp32 as transformers'
+ * _compute_default_rope_parameters / _compute_llama3_parameters compute it, angle = (float)pos * inv_freq[i] in fp32,
+ * then cos/sin of that fp32 angle rounded to float): cos_t, sin_t (npos, hd/2) for positions 0..npos-1. hd even.
+ * llama3 (wavelen = 2*pi / inv_freq, lo = orig / low_freq_factor, hi = orig / high_freq_factor):
+ *   wavelen < hi: inv_freq;  wavelen > lo: inv_freq / factor;  otherwise, with s = (orig / wavelen - low_freq_factor) /
+ *   (high_freq_factor - low_freq_factor): (1 - s) * inv_freq / factor + s * inv_freq. */
+void iopo_rope_tables(const iopo_rope_config *cfg, int hd, int npos, float *cos_t, float *sin_t);
+/* Rotate-half RoPE applied to the q heads (NH) and k heads (NKV) of a packed qkv row, v heads copied unchanged:
+ * qkv (B,T,(NH+2*NKV)*hd) laid out per token as q | k | v (head h owns hd contiguous values, as iopo_attention_forward
+ * reads it). For head x (hd values), half = hd/2, p = positions[b*T+t], c = cos_t[p*half+i], s = sin_t[p*half+i]:
+ *   out[i] = x[i]*c - x[i+half]*s ; out[i+half] = x[i+half]*c + x[i]*s     (i < half)
+ * positions (B,T) i32 in [0, npos) (per-sequence positions; padded slots may hold anything in range; a position
+ * outside it is clamped to it, so no table read goes out of bounds);
+ * cos_t, sin_t (npos, hd/2) tensors uploaded from iopo_rope_tables. out may be inp (in place). */
+void iopo_rope_forward(iopo_ctx *ctx, iopo_tensor *out, const iopo_tensor *inp, const iopo_tensor *cos_t,
+                       const iopo_tensor *sin_t, const iopo_tensor *positions, int B, int T, int NH, int NKV, int hd,
+                       int npos);
+/* dinp (B,T,(NH+2*NKV)*hd) += R^T dout for q/k heads (the inverse rotation), += dout for v heads. Not in place. */
+void iopo_rope_backward(iopo_ctx *ctx, iopo_tensor *dinp, const iopo_tensor *dout, const iopo_tensor *cos_t,
+                        const iopo_tensor *sin_t, const iopo_tensor *positions, int B, int T, int NH, int NKV, int hd,
+                        int npos);
+
+/* ---- per-head RMSNorm of q and k (Qwen3's q_norm / k_norm, applied before RoPE) ----------------------------- */
+
+/* For each of the N tokens of a packed qkv (N,(NH+2*NKV)*hd): every q head (h < NH) is RMS-normalised over its hd
+ * values with weight qw (hd), every k head (NH <= h < NH+NKV) with kw (hd); v heads are copied unchanged.
+ * out = x * rstd * w, rstd = 1/sqrt(mean(x^2) + eps) per head, saved in rstd (N, NH+NKV). out != inp. */
+void iopo_qk_rmsnorm_forward(iopo_ctx *ctx, iopo_tensor *out, iopo_tensor *rstd, const iopo_tensor *inp,
+                             const iopo_tensor *qw, const iopo_tensor *kw, int N, int NH, int NKV, int hd, float eps);
+/* dinp (N,(NH+2*NKV)*hd) += (v part: += dout), dqw (hd) +=, dkw (hd) += (sums over tokens and heads in a fixed order:
+ * deterministic, no atomics). */
+void iopo_qk_rmsnorm_backward(iopo_ctx *ctx, iopo_tensor *dinp, iopo_tensor *dqw, iopo_tensor *dkw,
+                              const iopo_tensor *dout, const iopo_tensor *inp, const iopo_tensor *qw,
+                              const iopo_tensor *kw, const iopo_tensor *rstd, int N, int NH, int NKV, int hd);
+
 /* ---- softmax + cross-entropy -------------------------------------------------------------------------------- */
 
 /* Fused log-softmax over V and label pick, per token, with a loss mask.

@@ -43,6 +43,17 @@ void cpu_attention_forward(float *out, float *att, const float *qkv, const int32
 void cpu_attention_backward(float *dqkv, float *scratch, const float *dout, const float *qkv, const float *att,
                             const int32_t *lengths, int B, int T, int NH, int NKV, int hd);
 
+void cpu_rope_tables(const iopo_rope_config *cfg, int hd, int npos, float *cos_t, float *sin_t);
+void cpu_rope_forward(float *out, const float *inp, const float *cos_t, const float *sin_t, const int32_t *positions,
+                      int B, int T, int NH, int NKV, int hd, int npos);   /* out, inp (B,T,(NH+2*NKV)*hd) */
+void cpu_rope_backward(float *dinp, const float *dout, const float *cos_t, const float *sin_t,
+                       const int32_t *positions, int B, int T, int NH, int NKV, int hd, int npos);
+
+void cpu_qk_rmsnorm_forward(float *out, float *rstd, const float *inp, const float *qw, const float *kw, int N,
+                            int NH, int NKV, int hd, float eps);   /* out, inp (N,(NH+2*NKV)*hd), rstd (N,NH+NKV) */
+void cpu_qk_rmsnorm_backward(float *dinp, float *dqw, float *dkw, const float *dout, const float *inp,
+                             const float *qw, const float *kw, const float *rstd, int N, int NH, int NKV, int hd);
+
 void cpu_softmax_ce_forward(float *loss, float *lse, float *seq_logp, float *seq_count, const float *logits,
                             const int32_t *targets, const float *mask, int B, int T, int V);
 void cpu_softmax_ce_backward(float *dlogits, const float *logits, const float *lse, const int32_t *targets,

@@ -44,6 +44,19 @@ void vkop_attention_backward(iopo_ctx *ctx, iopo_tensor *dqkv, iopo_tensor *scra
                              const iopo_tensor *qkv, const iopo_tensor *att, const iopo_tensor *lengths, int B, int T,
                              int NH, int NKV, int hd);
 
+void vkop_rope_forward(iopo_ctx *ctx, iopo_tensor *out, const iopo_tensor *inp, const iopo_tensor *cos_t,
+                       const iopo_tensor *sin_t, const iopo_tensor *positions, int B, int T, int NH, int NKV, int hd,
+                       int npos);
+void vkop_rope_backward(iopo_ctx *ctx, iopo_tensor *dinp, const iopo_tensor *dout, const iopo_tensor *cos_t,
+                        const iopo_tensor *sin_t, const iopo_tensor *positions, int B, int T, int NH, int NKV, int hd,
+                        int npos);
+
+void vkop_qk_rmsnorm_forward(iopo_ctx *ctx, iopo_tensor *out, iopo_tensor *rstd, const iopo_tensor *inp,
+                             const iopo_tensor *qw, const iopo_tensor *kw, int N, int NH, int NKV, int hd, float eps);
+void vkop_qk_rmsnorm_backward(iopo_ctx *ctx, iopo_tensor *dinp, iopo_tensor *dqw, iopo_tensor *dkw,
+                              const iopo_tensor *dout, const iopo_tensor *inp, const iopo_tensor *qw,
+                              const iopo_tensor *kw, const iopo_tensor *rstd, int N, int NH, int NKV, int hd);
+
 void vkop_softmax_ce_forward(iopo_ctx *ctx, iopo_tensor *loss, iopo_tensor *lse, iopo_tensor *seq_logp,
                              iopo_tensor *seq_count, const iopo_tensor *logits, const iopo_tensor *targets,
                              const iopo_tensor *mask, int B, int T, int V);

@@ -1,0 +1,95 @@
+/* Vulkan recorders of the per-head q/k RMSNorm (shaders/qk_norm_rows.comp, qk_norm_bwd_cols.comp).
+ *
+ * Forward and the input gradient run one workgroup per (token, head), v heads included (they are copied or passed
+ * through), so one dispatch writes every value of the output. The weight gradients run the column-sum shader once
+ * for q (qw) and once for k (kw), in row chunks as src/vkops/norm.c does. */
+#include <stdint.h>
+
+#include "ops/op_check.h"
+#include "vk/vk.h"
+#include "vkops/vk_ops.h"
+
+/* Columns per workgroup of the column-sum shader, and head rows one of its invocations sums per dispatch (lavapipe
+ * ends a shader's loops after 65535 iterations per invocation; fixed chunks keep the sums deterministic). */
+#define QK_COLS 32u
+#define QK_ROWS_PER_INVOCATION 16384u
+
+/* Push constants of shaders/qk_norm.glsl. */
+typedef struct qk_push {
+    uint32_t N, NH, NKV, hd;
+    float eps;
+    uint32_t groups, row0, row1, h0, nheads;
+} qk_push;
+
+/* Workgroup cap, as norm_cap in src/vkops/norm.c: four subgroups, between 32 and 256 invocations. */
+static uint32_t qk_cap(iopo_ctx *ctx) {
+    uint32_t cap = 4 * vk_get_limits(ctx)->subgroup_size;
+    if (cap < 32) cap = 32;
+    if (cap > 256) cap = 256;
+    return cap;
+}
+
+/* Largest power of two the device allows with reduce.glsl's two shared float arrays, at most want. */
+static uint32_t qk_group_size(iopo_ctx *ctx, uint32_t want) { return vk_group_size(ctx, want, 2 * sizeof(float)); }
+
+/* Row shader: no more invocations than a head has values (rounded up to a power of two). Each invocation loops about
+ * 3*hd/workgroup-size times. */
+static uint32_t qk_row_group_size(iopo_ctx *ctx, int hd) {
+    uint32_t cap = 1, max = qk_cap(ctx);
+    while (cap < (uint32_t)hd && cap < max) cap *= 2;
+    return qk_group_size(ctx, cap);
+}
+
+static void qk_check_shape(const char *op, int N, int NH, int NKV, int hd) {
+    op_require((uint64_t)N * (uint64_t)(NH + 2 * NKV) * (uint64_t)hd <= UINT32_MAX, op,
+               "N*(NH+2*NKV)*hd exceeds 32-bit indexing");
+}
+
+static void qk_dispatch_rows(iopo_ctx *ctx, const char *shader, const vk_arg *args, int nargs, int N, int NH, int NKV,
+                             int hd, float eps) {
+    uint32_t spec[1] = {qk_row_group_size(ctx, hd)};
+    uint64_t groups = (uint64_t)N * (uint64_t)(NH + 2 * NKV);
+    qk_push pc = {(uint32_t)N, (uint32_t)NH, (uint32_t)NKV, (uint32_t)hd, eps, (uint32_t)groups, 0, 0, 0, 0};
+    vk_dispatch_1d(ctx, shader, spec, 1, args, nargs, &pc, sizeof pc, groups);
+}
+
+/* dw += column sums over the head rows (token n, head h0 + j), j < nheads. */
+static void qk_dispatch_cols(iopo_ctx *ctx, iopo_tensor *dw, const iopo_tensor *dout, const iopo_tensor *inp,
+                             const iopo_tensor *rstd, int N, int NH, int NKV, int hd, int h0, int nheads) {
+    uint32_t wg = qk_group_size(ctx, qk_cap(ctx));
+    uint32_t cols = wg < QK_COLS ? wg : QK_COLS;
+    uint32_t spec[2] = {wg, cols};
+    uint64_t groups = vk_div_up((uint64_t)hd, cols);
+    uint64_t rows = (uint64_t)N * (uint64_t)nheads;
+    uint64_t chunk = (uint64_t)(wg / cols) * QK_ROWS_PER_INVOCATION;
+    vk_arg args[] = {VK_W(dw), VK_R(dout), VK_R(inp), VK_R(rstd)};
+    for (uint64_t row0 = 0; row0 < rows; row0 += chunk) {
+        uint64_t row1 = row0 + chunk < rows ? row0 + chunk : rows;
+        qk_push pc = {(uint32_t)N,      (uint32_t)NH,   (uint32_t)NKV,  (uint32_t)hd,     0.0f,
+                      (uint32_t)groups, (uint32_t)row0, (uint32_t)row1, (uint32_t)h0, (uint32_t)nheads};
+        vk_dispatch_1d(ctx, "qk_norm_bwd_cols", spec, 2, args, 4, &pc, sizeof pc, groups);
+    }
+}
+
+void vkop_qk_rmsnorm_forward(iopo_ctx *ctx, iopo_tensor *out, iopo_tensor *rstd, const iopo_tensor *inp,
+                             const iopo_tensor *qw, const iopo_tensor *kw, int N, int NH, int NKV, int hd, float eps) {
+    // out (N,W), rstd (N,NH+NKV), inp (N,W), qw (hd), kw (hd)
+    qk_check_shape("qk_rmsnorm_forward", N, NH, NKV, hd);
+    if (N == 0) return;
+    vk_arg args[] = {VK_W(out), VK_W(rstd), VK_R(inp), VK_R(qw), VK_R(kw)};
+    qk_dispatch_rows(ctx, "qk_norm_fwd", args, 5, N, NH, NKV, hd, eps);
+}
+
+void vkop_qk_rmsnorm_backward(iopo_ctx *ctx, iopo_tensor *dinp, iopo_tensor *dqw, iopo_tensor *dkw,
+                              const iopo_tensor *dout, const iopo_tensor *inp, const iopo_tensor *qw,
+                              const iopo_tensor *kw, const iopo_tensor *rstd, int N, int NH, int NKV, int hd) {
+    // dinp (N,W) +=, dqw (hd) +=, dkw (hd) +=, dout (N,W), inp (N,W), qw, kw (hd), rstd (N,NH+NKV); NULL ones skipped
+    qk_check_shape("qk_rmsnorm_backward", N, NH, NKV, hd);
+    if (N == 0) return;
+    if (dinp) {
+        vk_arg args[] = {VK_W(dinp), VK_R(dout), VK_R(inp), VK_R(qw), VK_R(kw), VK_R(rstd)};
+        qk_dispatch_rows(ctx, "qk_norm_bwd_rows", args, 6, N, NH, NKV, hd, 0.0f);
+    }
+    if (dqw) qk_dispatch_cols(ctx, dqw, dout, inp, rstd, N, NH, NKV, hd, 0, NH);
+    if (dkw) qk_dispatch_cols(ctx, dkw, dout, inp, rstd, N, NH, NKV, hd, NH, NKV);
+}
