@@ -1,7 +1,7 @@
 /* A decoder-only language model on one context: parameters, their gradients, and the activations of one batch shape.
- * The architecture (GPT-2 now; Qwen2/Llama later) is a block definition behind this interface: training and scoring
- * code only sees parameters, a forward that yields per-token losses and per-sequence label log-prob sums, and a
- * backward that takes upstream gradients of those. */
+ * One decoder driver (src/model/decoder.c) runs every family (GPT-2, Llama, Qwen2, Qwen3), configured by the family's
+ * descriptor: training and scoring code only sees parameters, a forward that yields per-token losses and per-sequence
+ * label log-prob sums, and a backward that takes upstream gradients of those. */
 #ifndef IOPO_MODEL_H
 #define IOPO_MODEL_H
 
@@ -9,15 +9,28 @@
 #include <stdint.h>
 
 #include "iopo/context.h"
+#include "iopo/ops.h"
+#include "iopo/safetensors.h"
 
+/* What a model is, read from (and written to) its config.json. The architecture follows from `arch` (its family:
+ * see src/model/family.h); every family fills the same fields, so code above the model reads one struct. */
 typedef struct iopo_model_config {
-    char arch[16];            /* "gpt2" */
-    int n_layer, n_head, n_embd, n_ctx, vocab_size;
-    float ln_eps;
+    char arch[16];            /* family, the config.json model_type: "gpt2", "llama", "qwen2", "qwen3" */
+    int n_layer, n_head, n_kv_head, n_embd;
+    int head_dim;             /* per attention head (Qwen3's may differ from n_embd / n_head) */
+    int n_ffn;                /* MLP hidden width (intermediate_size; GPT-2's 4 * n_embd) */
+    int n_ctx;                /* positions the model accepts (n_positions / max_position_embeddings) */
+    int vocab_size;
+    float norm_eps;           /* layer_norm_epsilon / rms_norm_eps */
+    bool tied;                /* LM head = the token embedding (tie_word_embeddings) */
+    bool attn_bias;           /* Llama's attention_bias: biases on q, k, v and o (Qwen2: q, k, v always) */
+    iopo_rope_config rope;    /* RoPE families */
+    int bos_id, eos_id;       /* bos_token_id / eos_token_id of config.json, -1 when absent (first id of a list) */
 } iopo_model_config;
 
 typedef struct iopo_param {
-    char name[96];            /* Hugging Face tensor name, e.g. "h.0.attn.c_attn.weight" */
+    char name[96];            /* iopo's name: the Hugging Face tensor name, or for a fused tensor a name of its own
+                                 (e.g. "model.layers.0.self_attn.qkv_proj.weight"; see iopo_model_export) */
     int ndim;
     int64_t shape[4];
     bool decay;               /* weight decay applies (2-D weights) */
@@ -41,10 +54,24 @@ typedef struct iopo_model iopo_model;
 bool iopo_model_dir_resolve(const char *path, char *dir, size_t dirlen, char *err, size_t errlen);
 /* Reads config.json (Hugging Face keys) from dir; false + message naming the file and key. */
 bool iopo_model_config_load(iopo_model_config *cfg, const char *dir, char *err, size_t errlen);
-/* Parameters seeded as GPT-2 does: normal(0, 0.02), residual projections scaled by 1/sqrt(2L), biases 0, norms 1. */
+/* The families iopo knows, comma-separated ("gpt2, llama, qwen2, qwen3"), for messages and --help. */
+const char *iopo_model_families(void);
+/* Fills the family's defaults (norm eps, RoPE theta, ...) for a config given by shape only (`iopo init`); false +
+ * message when the family is unknown or the shape is not one it can have. */
+bool iopo_model_config_defaults(iopo_model_config *cfg, char *err, size_t errlen);
+bool iopo_model_config_check(const iopo_model_config *cfg, char *err, size_t errlen);
+/* Parameters of a config, without building the model (for memory plans). */
+size_t iopo_model_config_numel(const iopo_model_config *cfg);
+/* Parameters seeded as the family's Hugging Face implementation initialises them (GPT-2: normal(0, 0.02), residual
+ * projections scaled by 1/sqrt(2L), biases 0, norms 1; Llama/Qwen: normal(0, 0.02), biases 0, norms 1). */
 iopo_model *iopo_model_create(iopo_ctx *ctx, const iopo_model_config *cfg, uint64_t seed, char *err, size_t errlen);
 /* config.json + safetensors (single or sharded; F32/F16/BF16) from a model directory. */
 iopo_model *iopo_model_load(iopo_ctx *ctx, const char *dir, char *err, size_t errlen);
+/* The model's tensors as its checkpoint names them (Hugging Face names and shapes), host fp32 copies of the values
+ * (grads false) or of the gradients: a fused internal parameter becomes its several checkpoint tensors; a tied head
+ * is not repeated. Returns the count; free with iopo_model_export_free. */
+int iopo_model_export(iopo_model *m, bool grads, iopo_st_entry **out);
+void iopo_model_export_free(iopo_st_entry *e, int n);
 /* Writes config.json and model.safetensors (fp32) into dir atomically (each file replaced whole). */
 bool iopo_model_save(iopo_model *m, const char *dir, char *err, size_t errlen);
 void iopo_model_free(iopo_model *m);
@@ -54,8 +81,11 @@ iopo_ctx *iopo_model_ctx(const iopo_model *m);
 int iopo_model_param_count(const iopo_model *m);
 iopo_param *iopo_model_param(iopo_model *m, int i);
 size_t iopo_model_numel(const iopo_model *m);
-/* Bytes of activations (forward and backward scratch) for a batch shape, for memory planning. */
+/* Bytes of activations (forward and backward scratch) for a batch shape, for memory planning: the same list that
+ * allocates them sizes them, so this is what the model allocates for (B, T). */
 size_t iopo_model_activation_bytes(const iopo_model_config *cfg, int B, int T);
+/* Bytes of the activations the model holds now (0 before the first forward). */
+size_t iopo_model_activation_bytes_allocated(const iopo_model *m);
 
 /* Allocates the activations for (B, T) if the current ones do not fit. */
 void iopo_batch_init(iopo_batch *b, iopo_ctx *ctx, int B, int T);

@@ -36,6 +36,17 @@ long cli_parse_long(const char *flag, const char *value, long min, long max) {
     return v;
 }
 
+double cli_parse_double(const char *flag, const char *value, double min, double max) {
+    char *end;
+    errno = 0;
+    double v = strtod(value, &end);
+    if (errno || *end || end == value || !(v >= min && v <= max)) {
+        fprintf(stderr, "iopo: %s '%s': expected a number in [%g, %g]\n", flag, value, min, max);
+        exit(2);
+    }
+    return v;
+}
+
 bool cli_tokenizer_exists(const char *cmd, const char *path) {
     struct stat sb;
     if (stat(path, &sb) == 0) return true;

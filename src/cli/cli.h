@@ -21,6 +21,8 @@ bool cli_flag_value(int argc, char **argv, int *i, const char *name, const char 
 bool cli_is_help(const char *arg);
 /* Parses a non-negative integer flag value or exits with status 2 naming the flag. */
 long cli_parse_long(const char *flag, const char *value, long min, long max);
+/* Parses a finite number flag value in [min, max] or exits with status 2 naming the flag. */
+double cli_parse_double(const char *flag, const char *value, double min, double max);
 /* false after printing "iopo CMD: --tokenizer PATH: reason" when PATH does not exist. */
 bool cli_tokenizer_exists(const char *cmd, const char *path);
 /* Creates the context for --device (NULL = IOPO_DEVICE or the default) or exits with status 1 and the reason. */

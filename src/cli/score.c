@@ -32,7 +32,7 @@ static void usage(FILE *out) {
             "   log-prob}, \"tokens\": {\"response\": count}}\n"
             "to --out (default: stdout). With --grads, also the gradient of the SFT loss of the whole file (the mean\n"
             "over all response tokens of all records) for every parameter, fp32 safetensors under the model's tensor\n"
-            "names (GPT-2's tied LM head is part of wte.weight's gradient).\n"
+            "names, whatever layout iopo uses inside (a tied LM head is part of the embedding's gradient).\n"
             "Records: {\"prompt_ids\": [...], \"response_ids\": [...]} (loss on the response), {\"input_ids\": [...],\n"
             "\"labels_mask\": [...]}, or text (.txt / {\"text\"}: every token after the first).\n");
 }
@@ -227,18 +227,10 @@ int cmd_score(int argc, char **argv) {
     }
     af.f = NULL;
     if (grads) {
-        int n = iopo_model_param_count(m);
-        iopo_st_entry *e = calloc((size_t)n, sizeof *e);
-        for (int i = 0; i < n; i++) {
-            iopo_param *p = iopo_model_param(m, i);
-            float *h = malloc(p->grad->numel * sizeof *h + 4);
-            iopo_tensor_download(p->grad, h);
-            e[i] = (iopo_st_entry){.name = p->name, .data = h, .ndim = p->ndim};
-            for (int d = 0; d < p->ndim; d++) e[i].shape[d] = p->shape[d];
-        }
+        iopo_st_entry *e;
+        int n = iopo_model_export(m, true, &e);
         ok = iopo_st_write(grads, e, n, NULL, err, sizeof err);
-        for (int i = 0; i < n; i++) free((void *)e[i].data);
-        free(e);
+        iopo_model_export_free(e, n);
         if (!ok) fprintf(stderr, "iopo score: %s\n", err);
     }
 done:

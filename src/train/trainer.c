@@ -269,11 +269,7 @@ static int run_locked(const iopo_train_config *c, const iopo_ctx_options *copts)
     if (c->eval_data[0]) fprintf(stderr, "eval data: %s: %s, %d sequences\n", c->eval_data, eval.format, eval.n);
 
     /* Memory plan before anything large is allocated. */
-    size_t nparam = 0;
-    {
-        size_t C = (size_t)cfg.n_embd, L = (size_t)cfg.n_layer;
-        nparam = (size_t)cfg.vocab_size * C + (size_t)cfg.n_ctx * C + L * (12 * C * C + 13 * C) + 2 * C;
-    }
+    size_t nparam = iopo_model_config_numel(&cfg);
     double pbytes = 4.0 * (double)nparam, abytes = (double)iopo_model_activation_bytes(&cfg, c->batch_size * G, T);
     double need = 4 * pbytes + abytes;
     if (G > 1 && c->live_ref) need += pbytes + abytes;   /* the reference model and its activations */

@@ -1,0 +1,508 @@
+/* The decoder driver: embedding -> blocks -> final norm -> head -> loss, forward and backward written once for every
+ * family. A block is  x += attn(norm1(x));  x += mlp(norm2(x))  with the family's norm (LayerNorm / RMSNorm),
+ * positions (learned / RoPE), q/k norm, MLP (GELU / SwiGLU) and head (tied / untied) chosen by its descriptor. Every
+ * computation is an op of include/iopo/ops.h, so the same code runs on both backends. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "iopo/ops.h"
+#include "model/model_internal.h"
+
+/* ---- parameters ----------------------------------------------------------------------------------------------- */
+
+static int qkv_width(const iopo_model_config *c) { return (c->n_head + 2 * c->n_kv_head) * c->head_dim; }
+
+/* Shape of a role's parameter: linear weights as the family stores them ([in, out] or [out, in]). */
+static int role_shape(const iopo_model_config *c, const model_family *f, param_role r, int64_t *shape) {
+    int64_t C = c->n_embd, V = c->vocab_size, F = c->n_ffn, hd = c->head_dim, W = qkv_width(c);
+    int64_t A = (int64_t)c->n_head * c->head_dim;
+    int64_t in = 0, out = 0;
+    switch (r) {
+    case R_TOK_EMB: case R_LM_HEAD: shape[0] = V, shape[1] = C; return 2;
+    case R_POS_EMB: shape[0] = c->n_ctx, shape[1] = C; return 2;
+    case R_NORM_F_W: case R_NORM_F_B: case R_ATTN_NORM_W: case R_ATTN_NORM_B: case R_MLP_NORM_W:
+    case R_MLP_NORM_B: case R_O_B: case R_DOWN_B: shape[0] = C; return 1;
+    case R_QKV_B: shape[0] = W; return 1;
+    case R_UP_B: shape[0] = F; return 1;
+    case R_Q_NORM: case R_K_NORM: shape[0] = hd; return 1;
+    case R_QKV_W: in = C, out = W; break;
+    case R_O_W: in = A, out = C; break;
+    case R_UP_W: case R_GATE_W: in = C, out = F; break;
+    case R_DOWN_W: in = F, out = C; break;
+    case R_COUNT: break;
+    }
+    shape[0] = f->layout == IOPO_W_KN ? in : out;
+    shape[1] = f->layout == IOPO_W_KN ? out : in;
+    return 2;
+}
+
+static bool param_present(const iopo_model_config *c, const family_param *fp) {
+    switch (fp->when) {
+    case WHEN_ATTN_BIAS: return c->attn_bias;
+    case WHEN_UNTIED: return !c->tied;
+    default: return true;
+    }
+}
+
+/* "model.layers.%d.self_attn.q_proj.weight" with layer l; a fused tensor's own name says qkv_proj. */
+static void format_name(char *out, size_t n, const char *pattern, int l) {
+    snprintf(out, n, pattern, l);
+}
+
+static void add_param(iopo_model *m, const family_param *fp, int layer) {
+    const iopo_model_config *c = &m->cfg;
+    int i = m->nparams++;
+    iopo_param *p = &m->params[i];
+    param_meta *pm = &m->meta[i];
+    pm->role = fp->role;
+    pm->layer = layer;
+    p->ndim = role_shape(c, m->fam, fp->role, p->shape);
+    p->decay = p->ndim == 2;
+    int npieces = fp->names[1] ? 3 : 1;
+    pm->npieces = npieces;
+    /* A fused tensor's rows: q (NH heads), k, v (NKV heads each), of hd rows each (weights: times C columns). */
+    int64_t rows[3] = {(int64_t)c->n_head * c->head_dim, (int64_t)c->n_kv_head * c->head_dim,
+                       (int64_t)c->n_kv_head * c->head_dim};
+    size_t off = 0;
+    for (int k = 0; k < npieces; k++) {
+        param_piece *pc = &pm->piece[k];
+        format_name(pc->name, sizeof pc->name, fp->names[k], layer);
+        pc->ndim = p->ndim;
+        pc->shape[0] = npieces == 1 ? p->shape[0] : rows[k];
+        pc->shape[1] = p->ndim == 2 ? p->shape[1] : 0;
+        pc->offset = off;
+        off += (size_t)pc->shape[0] * (p->ndim == 2 ? (size_t)pc->shape[1] : 1);
+    }
+    snprintf(p->name, sizeof p->name, "%s", pm->piece[0].name);
+    if (npieces > 1) {
+        char *q = strstr(p->name, "q_proj");
+        if (q) {
+            char rest[96];
+            snprintf(rest, sizeof rest, "%s", q + 6);
+            snprintf(q, sizeof p->name - (size_t)(q - p->name), "qkv_proj%s", rest);
+        }
+    }
+    p->value = iopo_tensor_new(m->ctx, IOPO_F32, p->ndim, p->shape);
+    p->grad = iopo_tensor_new(m->ctx, IOPO_F32, p->ndim, p->shape);
+    m->slot[(layer < 0 ? c->n_layer : layer) * R_COUNT + fp->role] = i;
+}
+
+bool iopo_model_config_check(const iopo_model_config *c, char *err, size_t errlen) {
+    const model_family *f = family_find(c->arch);
+    if (!f) {
+        snprintf(err, errlen, "model config: architecture \"%s\" is not supported (supported: %s)", c->arch,
+                 family_names());
+        return false;
+    }
+    if (c->n_layer < 1 || c->n_head < 1 || c->n_kv_head < 1 || c->n_embd < 1 || c->head_dim < 1 || c->n_ffn < 1 ||
+        c->n_ctx < 1 || c->vocab_size < 1) {
+        snprintf(err, errlen, "model config: layers, heads, kv heads, hidden size, head_dim, MLP width, positions and "
+                              "vocab_size must be positive");
+        return false;
+    }
+    if (c->n_head % c->n_kv_head != 0) {
+        snprintf(err, errlen, "model config: %d attention heads are not a multiple of %d key/value heads", c->n_head,
+                 c->n_kv_head);
+        return false;
+    }
+    if (f->learned_pos && c->n_embd % c->n_head != 0) {
+        snprintf(err, errlen, "model config: n_embd %d is not a multiple of n_head %d", c->n_embd, c->n_head);
+        return false;
+    }
+    if (!f->learned_pos && c->head_dim % 2 != 0) {
+        snprintf(err, errlen, "model config: head_dim %d must be even for RoPE", c->head_dim);
+        return false;
+    }
+    if (!f->learned_pos && !(c->rope.theta > 1)) {
+        snprintf(err, errlen, "model config: rope_theta %g must exceed 1", c->rope.theta);
+        return false;
+    }
+    if (!(c->norm_eps > 0)) {
+        snprintf(err, errlen, "model config: the norm epsilon must be positive");
+        return false;
+    }
+    /* Every element count the ops index must fit their int arguments. */
+    double W = (double)qkv_width(c), BTmax = (double)c->n_ctx;
+    if ((double)c->vocab_size * c->n_embd > 2147483647.0 || W * c->n_embd > 2147483647.0 ||
+        (double)c->n_ffn * c->n_embd > 2147483647.0 || BTmax * c->n_embd > 2147483647.0) {
+        snprintf(err, errlen, "model config: a weight of this shape exceeds 2^31 elements");
+        return false;
+    }
+    return true;
+}
+
+size_t iopo_model_config_numel(const iopo_model_config *c) {
+    const model_family *f = family_find(c->arch);
+    if (!f) return 0;
+    size_t n = 0;
+    int64_t shape[2];
+    const family_param *lists[3] = {f->first, f->layer, f->last};
+    int counts[3] = {f->nfirst, f->nlayer, f->nlast}, reps[3] = {1, c->n_layer, 1};
+    for (int g = 0; g < 3; g++)
+        for (int i = 0; i < counts[g]; i++) {
+            if (!param_present(c, &lists[g][i])) continue;
+            int nd = role_shape(c, f, lists[g][i].role, shape);
+            n += (size_t)reps[g] * (size_t)shape[0] * (nd == 2 ? (size_t)shape[1] : 1);
+        }
+    return n;
+}
+
+iopo_model *model_new(iopo_ctx *ctx, const iopo_model_config *cfg, char *err, size_t errlen) {
+    if (!iopo_model_config_check(cfg, err, errlen)) return NULL;
+    iopo_model *m = calloc(1, sizeof *m);
+    m->ctx = ctx;
+    m->cfg = *cfg;
+    m->fam = family_find(cfg->arch);
+    const model_family *f = m->fam;
+    int L = cfg->n_layer, cap = f->nfirst + L * f->nlayer + f->nlast;
+    m->params = calloc((size_t)cap, sizeof *m->params);
+    m->meta = calloc((size_t)cap, sizeof *m->meta);
+    m->slot = malloc((size_t)(L + 1) * R_COUNT * sizeof *m->slot);
+    for (int i = 0; i < (L + 1) * R_COUNT; i++) m->slot[i] = -1;
+    for (int i = 0; i < f->nfirst; i++)
+        if (param_present(cfg, &f->first[i])) add_param(m, &f->first[i], -1);
+    for (int l = 0; l < L; l++)
+        for (int i = 0; i < f->nlayer; i++)
+            if (param_present(cfg, &f->layer[i])) add_param(m, &f->layer[i], l);
+    for (int i = 0; i < f->nlast; i++)
+        if (param_present(cfg, &f->last[i])) add_param(m, &f->last[i], -1);
+    return m;
+}
+
+static iopo_param *param_of(const iopo_model *m, int layer, param_role r) {
+    int i = m->slot[(layer < 0 ? m->cfg.n_layer : layer) * R_COUNT + r];
+    return i < 0 ? NULL : &m->params[i];
+}
+/* A parameter's value / gradient, NULL where the family (or this config) has none. */
+static iopo_tensor *W(const iopo_model *m, int layer, param_role r) {
+    iopo_param *p = param_of(m, layer, r);
+    return p ? p->value : NULL;
+}
+static iopo_tensor *G(const iopo_model *m, int layer, param_role r) {
+    iopo_param *p = param_of(m, layer, r);
+    return p ? p->grad : NULL;
+}
+/* The LM head: its own weight, or the token embedding when tied. */
+static param_role head_role(const iopo_model *m) { return m->cfg.tied ? R_TOK_EMB : R_LM_HEAD; }
+
+/* ---- activations: one list both sizes and allocates them ------------------------------------------------------ */
+
+typedef struct act_walk {
+    iopo_ctx *ctx;           /* NULL: only count */
+    size_t bytes;
+} act_walk;
+
+static void act(act_walk *w, iopo_tensor **slot, iopo_dtype dt, int ndim, int64_t d0, int64_t d1, int64_t d2,
+                int64_t d3) {
+    int64_t shape[4] = {d0, d1, d2, d3};
+    size_t n = 1;
+    for (int i = 0; i < ndim; i++) n *= (size_t)shape[i];
+    w->bytes += n * 4;
+    if (w->ctx) *slot = iopo_tensor_new(w->ctx, dt, ndim, shape);
+}
+#define ACT1(slot, d0) act(w, &(slot), IOPO_F32, 1, (d0), 0, 0, 0)
+#define ACT2(slot, d0, d1) act(w, &(slot), IOPO_F32, 2, (d0), (d1), 0, 0)
+
+/* Every activation of a (B, T) batch for config c of family f, in one place: counted, or allocated into a. */
+static void walk_acts(const iopo_model_config *c, const model_family *f, int B, int T, model_acts *a, act_walk *w) {
+    int64_t BT = (int64_t)B * T, C = c->n_embd, NH = c->n_head, NKV = c->n_kv_head, hd = c->head_dim;
+    int64_t V = c->vocab_size, F = c->n_ffn, Wd = qkv_width(c), A = NH * hd;
+    bool ln = f->norm == NORM_LAYER, rope = !f->learned_pos, swiglu = f->mlp == MLP_SWIGLU;
+    for (int l = 0; l <= c->n_layer; l++) ACT2(a->residual[l], BT, C);
+    for (int l = 0; l < c->n_layer; l++) {
+        layer_acts *la = &a->layers[l];
+        ACT2(la->norm1, BT, C);
+        if (ln) ACT1(la->norm1_mean, BT);
+        ACT1(la->norm1_rstd, BT);
+        ACT2(la->qkv, BT, Wd);
+        if (f->qk_norm) {
+            ACT2(la->qk_rstd, BT, NH + NKV);
+            ACT2(la->qkv_att, BT, Wd);
+        } else if (w->ctx) {
+            la->qkv_att = la->qkv;
+        }
+        act(w, &la->att, IOPO_F32, 4, B, NH, T, T);
+        ACT2(la->atty, BT, A);
+        ACT2(la->x_mid, BT, C);
+        ACT2(la->norm2, BT, C);
+        if (ln) ACT1(la->norm2_mean, BT);
+        ACT1(la->norm2_rstd, BT);
+        ACT2(la->up, BT, F);
+        if (swiglu) ACT2(la->gate, BT, F);
+        ACT2(la->hidden, BT, F);
+    }
+    if (rope) {
+        act(w, &a->positions, IOPO_I32, 2, B, T, 0, 0);
+        ACT2(a->rope_cos, T, hd / 2);
+        ACT2(a->rope_sin, T, hd / 2);
+    }
+    ACT2(a->normf, BT, C);
+    if (ln) ACT1(a->normf_mean, BT);
+    ACT1(a->normf_rstd, BT);
+    ACT2(a->logits, BT, V);
+    ACT2(a->loss, B, T);
+    ACT2(a->lse, B, T);
+    ACT1(a->seq_logp, B);
+    ACT1(a->seq_count, B);
+    ACT2(a->tmp, BT, C);
+    ACT2(a->dres, BT, C);
+    ACT2(a->dnorm, BT, C);
+    ACT2(a->datty, BT, A);
+    ACT2(a->dqkv, BT, Wd);
+    if (rope) ACT2(a->dqkv2, BT, Wd);
+    ACT2(a->dup, BT, F);
+    if (swiglu) ACT2(a->dgate, BT, F);
+    ACT2(a->dhidden, BT, F);
+    act(w, &a->datt, IOPO_F32, 4, B, NH, T, T);
+}
+
+size_t iopo_model_activation_bytes(const iopo_model_config *c, int B, int T) {
+    const model_family *f = family_find(c->arch);
+    if (!f) return 0;
+    model_acts a = {0};
+    a.residual = calloc((size_t)c->n_layer + 1, sizeof *a.residual);
+    a.layers = calloc((size_t)c->n_layer, sizeof *a.layers);
+    act_walk w = {NULL, 0};
+    walk_acts(c, f, B, T, &a, &w);
+    free(a.residual);
+    free(a.layers);
+    return w.bytes;
+}
+
+size_t iopo_model_activation_bytes_allocated(const iopo_model *m) { return m->acts.bytes; }
+
+static void free_acts(iopo_model *m) {
+    model_acts *a = &m->acts;
+    if (!a->layers) return;
+    for (int l = 0; l < m->cfg.n_layer; l++) {
+        layer_acts *la = &a->layers[l];
+        if (la->qkv_att == la->qkv) la->qkv_att = NULL;
+        iopo_tensor *ts[] = {la->norm1, la->norm1_mean, la->norm1_rstd, la->qkv, la->qk_rstd, la->qkv_att, la->att,
+                             la->atty, la->x_mid, la->norm2, la->norm2_mean, la->norm2_rstd, la->up, la->gate,
+                             la->hidden};
+        for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++) iopo_tensor_free(ts[i]);
+    }
+    for (int l = 0; l <= m->cfg.n_layer; l++) iopo_tensor_free(a->residual[l]);
+    free(a->layers);
+    free(a->residual);
+    iopo_tensor *ts[] = {a->positions, a->rope_cos, a->rope_sin, a->normf, a->normf_mean, a->normf_rstd, a->logits,
+                         a->loss, a->lse, a->seq_logp, a->seq_count, a->tmp, a->dres, a->dnorm, a->datty, a->dqkv,
+                         a->dqkv2, a->dup, a->dgate, a->dhidden, a->datt};
+    for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++) iopo_tensor_free(ts[i]);
+    memset(a, 0, sizeof *a);
+}
+
+static void ensure_acts(iopo_model *m, int B, int T) {
+    model_acts *a = &m->acts;
+    if (a->layers && a->B == B && a->T == T) return;
+    free_acts(m);
+    const iopo_model_config *c = &m->cfg;
+    a->B = B;
+    a->T = T;
+    a->layers = calloc((size_t)c->n_layer, sizeof *a->layers);
+    a->residual = calloc((size_t)c->n_layer + 1, sizeof *a->residual);
+    act_walk w = {m->ctx, 0};
+    walk_acts(c, m->fam, B, T, a, &w);
+    a->bytes = w.bytes;
+    if (a->positions) {
+        /* Right-padded rows: every sequence starts at position 0. */
+        int hd = c->head_dim;
+        int32_t *pos = malloc((size_t)B * T * sizeof *pos);
+        for (int b = 0; b < B; b++)
+            for (int t = 0; t < T; t++) pos[b * T + t] = t;
+        iopo_tensor_upload(a->positions, pos);
+        free(pos);
+        float *cs = malloc((size_t)T * (hd / 2) * sizeof *cs), *sn = malloc((size_t)T * (hd / 2) * sizeof *sn);
+        iopo_rope_tables(&c->rope, hd, T, cs, sn);
+        iopo_tensor_upload(a->rope_cos, cs);
+        iopo_tensor_upload(a->rope_sin, sn);
+        free(cs);
+        free(sn);
+    }
+}
+
+/* ---- forward and backward ------------------------------------------------------------------------------------- */
+
+static void norm_forward(iopo_model *m, iopo_tensor *out, iopo_tensor *mean, iopo_tensor *rstd,
+                         const iopo_tensor *inp, const iopo_tensor *w, const iopo_tensor *b, int N) {
+    if (m->fam->norm == NORM_LAYER)
+        iopo_layernorm_forward(m->ctx, out, mean, rstd, inp, w, b, N, m->cfg.n_embd, m->cfg.norm_eps);
+    else iopo_rmsnorm_forward(m->ctx, out, rstd, inp, w, N, m->cfg.n_embd, m->cfg.norm_eps);
+}
+
+static void norm_backward(iopo_model *m, iopo_tensor *dinp, iopo_tensor *dw, iopo_tensor *db,
+                          const iopo_tensor *dout, const iopo_tensor *inp, const iopo_tensor *w,
+                          const iopo_tensor *mean, const iopo_tensor *rstd, int N) {
+    if (m->fam->norm == NORM_LAYER)
+        iopo_layernorm_backward(m->ctx, dinp, dw, db, dout, inp, w, mean, rstd, N, m->cfg.n_embd);
+    else iopo_rmsnorm_backward(m->ctx, dinp, dw, dout, inp, w, rstd, N, m->cfg.n_embd);
+}
+
+/* Every linear layer goes through these two (the place adapters will hook in). */
+static void linear_forward(iopo_model *m, iopo_tensor *out, const iopo_tensor *inp, int layer, param_role w,
+                           param_role b, int M, int K, int N) {
+    iopo_matmul_forward(m->ctx, out, inp, W(m, layer, w), b == R_COUNT ? NULL : W(m, layer, b), M, K, N,
+                        m->fam->layout);
+}
+
+static void linear_backward(iopo_model *m, iopo_tensor *dinp, const iopo_tensor *dout, const iopo_tensor *inp,
+                            int layer, param_role w, param_role b, int M, int K, int N) {
+    iopo_matmul_backward(m->ctx, dinp, G(m, layer, w), b == R_COUNT ? NULL : G(m, layer, b), dout, inp,
+                         W(m, layer, w), M, K, N, m->fam->layout);
+}
+
+void iopo_model_forward(iopo_model *m, const iopo_batch *b) {
+    const iopo_model_config *c = &m->cfg;
+    const model_family *f = m->fam;
+    int B = b->B, T = b->T, C = c->n_embd, NH = c->n_head, NKV = c->n_kv_head, hd = c->head_dim;
+    int V = c->vocab_size, F = c->n_ffn, L = c->n_layer, Wd = qkv_width(c), A = NH * hd, BT = B * T;
+    if (T > c->n_ctx) {
+        fprintf(stderr, "iopo: internal error: sequence length %d exceeds the model's %d positions\n", T, c->n_ctx);
+        abort();
+    }
+    ensure_acts(m, B, T);
+    model_acts *a = &m->acts;
+    iopo_ctx *x = m->ctx;
+    iopo_embedding_forward(x, a->residual[0], b->tokens, W(m, -1, R_TOK_EMB), W(m, -1, R_POS_EMB), B, T, C, V);
+    for (int l = 0; l < L; l++) {
+        layer_acts *la = &a->layers[l];
+        norm_forward(m, la->norm1, la->norm1_mean, la->norm1_rstd, a->residual[l], W(m, l, R_ATTN_NORM_W),
+                     W(m, l, R_ATTN_NORM_B), BT);
+        linear_forward(m, la->qkv, la->norm1, l, R_QKV_W, R_QKV_B, BT, C, Wd);   /* (BT, q|k|v) */
+        if (f->qk_norm)
+            iopo_qk_rmsnorm_forward(x, la->qkv_att, la->qk_rstd, la->qkv, W(m, l, R_Q_NORM), W(m, l, R_K_NORM), BT,
+                                    NH, NKV, hd, c->norm_eps);
+        if (!f->learned_pos)
+            iopo_rope_forward(x, la->qkv_att, la->qkv_att, a->rope_cos, a->rope_sin, a->positions, B, T, NH, NKV, hd,
+                              T);
+        iopo_attention_forward(x, la->atty, la->att, la->qkv_att, b->lengths, B, T, NH, NKV, hd);
+        linear_forward(m, a->tmp, la->atty, l, R_O_W, R_O_B, BT, A, C);
+        iopo_add(x, la->x_mid, a->residual[l], a->tmp, (size_t)BT * C);
+        norm_forward(m, la->norm2, la->norm2_mean, la->norm2_rstd, la->x_mid, W(m, l, R_MLP_NORM_W),
+                     W(m, l, R_MLP_NORM_B), BT);
+        linear_forward(m, la->up, la->norm2, l, R_UP_W, R_UP_B, BT, C, F);
+        if (f->mlp == MLP_SWIGLU) {
+            linear_forward(m, la->gate, la->norm2, l, R_GATE_W, R_COUNT, BT, C, F);
+            iopo_swiglu_forward(x, la->hidden, la->gate, la->up, (size_t)BT * F);
+        } else {
+            iopo_gelu_forward(x, la->hidden, la->up, (size_t)BT * F);
+        }
+        linear_forward(m, a->tmp, la->hidden, l, R_DOWN_W, R_DOWN_B, BT, F, C);
+        iopo_add(x, a->residual[l + 1], la->x_mid, a->tmp, (size_t)BT * C);
+    }
+    norm_forward(m, a->normf, a->normf_mean, a->normf_rstd, a->residual[L], W(m, -1, R_NORM_F_W),
+                 W(m, -1, R_NORM_F_B), BT);
+    /* LM head: logits = normf @ head^T, the head being (V, C) = torch Linear's [out, in] in every family. */
+    iopo_matmul_forward(x, a->logits, a->normf, W(m, -1, head_role(m)), NULL, BT, C, V, IOPO_W_NK);
+    iopo_softmax_ce_forward(x, a->loss, a->lse, a->seq_logp, a->seq_count, a->logits, b->targets, b->mask, B, T, V);
+}
+
+void iopo_model_backward(iopo_model *m, const iopo_batch *b, const iopo_tensor *dloss, const iopo_tensor *dseq_logp) {
+    const iopo_model_config *c = &m->cfg;
+    const model_family *f = m->fam;
+    int B = b->B, T = b->T, C = c->n_embd, NH = c->n_head, NKV = c->n_kv_head, hd = c->head_dim;
+    int V = c->vocab_size, F = c->n_ffn, L = c->n_layer, Wd = qkv_width(c), A = NH * hd, BT = B * T;
+    model_acts *a = &m->acts;
+    iopo_ctx *x = m->ctx;
+    /* In place: the logits buffer becomes dlogits (no second (BT, V) buffer). */
+    iopo_softmax_ce_backward(x, a->logits, a->logits, a->lse, b->targets, b->mask, dloss, dseq_logp, B, T, V);
+    iopo_tensor_zero(a->dnorm);
+    iopo_matmul_backward(x, a->dnorm, G(m, -1, head_role(m)), NULL, a->logits, a->normf, W(m, -1, head_role(m)), BT,
+                         C, V, IOPO_W_NK);
+    iopo_tensor_zero(a->dres);
+    norm_backward(m, a->dres, G(m, -1, R_NORM_F_W), G(m, -1, R_NORM_F_B), a->dnorm, a->residual[L],
+                  W(m, -1, R_NORM_F_W), a->normf_mean, a->normf_rstd, BT);
+    for (int l = L - 1; l >= 0; l--) {
+        layer_acts *la = &a->layers[l];
+        /* dres holds d(block output); the MLP branch adds its share into it, which then is d(x_mid). */
+        iopo_tensor_zero(a->dhidden);
+        linear_backward(m, a->dhidden, a->dres, la->hidden, l, R_DOWN_W, R_DOWN_B, BT, F, C);
+        iopo_tensor_zero(a->dup);
+        if (f->mlp == MLP_SWIGLU) {
+            iopo_tensor_zero(a->dgate);
+            iopo_swiglu_backward(x, a->dgate, a->dup, a->dhidden, la->gate, la->up, (size_t)BT * F);
+        } else {
+            iopo_gelu_backward(x, a->dup, a->dhidden, la->up, (size_t)BT * F);
+        }
+        iopo_tensor_zero(a->dnorm);
+        linear_backward(m, a->dnorm, a->dup, la->norm2, l, R_UP_W, R_UP_B, BT, C, F);
+        if (f->mlp == MLP_SWIGLU) linear_backward(m, a->dnorm, a->dgate, la->norm2, l, R_GATE_W, R_COUNT, BT, C, F);
+        norm_backward(m, a->dres, G(m, l, R_MLP_NORM_W), G(m, l, R_MLP_NORM_B), a->dnorm, la->x_mid,
+                      W(m, l, R_MLP_NORM_W), la->norm2_mean, la->norm2_rstd, BT);
+        /* Attention branch: dres is d(x_mid) and becomes d(block input). */
+        iopo_tensor_zero(a->datty);
+        linear_backward(m, a->datty, a->dres, la->atty, l, R_O_W, R_O_B, BT, A, C);
+        iopo_tensor_zero(a->dqkv);
+        iopo_attention_backward(x, a->dqkv, a->datt, a->datty, la->qkv_att, la->att, b->lengths, B, T, NH, NKV, hd);
+        iopo_tensor *dproj = a->dqkv;   /* d(projection output), once RoPE and the q/k norm are undone */
+        if (!f->learned_pos) {
+            iopo_tensor_zero(a->dqkv2);
+            iopo_rope_backward(x, a->dqkv2, a->dqkv, a->rope_cos, a->rope_sin, a->positions, B, T, NH, NKV, hd, T);
+            dproj = a->dqkv2;
+        }
+        if (f->qk_norm) {
+            iopo_tensor *dpre = dproj == a->dqkv ? a->dqkv2 : a->dqkv;
+            iopo_tensor_zero(dpre);
+            iopo_qk_rmsnorm_backward(x, dpre, G(m, l, R_Q_NORM), G(m, l, R_K_NORM), dproj, la->qkv,
+                                     W(m, l, R_Q_NORM), W(m, l, R_K_NORM), la->qk_rstd, BT, NH, NKV, hd);
+            dproj = dpre;
+        }
+        iopo_tensor_zero(a->dnorm);
+        linear_backward(m, a->dnorm, dproj, la->norm1, l, R_QKV_W, R_QKV_B, BT, C, Wd);
+        norm_backward(m, a->dres, G(m, l, R_ATTN_NORM_W), G(m, l, R_ATTN_NORM_B), a->dnorm, a->residual[l],
+                      W(m, l, R_ATTN_NORM_W), la->norm1_mean, la->norm1_rstd, BT);
+    }
+    iopo_embedding_backward(x, G(m, -1, R_TOK_EMB), G(m, -1, R_POS_EMB), a->dres, b->tokens, B, T, C, V);
+}
+
+/* ---- the rest of the interface -------------------------------------------------------------------------------- */
+
+void iopo_model_free(iopo_model *m) {
+    if (!m) return;
+    free_acts(m);
+    for (int i = 0; i < m->nparams; i++) {
+        iopo_tensor_free(m->params[i].value);
+        iopo_tensor_free(m->params[i].grad);
+    }
+    free(m->params);
+    free(m->meta);
+    free(m->slot);
+    free(m);
+}
+
+void iopo_model_zero_grad(iopo_model *m) {
+    for (int i = 0; i < m->nparams; i++) iopo_tensor_zero(m->params[i].grad);
+}
+
+const iopo_model_config *iopo_model_get_config(const iopo_model *m) { return &m->cfg; }
+iopo_ctx *iopo_model_ctx(const iopo_model *m) { return m->ctx; }
+int iopo_model_param_count(const iopo_model *m) { return m->nparams; }
+iopo_param *iopo_model_param(iopo_model *m, int i) { return &m->params[i]; }
+size_t iopo_model_numel(const iopo_model *m) {
+    size_t n = 0;
+    for (int i = 0; i < m->nparams; i++) n += m->params[i].value->numel;
+    return n;
+}
+iopo_tensor *iopo_model_token_loss(iopo_model *m) { return m->acts.loss; }
+iopo_tensor *iopo_model_seq_logp(iopo_model *m) { return m->acts.seq_logp; }
+iopo_tensor *iopo_model_seq_count(iopo_model *m) { return m->acts.seq_count; }
+iopo_tensor *iopo_model_logits(iopo_model *m) { return m->acts.logits; }
+
+void iopo_batch_init(iopo_batch *b, iopo_ctx *ctx, int B, int T) {
+    b->B = B;
+    b->T = T;
+    b->tokens = iopo_tensor_new2(ctx, IOPO_I32, B, T);
+    b->targets = iopo_tensor_new2(ctx, IOPO_I32, B, T);
+    b->mask = iopo_tensor_new2(ctx, IOPO_F32, B, T);
+    b->lengths = iopo_tensor_new1(ctx, IOPO_I32, B);
+}
+
+void iopo_batch_free(iopo_batch *b) {
+    iopo_tensor_free(b->tokens);
+    iopo_tensor_free(b->targets);
+    iopo_tensor_free(b->mask);
+    iopo_tensor_free(b->lengths);
+    memset(b, 0, sizeof *b);
+}

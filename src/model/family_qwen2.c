@@ -1,0 +1,60 @@
+/* Qwen2 and Qwen2.5 as transformers' Qwen2ForCausalLM: Llama's block with biases on the q, k and v projections
+ * (always; o_proj has none), rope_theta 1e6 for the released models, the head tied for the small sizes. */
+#include "model/family.h"
+
+static const char *const ignored[] = {".rotary_emb.inv_freq", NULL};
+
+static const family_param first[] = {
+    {R_TOK_EMB, WHEN_ALWAYS, {"model.embed_tokens.weight"}},
+};
+static const family_param layer[] = {
+    {R_ATTN_NORM_W, WHEN_ALWAYS, {"model.layers.%d.input_layernorm.weight"}},
+    {R_QKV_W, WHEN_ALWAYS,
+     {"model.layers.%d.self_attn.q_proj.weight", "model.layers.%d.self_attn.k_proj.weight",
+      "model.layers.%d.self_attn.v_proj.weight"}},
+    {R_QKV_B, WHEN_ALWAYS,
+     {"model.layers.%d.self_attn.q_proj.bias", "model.layers.%d.self_attn.k_proj.bias",
+      "model.layers.%d.self_attn.v_proj.bias"}},
+    {R_O_W, WHEN_ALWAYS, {"model.layers.%d.self_attn.o_proj.weight"}},
+    {R_MLP_NORM_W, WHEN_ALWAYS, {"model.layers.%d.post_attention_layernorm.weight"}},
+    {R_GATE_W, WHEN_ALWAYS, {"model.layers.%d.mlp.gate_proj.weight"}},
+    {R_UP_W, WHEN_ALWAYS, {"model.layers.%d.mlp.up_proj.weight"}},
+    {R_DOWN_W, WHEN_ALWAYS, {"model.layers.%d.mlp.down_proj.weight"}},
+};
+static const family_param last[] = {
+    {R_NORM_F_W, WHEN_ALWAYS, {"model.norm.weight"}},
+    {R_LM_HEAD, WHEN_UNTIED, {"lm_head.weight"}},
+};
+
+static bool read_config(iopo_model_config *c, const cJSON *root, const char *path, char *err, size_t errlen) {
+    if (!llama_like_read_config(c, root, path, err, errlen)) return false;
+    /* Qwen2's o_proj has no bias whatever the config says; its q/k/v biases are in the parameter list above. */
+    c->attn_bias = false;
+    return true;
+}
+
+static void write_config(const iopo_model_config *c, cJSON *root) {
+    llama_like_write_config(c, root);
+    cJSON_AddBoolToObject(root, "use_sliding_window", false);
+}
+
+static void defaults(iopo_model_config *c) {
+    c->norm_eps = 1e-6f;
+    c->rope.theta = 1000000.0f;
+}
+
+const model_family family_qwen2 = {
+    .name = "qwen2",
+    .architecture = "Qwen2ForCausalLM",
+    .norm = NORM_RMS,
+    .mlp = MLP_SWIGLU,
+    .layout = IOPO_W_NK,
+    .first = first, .nfirst = sizeof first / sizeof first[0],
+    .layer = layer, .nlayer = sizeof layer / sizeof layer[0],
+    .last = last, .nlast = sizeof last / sizeof last[0],
+    .ignored = ignored,
+    .read_config = read_config,
+    .write_config = write_config,
+    .defaults = defaults,
+    .init = llama_like_init,
+};

@@ -1,0 +1,73 @@
+/* The model object shared by the driver (decoder.c: parameters, activations, forward, backward) and by loading and
+ * saving (model_io.c). Nothing outside src/model/ sees it. */
+#ifndef IOPO_MODEL_INTERNAL_H
+#define IOPO_MODEL_INTERNAL_H
+
+#include "iopo/model.h"
+#include "model/family.h"
+
+/* One checkpoint tensor inside a parameter: a contiguous element range (rows of a stacked weight). */
+typedef struct param_piece {
+    char name[96];
+    int ndim;
+    int64_t shape[2];
+    size_t offset;           /* elements into the parameter */
+} param_piece;
+
+typedef struct param_meta {
+    param_role role;
+    int layer;               /* -1 for model-wide parameters */
+    int npieces;
+    param_piece piece[3];
+} param_meta;
+
+/* Activations of one block for a batch shape; NULL where the family has no such tensor. */
+typedef struct layer_acts {
+    iopo_tensor *norm1, *norm1_mean, *norm1_rstd;   /* (BT,C), (BT), (BT); mean only for LayerNorm */
+    iopo_tensor *qkv;                               /* (BT,W) projection output, W = (NH+2*NKV)*hd */
+    iopo_tensor *qk_rstd;                           /* (BT,NH+NKV) per-head RMSNorm of q and k */
+    iopo_tensor *qkv_att;                           /* (BT,W) what attention reads (after q/k norm and RoPE);
+                                                       without q/k norm it is qkv itself (RoPE runs in place) */
+    iopo_tensor *att;                               /* (B,NH,T,T) softmax probabilities */
+    iopo_tensor *atty;                              /* (BT,NH*hd) attention output before o_proj */
+    iopo_tensor *x_mid;                             /* (BT,C) residual after the attention branch */
+    iopo_tensor *norm2, *norm2_mean, *norm2_rstd;   /* (BT,C), (BT), (BT) */
+    iopo_tensor *up, *gate;                         /* (BT,F): GELU: c_fc output (up); SwiGLU: up_proj, gate_proj */
+    iopo_tensor *hidden;                            /* (BT,F) gelu(up) or silu(gate) * up: down_proj's input */
+} layer_acts;
+
+typedef struct model_acts {
+    int B, T;
+    iopo_tensor **residual;                         /* L+1 of (BT,C): each block's input, then the final stream */
+    layer_acts *layers;
+    iopo_tensor *positions;                         /* (B,T) i32 RoPE positions */
+    iopo_tensor *rope_cos, *rope_sin;               /* (T,hd/2) */
+    iopo_tensor *normf, *normf_mean, *normf_rstd;   /* (BT,C), (BT), (BT) */
+    iopo_tensor *logits;                            /* (BT,V) */
+    iopo_tensor *loss, *lse;                        /* (B,T) */
+    iopo_tensor *seq_logp, *seq_count;              /* (B) */
+    iopo_tensor *tmp;                               /* (BT,C) a branch's projection output */
+    /* backward scratch */
+    iopo_tensor *dres, *dnorm;                      /* (BT,C) */
+    iopo_tensor *datty;                             /* (BT,NH*hd) */
+    iopo_tensor *dqkv, *dqkv2;                      /* (BT,W); dqkv2 only with RoPE */
+    iopo_tensor *dup, *dgate, *dhidden;             /* (BT,F); dgate only for SwiGLU */
+    iopo_tensor *datt;                              /* (B,NH,T,T) */
+    size_t bytes;
+} model_acts;
+
+struct iopo_model {
+    iopo_ctx *ctx;
+    iopo_model_config cfg;
+    const model_family *fam;
+    iopo_param *params;
+    param_meta *meta;
+    int nparams;
+    int *slot;               /* (L+1) * R_COUNT: parameter index of (layer, role), layer L = model-wide; -1 absent */
+    model_acts acts;
+};
+
+/* Parameters of cfg's family, allocated (zero) on ctx; NULL + message if the config is not valid. */
+iopo_model *model_new(iopo_ctx *ctx, const iopo_model_config *cfg, char *err, size_t errlen);
+
+#endif
