@@ -11,3 +11,11 @@ set_tests_properties(gpt2_reference PROPERTIES ENVIRONMENT "${IOPO_TEST_ENV}" TI
 add_test(NAME gpt2_reference_selftest
          COMMAND /usr/bin/python3 ${PROJECT_SOURCE_DIR}/tools/reference/gpt2_reference.py --self-test)
 set_tests_properties(gpt2_reference_selftest PROPERTIES TIMEOUT 300)
+
+# The decoder driver's bookkeeping for every family on both backends: planned activation bytes equal the allocated
+# ones, parameter counts, checkpoint names of fused and tied tensors, exact save/load, Vulkan = CPU.
+add_executable(test_model_plan ${CMAKE_CURRENT_SOURCE_DIR}/test_model_plan.c)
+target_link_libraries(test_model_plan PRIVATE iopo_core m)
+target_include_directories(test_model_plan PRIVATE ${PROJECT_SOURCE_DIR}/src)
+add_test(NAME model_plan COMMAND test_model_plan ${CMAKE_CURRENT_BINARY_DIR}/model_plan)
+set_tests_properties(model_plan PROPERTIES ENVIRONMENT "${IOPO_TEST_ENV}" TIMEOUT 300)

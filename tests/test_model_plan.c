@@ -1,0 +1,224 @@
+/* The decoder driver's bookkeeping, for every family on both backends:
+ *  - the memory plan is the allocation: iopo_model_activation_bytes(cfg, B, T) equals the bytes the model's
+ *    activations take on the context after a forward and backward of that shape (and after a second shape);
+ *  - the parameter count of a config equals the built model's;
+ *  - the checkpoint names: fused q/k/v become q_proj, k_proj, v_proj of the right shapes, a tied head is not written,
+ *    an untied one is; save then load gives back every tensor bit for bit;
+ *  - a forward and backward on the Vulkan device give what the CPU backend gives (loose tolerance; the ops checks and
+ *    the Hugging Face peer tests hold the values to account).
+ * Usage: test_model_plan WORK_DIR */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "iopo/context.h"
+#include "iopo/fileio.h"
+#include "iopo/model.h"
+
+static int failures;
+#define CHECK(cond, ...)                                                                                              \
+    do {                                                                                                              \
+        if (!(cond)) {                                                                                                \
+            failures++;                                                                                               \
+            printf("FAIL: " __VA_ARGS__);                                                                             \
+            printf("\n");                                                                                             \
+        }                                                                                                             \
+    } while (0)
+
+typedef struct family_case {
+    const char *label;
+    iopo_model_config cfg;
+    const char *must_have[4];     /* checkpoint names that must be exported */
+    const char *must_not[2];      /* and ones that must not */
+} family_case;
+
+static void fill_batch(iopo_batch *b, int B, int T, int V, int seed) {
+    int32_t *tok = malloc((size_t)B * T * 4), *tgt = malloc((size_t)B * T * 4), *len = malloc((size_t)B * 4);
+    float *mask = malloc((size_t)B * T * 4);
+    for (int i = 0; i < B; i++) {
+        len[i] = T - (i * 3) % T;   /* right padding differs per row */
+        for (int t = 0; t < T; t++) {
+            tok[i * T + t] = (seed * 7 + i * 13 + t * 5) % V;
+            tgt[i * T + t] = (seed * 3 + i * 11 + t * 7 + 1) % V;
+            mask[i * T + t] = t < len[i] - 1 ? 1.0f : 0.0f;
+        }
+    }
+    iopo_tensor_upload(b->tokens, tok);
+    iopo_tensor_upload(b->targets, tgt);
+    iopo_tensor_upload(b->mask, mask);
+    iopo_tensor_upload(b->lengths, len);
+    free(tok), free(tgt), free(len), free(mask);
+}
+
+/* Forward + backward of a (B, T) batch; returns the host copy of the gradients (exported) in *g. */
+static int step(iopo_model *m, iopo_ctx *ctx, int B, int T, int seed, iopo_st_entry **g, float *loss_sum) {
+    iopo_batch b;
+    iopo_batch_init(&b, ctx, B, T);
+    fill_batch(&b, B, T, iopo_model_get_config(m)->vocab_size, seed);
+    iopo_model_zero_grad(m);
+    iopo_model_forward(m, &b);
+    /* The gradient of the summed label log-probs (dseq_logp = 1 per row). */
+    iopo_tensor *ones = iopo_tensor_new1(ctx, IOPO_F32, B);
+    float *h1 = malloc((size_t)B * 4);
+    for (int i = 0; i < B; i++) h1[i] = 1.0f;
+    iopo_tensor_upload(ones, h1);
+    free(h1);
+    iopo_model_backward(m, &b, NULL, ones);
+    iopo_tensor_free(ones);
+    float *lp = malloc((size_t)B * 4);
+    iopo_tensor_download(iopo_model_seq_logp(m), lp);
+    *loss_sum = 0;
+    for (int i = 0; i < B; i++) *loss_sum += lp[i];
+    free(lp);
+    iopo_batch_free(&b);
+    return iopo_model_export(m, true, g);
+}
+
+static const iopo_st_entry *find(const iopo_st_entry *e, int n, const char *name) {
+    for (int i = 0; i < n; i++)
+        if (strcmp(e[i].name, name) == 0) return &e[i];
+    return NULL;
+}
+
+static size_t numel(const iopo_st_entry *e) {
+    size_t n = 1;
+    for (int d = 0; d < e->ndim; d++) n *= (size_t)e->shape[d];
+    return n;
+}
+
+static void run_case(const family_case *fc, const char *work) {
+    char err[1024];
+    iopo_ctx *cpu = iopo_ctx_create(&(iopo_ctx_options){.backend = IOPO_BACKEND_CPU}, err, sizeof err);
+    iopo_ctx_options vo;
+    iopo_ctx_options_parse(&vo, NULL, err, sizeof err);
+    iopo_ctx *vk = iopo_ctx_create(&vo, err, sizeof err);
+    CHECK(cpu && vk, "%s: contexts: %s", fc->label, err);
+    if (!cpu || !vk) return;
+    iopo_model *m = iopo_model_create(cpu, &fc->cfg, 7, err, sizeof err);
+    CHECK(m, "%s: create: %s", fc->label, err);
+    if (!m) return;
+    CHECK(iopo_model_numel(m) == iopo_model_config_numel(&fc->cfg), "%s: numel %zu, config says %zu", fc->label,
+          iopo_model_numel(m), iopo_model_config_numel(&fc->cfg));
+
+    /* Names and shapes of what a checkpoint holds. */
+    iopo_st_entry *e;
+    int n = iopo_model_export(m, false, &e);
+    for (int i = 0; i < 4 && fc->must_have[i]; i++)
+        CHECK(find(e, n, fc->must_have[i]), "%s: the checkpoint lacks %s", fc->label, fc->must_have[i]);
+    for (int i = 0; i < 2 && fc->must_not[i]; i++)
+        CHECK(!find(e, n, fc->must_not[i]), "%s: the checkpoint holds %s", fc->label, fc->must_not[i]);
+    const iopo_st_entry *k = find(e, n, "model.layers.0.self_attn.k_proj.weight");
+    if (k)
+        CHECK(k->ndim == 2 && k->shape[0] == (int64_t)fc->cfg.n_kv_head * fc->cfg.head_dim &&
+                  k->shape[1] == fc->cfg.n_embd,
+              "%s: k_proj.weight is (%lld, %lld)", fc->label, (long long)k->shape[0], (long long)k->shape[1]);
+    size_t total = 0;
+    for (int i = 0; i < n; i++) total += numel(&e[i]);
+    CHECK(total == iopo_model_numel(m), "%s: exported %zu elements of %zu", fc->label, total,
+          iopo_model_numel(m));
+
+    /* Save, load: every tensor back bit for bit, on the other backend. */
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s/%s", work, fc->label);
+    CHECK(iopo_model_save(m, dir, err, sizeof err), "%s: save: %s", fc->label, err);
+    iopo_model *mv = iopo_model_load(vk, dir, err, sizeof err);
+    CHECK(mv, "%s: load: %s", fc->label, err);
+    if (!mv) {
+        iopo_model_export_free(e, n);
+        iopo_model_free(m);
+        return;
+    }
+    iopo_st_entry *e2;
+    int n2 = iopo_model_export(mv, false, &e2);
+    CHECK(n2 == n, "%s: %d tensors after loading, %d before", fc->label, n2, n);
+    for (int i = 0; i < n && i < n2; i++)
+        CHECK(strcmp(e[i].name, e2[i].name) == 0 && memcmp(e[i].data, e2[i].data, numel(&e[i]) * 4) == 0,
+              "%s: %s differs after save and load", fc->label, e[i].name);
+    iopo_model_export_free(e2, n2);
+    iopo_model_export_free(e, n);
+
+    /* The plan is the allocation, for two shapes, on both backends. */
+    int shapes[2][2] = {{3, 8}, {2, 13}};
+    iopo_model *ms[2] = {m, mv};
+    iopo_ctx *cs[2] = {cpu, vk};
+    iopo_st_entry *g[2][2];
+    int ng[2][2];
+    float ls[2][2];
+    for (int s = 0; s < 2; s++)
+        for (int d = 0; d < 2; d++) {
+            int B = shapes[s][0], T = shapes[s][1];
+            size_t before = iopo_ctx_tensor_bytes(cs[d]) - iopo_model_activation_bytes_allocated(ms[d]);
+            ng[s][d] = step(ms[d], cs[d], B, T, s, &g[s][d], &ls[s][d]);
+            size_t held = iopo_ctx_tensor_bytes(cs[d]) - before, plan = iopo_model_activation_bytes(&fc->cfg, B, T);
+            CHECK(held == plan && iopo_model_activation_bytes_allocated(ms[d]) == plan,
+                  "%s (%s, B %d T %d): planned %zu activation bytes, allocated %zu", fc->label, d ? "vulkan" : "cpu", B,
+                  T, plan, held);
+        }
+    /* Vulkan against the CPU backend. */
+    for (int s = 0; s < 2; s++) {
+        CHECK(fabsf(ls[s][0] - ls[s][1]) <= 1e-4f * fabsf(ls[s][0]) + 1e-4f, "%s: summed log-prob cpu %g, vulkan %g",
+              fc->label, ls[s][0], ls[s][1]);
+        for (int i = 0; i < ng[s][0]; i++) {
+            const float *a = g[s][0][i].data, *b = g[s][1][i].data;
+            double maxa = 0, maxd = 0;
+            for (size_t j = 0; j < numel(&g[s][0][i]); j++) {
+                maxa = fmax(maxa, fabs(a[j]));
+                maxd = fmax(maxd, fabs(a[j] - b[j]));
+            }
+            CHECK(maxd <= 1e-3 * maxa + 1e-6, "%s: gradient of %s: cpu and vulkan differ by %g (max %g)", fc->label,
+                  g[s][0][i].name, maxd, maxa);
+            CHECK(maxa > 0 || strstr(g[s][0][i].name, "wpe") || strstr(g[s][0][i].name, "embed"),
+                  "%s: gradient of %s is all zero", fc->label, g[s][0][i].name);
+        }
+        for (int d = 0; d < 2; d++) iopo_model_export_free(g[s][d], ng[s][d]);
+    }
+    printf("%s: plan = allocation, save/load exact, vulkan = cpu\n", fc->label);
+    iopo_model_free(mv);
+    iopo_model_free(m);
+    iopo_ctx_destroy(vk);
+    iopo_ctx_destroy(cpu);
+}
+
+int main(int argc, char **argv) {
+    if (argc != 2) {
+        fprintf(stderr, "usage: test_model_plan WORK_DIR\n");
+        return 2;
+    }
+    char err[512];
+    if (!iopo_mkdirs(argv[1], err, sizeof err)) {
+        fprintf(stderr, "%s\n", err);
+        return 1;
+    }
+    family_case cases[] = {
+        {"gpt2", {.arch = "gpt2", .n_layer = 2, .n_head = 2, .n_kv_head = 2, .n_embd = 16, .head_dim = 8,
+                  .n_ffn = 64, .n_ctx = 16, .vocab_size = 37, .norm_eps = 1e-5f, .tied = true, .bos_id = -1,
+                  .eos_id = -1},
+         {"wte.weight", "wpe.weight", "h.1.attn.c_attn.weight", NULL}, {"lm_head.weight", NULL}},
+        {"llama", {.arch = "llama", .n_layer = 2, .n_head = 4, .n_kv_head = 2, .n_embd = 16, .head_dim = 4,
+                   .n_ffn = 24, .n_ctx = 16, .vocab_size = 37, .norm_eps = 1e-5f, .tied = false, .attn_bias = true,
+                   .rope = {.theta = 10000, .scaling = IOPO_ROPE_LLAMA3, .factor = 8, .low_freq_factor = 1,
+                            .high_freq_factor = 4, .original_max_position_embeddings = 8},
+                   .bos_id = -1, .eos_id = -1},
+         {"lm_head.weight", "model.layers.1.self_attn.o_proj.bias", "model.layers.0.self_attn.v_proj.bias",
+          "model.layers.0.mlp.gate_proj.weight"},
+         {"model.layers.0.self_attn.qkv_proj.weight", NULL}},
+        {"qwen2", {.arch = "qwen2", .n_layer = 1, .n_head = 4, .n_kv_head = 1, .n_embd = 16, .head_dim = 4,
+                   .n_ffn = 20, .n_ctx = 16, .vocab_size = 37, .norm_eps = 1e-6f, .tied = true,
+                   .rope = {.theta = 1e6f}, .bos_id = -1, .eos_id = -1},
+         {"model.layers.0.self_attn.q_proj.bias", "model.embed_tokens.weight", NULL},
+         {"lm_head.weight", "model.layers.0.self_attn.o_proj.bias"}},
+        {"qwen3", {.arch = "qwen3", .n_layer = 2, .n_head = 4, .n_kv_head = 2, .n_embd = 16, .head_dim = 6,
+                   .n_ffn = 24, .n_ctx = 16, .vocab_size = 37, .norm_eps = 1e-6f, .tied = false,
+                   .rope = {.theta = 1e6f}, .bos_id = -1, .eos_id = -1},
+         {"model.layers.1.self_attn.q_norm.weight", "model.layers.1.self_attn.k_norm.weight", "lm_head.weight", NULL},
+         {"model.layers.0.self_attn.q_proj.bias", NULL}},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) run_case(&cases[i], argv[1]);
+    if (iopo_validation_message_count()) {
+        printf("FAIL: %llu Vulkan validation messages\n", (unsigned long long)iopo_validation_message_count());
+        failures++;
+    }
+    printf("model_plan: %d failures\n", failures);
+    return failures ? 1 : 0;
+}
