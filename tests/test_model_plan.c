@@ -1,6 +1,7 @@
 /* The decoder driver's bookkeeping, for every family on both backends:
  *  - the memory plan is the allocation: iopo_model_activation_bytes(cfg, B, T) equals the bytes the model's
- *    activations take on the context after a forward and backward of that shape (and after a second shape);
+ *    activations take on the context once (B, T) is reserved; smaller batches then allocate nothing (they are
+ *    views), a larger one grows the allocation to the larger of each dimension;
  *  - the parameter count of a config equals the built model's;
  *  - the checkpoint names: fused q/k/v become q_proj, k_proj, v_proj of the right shapes, a tied head is not written,
  *    an untied one is; save then load gives back every tensor bit for bit;
@@ -138,23 +139,36 @@ static void run_case(const family_case *fc, const char *work) {
     iopo_model_export_free(e2, n2);
     iopo_model_export_free(e, n);
 
-    /* The plan is the allocation, for two shapes, on both backends. */
+    /* The plan is the allocation: reserved once for the largest shape, smaller batches allocate nothing more, a
+     * larger one grows it to the larger of each dimension. On both backends. */
     int shapes[2][2] = {{3, 8}, {2, 13}};
     iopo_model *ms[2] = {m, mv};
     iopo_ctx *cs[2] = {cpu, vk};
     iopo_st_entry *g[2][2];
     int ng[2][2];
     float ls[2][2];
-    for (int s = 0; s < 2; s++)
-        for (int d = 0; d < 2; d++) {
-            int B = shapes[s][0], T = shapes[s][1];
-            size_t before = iopo_ctx_tensor_bytes(cs[d]) - iopo_model_activation_bytes_allocated(ms[d]);
-            ng[s][d] = step(ms[d], cs[d], B, T, s, &g[s][d], &ls[s][d]);
-            size_t held = iopo_ctx_tensor_bytes(cs[d]) - before, plan = iopo_model_activation_bytes(&fc->cfg, B, T);
-            CHECK(held == plan && iopo_model_activation_bytes_allocated(ms[d]) == plan,
-                  "%s (%s, B %d T %d): planned %zu activation bytes, allocated %zu", fc->label, d ? "vulkan" : "cpu", B,
-                  T, plan, held);
+    for (int d = 0; d < 2; d++) {
+        const char *dn = d ? "vulkan" : "cpu";
+        size_t base = iopo_ctx_tensor_bytes(cs[d]), plan = iopo_model_activation_bytes(&fc->cfg, 3, 13);
+        iopo_model_reserve(ms[d], 3, 13);
+        size_t held = iopo_ctx_tensor_bytes(cs[d]) - base;
+        CHECK(held == plan && iopo_model_activation_bytes_allocated(ms[d]) == plan,
+              "%s (%s): reserving (3, 13) planned %zu activation bytes, allocated %zu", fc->label, dn, plan, held);
+        for (int s = 0; s < 2; s++) {
+            ng[s][d] = step(ms[d], cs[d], shapes[s][0], shapes[s][1], s, &g[s][d], &ls[s][d]);
+            CHECK(iopo_ctx_tensor_bytes(cs[d]) - base == plan, "%s (%s): a (%d, %d) batch after reserving (3, 13) "
+                  "changed the bytes held from %zu to %zu", fc->label, dn, shapes[s][0], shapes[s][1], plan,
+                  iopo_ctx_tensor_bytes(cs[d]) - base);
         }
+        iopo_st_entry *gg;
+        float lg;
+        int ngg = step(ms[d], cs[d], 4, 9, 2, &gg, &lg);
+        iopo_model_export_free(gg, ngg);
+        plan = iopo_model_activation_bytes(&fc->cfg, 4, 13);
+        CHECK(iopo_ctx_tensor_bytes(cs[d]) - base == plan && iopo_model_activation_bytes_allocated(ms[d]) == plan,
+              "%s (%s): a (4, 9) batch should grow the activations to (4, 13): %zu bytes, allocated %zu", fc->label,
+              dn, plan, iopo_ctx_tensor_bytes(cs[d]) - base);
+    }
     /* Vulkan against the CPU backend. */
     for (int s = 0; s < 2; s++) {
         CHECK(fabsf(ls[s][0] - ls[s][1]) <= 1e-4f * fabsf(ls[s][0]) + 1e-4f, "%s: summed log-prob cpu %g, vulkan %g",

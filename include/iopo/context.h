@@ -26,6 +26,7 @@ typedef struct iopo_tensor {
     size_t numel;
     void *data;                /* CPU backend: the elements; NULL on Vulkan */
     struct vk_slice *vk;       /* Vulkan backend: buffer, offset and size of the sub-allocation */
+    const struct iopo_tensor *view_of;   /* the tensor whose memory this view shares; NULL: it owns its memory */
 } iopo_tensor;
 
 typedef struct iopo_ctx_options {
@@ -67,6 +68,10 @@ iopo_tensor *iopo_tensor_new(iopo_ctx *ctx, iopo_dtype dtype, int ndim, const in
 iopo_tensor *iopo_tensor_new1(iopo_ctx *ctx, iopo_dtype dtype, int64_t d0);
 iopo_tensor *iopo_tensor_new2(iopo_ctx *ctx, iopo_dtype dtype, int64_t d0, int64_t d1);
 iopo_tensor *iopo_tensor_new3(iopo_ctx *ctx, iopo_dtype dtype, int64_t d0, int64_t d1, int64_t d2);
+/* A view: a tensor of `shape` over base's elements [offset, offset + numel), sharing base's memory (base must outlive
+ * it; freeing the view frees only the view). On Vulkan, offset * 4 bytes must keep the device's storage-buffer offset
+ * alignment (offset 0, a prefix, always does); a misaligned view goes to the failure handler. */
+iopo_tensor *iopo_tensor_view(iopo_tensor *base, size_t offset, int ndim, const int64_t *shape);
 void iopo_tensor_free(iopo_tensor *t);
 size_t iopo_tensor_bytes(const iopo_tensor *t);
 

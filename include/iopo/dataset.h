@@ -39,7 +39,8 @@ size_t iopo_dataset_label_tokens(const iopo_dataset *ds);
 /* Host-side batch of B examples, right-padded to T positions: tokens, targets (-100 where no loss), mask, lengths.
  * Position t holds token t and predicts token t+1. Sequences longer than T + 1 tokens are cut. */
 typedef struct iopo_host_batch {
-    int B, T;
+    int B, T;             /* T: this batch's width (row stride), at most Tmax */
+    int Tmax;             /* the width allocated for */
     int32_t *tokens, *targets, *lengths;
     float *mask;
     double label_count;   /* sum of mask */
@@ -47,6 +48,11 @@ typedef struct iopo_host_batch {
 
 void iopo_host_batch_alloc(iopo_host_batch *hb, int B, int T);
 void iopo_host_batch_free(iopo_host_batch *hb);
+/* Sets hb->T to the width the examples ex[idx[0..nb-1]] need: their longest sequence's positions rounded up to a
+ * multiple of `multiple`, at most hb->Tmax (at least 1): micro-batches pad to their longest sequence, not to seq_len.
+ * Returns it. */
+#define IOPO_PAD_MULTIPLE 8
+int iopo_host_batch_fit(iopo_host_batch *hb, const iopo_dataset *ds, const int *idx, int nb, int multiple);
 /* Fills hb from examples ex[idx[0..nb-1]] (nb <= B; rows beyond nb are empty: length 0, no loss). */
 void iopo_host_batch_fill(iopo_host_batch *hb, const iopo_dataset *ds, const int *idx, int nb);
 

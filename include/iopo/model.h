@@ -84,12 +84,19 @@ size_t iopo_model_numel(const iopo_model *m);
 /* Bytes of activations (forward and backward scratch) for a batch shape, for memory planning: the same list that
  * allocates them sizes them, so this is what the model allocates for (B, T). */
 size_t iopo_model_activation_bytes(const iopo_model_config *cfg, int B, int T);
-/* Bytes of the activations the model holds now (0 before the first forward). */
+/* Allocates the activations of a (B, T) batch now (they are otherwise allocated at the first forward): later batches
+ * no larger in B and T use views of them, so a run allocates once for its largest shape. */
+void iopo_model_reserve(iopo_model *m, int B, int T);
+/* Bytes of the activations the model holds now (0 before the first forward or reserve). */
 size_t iopo_model_activation_bytes_allocated(const iopo_model *m);
 
 /* Allocates the activations for (B, T) if the current ones do not fit. */
 void iopo_batch_init(iopo_batch *b, iopo_ctx *ctx, int B, int T);
+/* Frees a batch's tensors (or, for a view, only the views). */
 void iopo_batch_free(iopo_batch *b);
+/* view = the first T positions of every row of full, as a (B, T) batch sharing full's memory (T <= full->T); free it
+ * with iopo_batch_free before full. */
+void iopo_batch_view(iopo_batch *view, const iopo_batch *full, int T);
 
 /* Forward pass over the batch; afterwards the outputs below hold this batch's values (on the device). */
 void iopo_model_forward(iopo_model *m, const iopo_batch *b);

@@ -12,6 +12,9 @@ typedef struct iopo_train_config {
     double beta, label_smoothing, pref_ftx;
     char schedule[16];    /* "cosine" | "linear" | "constant" (after warmup) */
     int steps, stop_at, live_ref, batch_size, grad_accum, seq_len, warmup_steps, log_every, eval_every, save_every, keep_checkpoints;
+    double epochs;        /* > 0: steps follow from the data: ceil(epochs * records / (batch_size * grad_accum)) */
+    double warmup_ratio;  /* > 0: warmup_steps = ceil(warmup_ratio * steps) */
+    int group_by_length;  /* 1: within windows of the shuffled order, records of similar length share micro-batches */
     long seed;
     double lr, min_lr_ratio, beta1, beta2, eps, weight_decay, grad_clip;
     int overwrite, allow_config_change;   /* what to do with an out that holds a run (not saved with the run) */
@@ -25,6 +28,9 @@ bool iopo_train_config_load_json(iopo_train_config *c, const char *path, char *e
  * --config is handled by the caller. */
 bool iopo_train_config_parse_flag(iopo_train_config *c, int argc, char **argv, int *i, char *err, size_t errlen);
 bool iopo_train_config_validate(const iopo_train_config *c, char *err, size_t errlen);
+/* Once the data is loaded (`records`: examples the data order draws, i.e. records of a preference file, sequences
+ * otherwise): steps from epochs and warmup_steps from warmup_ratio where those are given, then validate again. */
+bool iopo_train_config_resolve(iopo_train_config *c, int records, char *err, size_t errlen);
 void iopo_train_config_print_keys(FILE *out);
 /* Valueless flags (bare --resume, --overwrite, --allow-config-change); true if argv[*i] was one. Call before
  * iopo_train_config_parse_flag. */

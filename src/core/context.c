@@ -173,8 +173,58 @@ iopo_tensor *iopo_tensor_new3(iopo_ctx *ctx, iopo_dtype dtype, int64_t d0, int64
 
 size_t iopo_tensor_bytes(const iopo_tensor *t) { return t->numel * 4; }
 
+iopo_tensor *iopo_tensor_view(iopo_tensor *base, size_t offset, int ndim, const int64_t *shape) {
+    if (ndim < 1 || ndim > IOPO_MAX_DIMS) {
+        fprintf(stderr, "iopo: internal error: view with %d dimensions\n", ndim);
+        abort();
+    }
+    while (base->view_of) base = (iopo_tensor *)base->view_of;   /* a view of a view shares the same memory */
+    iopo_tensor *t = calloc(1, sizeof *t);
+    if (!t) iopo_fail("out of host memory: a tensor view could not be allocated");
+    t->ctx = base->ctx;
+    t->dtype = base->dtype;
+    t->ndim = ndim;
+    t->numel = 1;
+    for (int i = 0; i < ndim; i++) {
+        t->shape[i] = shape[i];
+        t->numel *= (size_t)shape[i];
+    }
+    if (offset > base->numel || t->numel > base->numel - offset) {
+        fprintf(stderr, "iopo: internal error: a view of %zu elements at %zu exceeds its base of %zu\n", t->numel,
+                offset, base->numel);
+        abort();
+    }
+    t->view_of = base;
+    if (!base->vk) {
+        t->data = (char *)base->data + offset * 4;
+        return t;
+    }
+    const vk_limits *lim = vk_get_limits(base->ctx);
+    VkDeviceSize start = base->vk->offset + (VkDeviceSize)offset * 4;
+    if (lim->storage_align > 1 && start % lim->storage_align != 0) {
+        free(t);
+        iopo_fail("internal error: a tensor view at byte %llu breaks the device's storage-buffer offset alignment "
+                  "of %llu", (unsigned long long)start, (unsigned long long)lim->storage_align);
+    }
+    t->vk = malloc(sizeof *t->vk);
+    if (!t->vk) iopo_fail("out of host memory: a tensor view could not be allocated");
+    *t->vk = *base->vk;
+    t->vk->offset = start;
+    /* Rounded up as allocations are (shaders may read whole vectors), never past the base's own range. */
+    VkDeviceSize bytes = (VkDeviceSize)t->numel * 4, align = lim->storage_align > 4 ? lim->storage_align : 4;
+    VkDeviceSize rounded = (bytes + align - 1) / align * align, room = base->vk->offset + base->vk->size - start;
+    t->vk->size = rounded < room ? rounded : room;
+    if (t->vk->size == 0) t->vk->size = room < 4 ? room : 4;
+    return t;
+}
+
 void iopo_tensor_free(iopo_tensor *t) {
     if (!t) return;
+    if (t->view_of) {
+        free(t->vk);
+        free(t);
+        return;
+    }
     t->ctx->tensor_bytes -= iopo_tensor_bytes(t);
     if (t->vk) {
         /* A recorded command may still use the range: it is reused only after the stream's next submit. */

@@ -272,7 +272,7 @@ size_t iopo_dataset_label_tokens(const iopo_dataset *ds) {
 
 void iopo_host_batch_alloc(iopo_host_batch *hb, int B, int T) {
     hb->B = B;
-    hb->T = T;
+    hb->T = hb->Tmax = T;
     hb->tokens = calloc((size_t)B * T, sizeof *hb->tokens);
     hb->targets = calloc((size_t)B * T, sizeof *hb->targets);
     hb->mask = calloc((size_t)B * T, sizeof *hb->mask);
@@ -285,6 +285,17 @@ void iopo_host_batch_free(iopo_host_batch *hb) {
     free(hb->mask);
     free(hb->lengths);
     memset(hb, 0, sizeof *hb);
+}
+
+int iopo_host_batch_fit(iopo_host_batch *hb, const iopo_dataset *ds, const int *idx, int nb, int multiple) {
+    int longest = 1;
+    for (int b = 0; b < nb; b++) {
+        int n = ds->ex[idx[b]].n - 1;   /* positions with a next token */
+        if (n > longest) longest = n;
+    }
+    if (multiple > 1) longest = (longest + multiple - 1) / multiple * multiple;
+    hb->T = longest < hb->Tmax ? longest : hb->Tmax;
+    return hb->T;
 }
 
 void iopo_host_batch_fill(iopo_host_batch *hb, const iopo_dataset *ds, const int *idx, int nb) {

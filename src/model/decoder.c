@@ -96,6 +96,10 @@ bool iopo_model_config_check(const iopo_model_config *c, char *err, size_t errle
                  family_names());
         return false;
     }
+    if (f->learned_pos && c->n_head > 0 && c->n_embd % c->n_head != 0) {
+        snprintf(err, errlen, "model config: n_embd %d is not a multiple of n_head %d", c->n_embd, c->n_head);
+        return false;
+    }
     if (c->n_layer < 1 || c->n_head < 1 || c->n_kv_head < 1 || c->n_embd < 1 || c->head_dim < 1 || c->n_ffn < 1 ||
         c->n_ctx < 1 || c->vocab_size < 1) {
         snprintf(err, errlen, "model config: layers, heads, kv heads, hidden size, head_dim, MLP width, positions and "
@@ -105,10 +109,6 @@ bool iopo_model_config_check(const iopo_model_config *c, char *err, size_t errle
     if (c->n_head % c->n_kv_head != 0) {
         snprintf(err, errlen, "model config: %d attention heads are not a multiple of %d key/value heads", c->n_head,
                  c->n_kv_head);
-        return false;
-    }
-    if (f->learned_pos && c->n_embd % c->n_head != 0) {
-        snprintf(err, errlen, "model config: n_embd %d is not a multiple of n_head %d", c->n_embd, c->n_head);
         return false;
     }
     if (!f->learned_pos && c->head_dim % 2 != 0) {
@@ -189,9 +189,15 @@ static param_role head_role(const iopo_model *m) { return m->cfg.tied ? R_TOK_EM
 
 /* ---- activations: one list both sizes and allocates them ------------------------------------------------------ */
 
+/* COUNT sizes the list; ALLOC allocates each tensor (recording it in base[]); VIEW makes each a view of the next
+ * recorded tensor, for a batch shape no larger than the allocated one. */
+typedef enum { WALK_COUNT, WALK_ALLOC, WALK_VIEW } walk_mode;
 typedef struct act_walk {
-    iopo_ctx *ctx;           /* NULL: only count */
+    walk_mode mode;
+    iopo_ctx *ctx;
     size_t bytes;
+    iopo_tensor **base;
+    int nbase;               /* tensors walked so far (every mode) */
 } act_walk;
 
 static void act(act_walk *w, iopo_tensor **slot, iopo_dtype dt, int ndim, int64_t d0, int64_t d1, int64_t d2,
@@ -200,7 +206,9 @@ static void act(act_walk *w, iopo_tensor **slot, iopo_dtype dt, int ndim, int64_
     size_t n = 1;
     for (int i = 0; i < ndim; i++) n *= (size_t)shape[i];
     w->bytes += n * 4;
-    if (w->ctx) *slot = iopo_tensor_new(w->ctx, dt, ndim, shape);
+    if (w->mode == WALK_ALLOC) *slot = w->base[w->nbase] = iopo_tensor_new(w->ctx, dt, ndim, shape);
+    else if (w->mode == WALK_VIEW) *slot = iopo_tensor_view(w->base[w->nbase], 0, ndim, shape);
+    w->nbase++;
 }
 #define ACT1(slot, d0) act(w, &(slot), IOPO_F32, 1, (d0), 0, 0, 0)
 #define ACT2(slot, d0, d1) act(w, &(slot), IOPO_F32, 2, (d0), (d1), 0, 0)
@@ -220,7 +228,7 @@ static void walk_acts(const iopo_model_config *c, const model_family *f, int B, 
         if (f->qk_norm) {
             ACT2(la->qk_rstd, BT, NH + NKV);
             ACT2(la->qkv_att, BT, Wd);
-        } else if (w->ctx) {
+        } else if (w->mode != WALK_COUNT) {
             la->qkv_att = la->qkv;
         }
         act(w, &la->att, IOPO_F32, 4, B, NH, T, T);
@@ -264,7 +272,7 @@ size_t iopo_model_activation_bytes(const iopo_model_config *c, int B, int T) {
     model_acts a = {0};
     a.residual = calloc((size_t)c->n_layer + 1, sizeof *a.residual);
     a.layers = calloc((size_t)c->n_layer, sizeof *a.layers);
-    act_walk w = {NULL, 0};
+    act_walk w = {.mode = WALK_COUNT};
     walk_acts(c, f, B, T, &a, &w);
     free(a.residual);
     free(a.layers);
@@ -273,10 +281,10 @@ size_t iopo_model_activation_bytes(const iopo_model_config *c, int B, int T) {
 
 size_t iopo_model_activation_bytes_allocated(const iopo_model *m) { return m->acts.bytes; }
 
-static void free_acts(iopo_model *m) {
-    model_acts *a = &m->acts;
+/* The views of the current batch shape (every activation is one). */
+static void free_views(model_acts *a, int L) {
     if (!a->layers) return;
-    for (int l = 0; l < m->cfg.n_layer; l++) {
+    for (int l = 0; l < L; l++) {
         layer_acts *la = &a->layers[l];
         if (la->qkv_att == la->qkv) la->qkv_att = NULL;
         iopo_tensor *ts[] = {la->norm1, la->norm1_mean, la->norm1_rstd, la->qkv, la->qk_rstd, la->qkv_att, la->att,
@@ -284,42 +292,86 @@ static void free_acts(iopo_model *m) {
                              la->hidden};
         for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++) iopo_tensor_free(ts[i]);
     }
-    for (int l = 0; l <= m->cfg.n_layer; l++) iopo_tensor_free(a->residual[l]);
-    free(a->layers);
-    free(a->residual);
+    for (int l = 0; l <= L; l++) iopo_tensor_free(a->residual[l]);
     iopo_tensor *ts[] = {a->positions, a->rope_cos, a->rope_sin, a->normf, a->normf_mean, a->normf_rstd, a->logits,
                          a->loss, a->lse, a->seq_logp, a->seq_count, a->tmp, a->dres, a->dnorm, a->datty, a->dqkv,
                          a->dqkv2, a->dup, a->dgate, a->dhidden, a->datt};
     for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++) iopo_tensor_free(ts[i]);
+    memset(a->layers, 0, (size_t)L * sizeof *a->layers);
+    memset(a->residual, 0, (size_t)(L + 1) * sizeof *a->residual);
+    a->positions = a->rope_cos = a->rope_sin = a->normf = a->normf_mean = a->normf_rstd = a->logits = NULL;
+    a->loss = a->lse = a->seq_logp = a->seq_count = a->tmp = a->dres = a->dnorm = a->datty = a->dqkv = NULL;
+    a->dqkv2 = a->dup = a->dgate = a->dhidden = a->datt = NULL;
+    a->B = a->T = 0;
+}
+
+static void free_acts(iopo_model *m) {
+    model_acts *a = &m->acts;
+    free_views(a, m->cfg.n_layer);
+    for (int i = 0; i < a->nbase; i++) iopo_tensor_free(a->base[i]);
+    free(a->base);
+    free(a->layers);
+    free(a->residual);
     memset(a, 0, sizeof *a);
 }
 
+/* Activations for (Bcap, Tcap) allocated once; RoPE tables for Tcap positions. */
+static void alloc_acts(iopo_model *m, int Bcap, int Tcap) {
+    free_acts(m);
+    const iopo_model_config *c = &m->cfg;
+    model_acts *a = &m->acts, scratch = {0};
+    a->Bcap = Bcap;
+    a->Tcap = Tcap;
+    a->layers = calloc((size_t)c->n_layer, sizeof *a->layers);
+    a->residual = calloc((size_t)c->n_layer + 1, sizeof *a->residual);
+    scratch.layers = calloc((size_t)c->n_layer, sizeof *scratch.layers);
+    scratch.residual = calloc((size_t)c->n_layer + 1, sizeof *scratch.residual);
+    act_walk count = {.mode = WALK_COUNT};
+    walk_acts(c, m->fam, Bcap, Tcap, &scratch, &count);
+    a->base = calloc((size_t)count.nbase, sizeof *a->base);
+    act_walk w = {.mode = WALK_ALLOC, .ctx = m->ctx, .base = a->base};
+    walk_acts(c, m->fam, Bcap, Tcap, &scratch, &w);
+    a->nbase = w.nbase;
+    a->bytes = w.bytes;
+    free(scratch.layers);
+    free(scratch.residual);
+    if (!m->fam->learned_pos) {
+        int hd = c->head_dim;
+        float *cs = malloc((size_t)Tcap * (hd / 2) * sizeof *cs), *sn = malloc((size_t)Tcap * (hd / 2) * sizeof *sn);
+        iopo_rope_tables(&c->rope, hd, Tcap, cs, sn);
+        act_walk v = {.mode = WALK_VIEW, .base = a->base};
+        walk_acts(c, m->fam, Bcap, Tcap, a, &v);
+        iopo_tensor_upload(a->rope_cos, cs);
+        iopo_tensor_upload(a->rope_sin, sn);
+        free(cs);
+        free(sn);
+        free_views(a, c->n_layer);
+    }
+}
+
+void iopo_model_reserve(iopo_model *m, int B, int T) {
+    model_acts *a = &m->acts;
+    if (a->base && B <= a->Bcap && T <= a->Tcap) return;
+    alloc_acts(m, a->base && a->Bcap > B ? a->Bcap : B, a->base && a->Tcap > T ? a->Tcap : T);
+}
+
+/* The activations of a (B, T) batch: views of the reserved ones (reserved anew, larger, if they do not fit). */
 static void ensure_acts(iopo_model *m, int B, int T) {
     model_acts *a = &m->acts;
     if (a->layers && a->B == B && a->T == T) return;
-    free_acts(m);
-    const iopo_model_config *c = &m->cfg;
+    iopo_model_reserve(m, B, T);
+    free_views(a, m->cfg.n_layer);
+    act_walk v = {.mode = WALK_VIEW, .base = a->base};
+    walk_acts(&m->cfg, m->fam, B, T, a, &v);
     a->B = B;
     a->T = T;
-    a->layers = calloc((size_t)c->n_layer, sizeof *a->layers);
-    a->residual = calloc((size_t)c->n_layer + 1, sizeof *a->residual);
-    act_walk w = {m->ctx, 0};
-    walk_acts(c, m->fam, B, T, a, &w);
-    a->bytes = w.bytes;
     if (a->positions) {
         /* Right-padded rows: every sequence starts at position 0. */
-        int hd = c->head_dim;
         int32_t *pos = malloc((size_t)B * T * sizeof *pos);
         for (int b = 0; b < B; b++)
             for (int t = 0; t < T; t++) pos[b * T + t] = t;
         iopo_tensor_upload(a->positions, pos);
         free(pos);
-        float *cs = malloc((size_t)T * (hd / 2) * sizeof *cs), *sn = malloc((size_t)T * (hd / 2) * sizeof *sn);
-        iopo_rope_tables(&c->rope, hd, T, cs, sn);
-        iopo_tensor_upload(a->rope_cos, cs);
-        iopo_tensor_upload(a->rope_sin, sn);
-        free(cs);
-        free(sn);
     }
 }
 
@@ -497,6 +549,16 @@ void iopo_batch_init(iopo_batch *b, iopo_ctx *ctx, int B, int T) {
     b->targets = iopo_tensor_new2(ctx, IOPO_I32, B, T);
     b->mask = iopo_tensor_new2(ctx, IOPO_F32, B, T);
     b->lengths = iopo_tensor_new1(ctx, IOPO_I32, B);
+}
+
+void iopo_batch_view(iopo_batch *view, const iopo_batch *full, int T) {
+    int64_t shape[2] = {full->B, T};
+    view->B = full->B;
+    view->T = T;
+    view->tokens = iopo_tensor_view(full->tokens, 0, 2, shape);
+    view->targets = iopo_tensor_view(full->targets, 0, 2, shape);
+    view->mask = iopo_tensor_view(full->mask, 0, 2, shape);
+    view->lengths = iopo_tensor_view(full->lengths, 0, 1, shape);
 }
 
 void iopo_batch_free(iopo_batch *b) {

@@ -36,8 +36,12 @@ typedef struct layer_acts {
     iopo_tensor *hidden;                            /* (BT,F) gelu(up) or silu(gate) * up: down_proj's input */
 } layer_acts;
 
+/* Every field is a view, for the current batch shape, of tensors allocated once for the reserved shape. */
 typedef struct model_acts {
-    int B, T;
+    int B, T;                                       /* the current batch shape (0: no views yet) */
+    int Bcap, Tcap;                                 /* the shape allocated for */
+    iopo_tensor **base;                             /* the allocated tensors, in the activation list's order */
+    int nbase;
     iopo_tensor **residual;                         /* L+1 of (BT,C): each block's input, then the final stream */
     layer_acts *layers;
     iopo_tensor *positions;                         /* (B,T) i32 RoPE positions */
@@ -53,7 +57,7 @@ typedef struct model_acts {
     iopo_tensor *dqkv, *dqkv2;                      /* (BT,W); dqkv2 only with RoPE */
     iopo_tensor *dup, *dgate, *dhidden;             /* (BT,F); dgate only for SwiGLU */
     iopo_tensor *datt;                              /* (B,NH,T,T) */
-    size_t bytes;
+    size_t bytes;                                   /* allocated */
 } model_acts;
 
 struct iopo_model {

@@ -179,12 +179,16 @@ float *objective_reference_logps(iopo_ctx *ctx, const char *model_dir, const iop
     for (int start = 0; start < ds->n; start += rows_per_batch) {
         int nb = ds->n - start < rows_per_batch ? ds->n - start : rows_per_batch;
         for (int i = 0; i < nb; i++) idx[i] = start + i;
+        iopo_host_batch_fit(&hb, ds, idx, nb, IOPO_PAD_MULTIPLE);   /* as wide as its longest sequence */
         iopo_host_batch_fill(&hb, ds, idx, nb);
-        iopo_tensor_upload(b.tokens, hb.tokens);
-        iopo_tensor_upload(b.targets, hb.targets);
-        iopo_tensor_upload(b.mask, hb.mask);
-        iopo_tensor_upload(b.lengths, hb.lengths);
-        iopo_model_forward(ref, &b);
+        iopo_batch v;
+        iopo_batch_view(&v, &b, hb.T);
+        iopo_tensor_upload(v.tokens, hb.tokens);
+        iopo_tensor_upload(v.targets, hb.targets);
+        iopo_tensor_upload(v.mask, hb.mask);
+        iopo_tensor_upload(v.lengths, hb.lengths);
+        iopo_model_forward(ref, &v);
+        iopo_batch_free(&v);
         iopo_tensor_download(iopo_model_seq_logp(ref), lp);
         memcpy(out + start, lp, (size_t)nb * sizeof *lp);
     }

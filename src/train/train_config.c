@@ -46,13 +46,18 @@ static const key_def keys[] = {
     INT(live_ref, "1: keep the reference model on the device and run it every step instead of caching its log-probs"),
     STR(on_bad_record, "error (stop) or skip (report and drop) for bad data records"),
     INT(steps, "optimizer steps to run in total"),
+    DBL(epochs, "passes over the training data; > 0 sets steps = ceil(epochs * records / (batch_size * grad_accum))"),
     INT(stop_at, "stop (with a checkpoint) after this step; the schedule still spans steps (0 = run to the end)"),
-    INT(batch_size, "sequences per micro-batch"),
+    INT(batch_size, "examples (records) per micro-batch: sequences for SFT, pairs for DPO (2 rows each), quadruples for "
+                    "IOPO (4 rows each); padded to its longest sequence"),
     INT(grad_accum, "micro-batches accumulated per optimizer step"),
     INT(seq_len, "positions per sequence (packing length; longer records are cut)"),
     LNG(seed, "seed of the data order"),
     DBL(lr, "peak learning rate"),
     INT(warmup_steps, "linear warmup from 0 to lr over this many steps"),
+    DBL(warmup_ratio, "> 0 sets warmup_steps = ceil(warmup_ratio * steps), as TRL's warmup_ratio"),
+    INT(group_by_length, "1: sort records by length within windows of 50 micro-batches of the shuffled order, so "
+                         "batches pad little"),
     STR(schedule, "decay after warmup: cosine, linear or constant"),
     DBL(min_lr_ratio, "cosine/linear decay ends at lr * min_lr_ratio"),
     DBL(beta1, "AdamW beta1"),
@@ -83,6 +88,9 @@ static const range_def ranges[] = {
     {"pref_ftx", 0, HUGE_VAL, false, false},
     {"live_ref", 0, 1, false, false},
     {"steps", 1, HUGE_VAL, false, false},
+    {"epochs", 0, 1e6, false, false},
+    {"warmup_ratio", 0, 1, false, true},
+    {"group_by_length", 0, 1, false, false},
     {"stop_at", 0, HUGE_VAL, false, false},
     {"batch_size", 1, 1 << 20, false, false},
     {"grad_accum", 1, 1 << 20, false, false},
@@ -374,6 +382,19 @@ bool iopo_train_config_parse_flag(iopo_train_config *c, int argc, char **argv, i
     return false;
 }
 
+/* The keys that depend on steps, against it. */
+static bool steps_consistent(const iopo_train_config *c, char *err, size_t errlen) {
+    if (c->warmup_ratio == 0 && c->warmup_steps > c->steps)
+        return snprintf(err, errlen, "warmup_steps %d is more than steps %d: the warmup would never reach lr",
+                        c->warmup_steps, c->steps),
+               false;
+    if (c->stop_at > c->steps)
+        return snprintf(err, errlen, "stop_at %d is after the last step (steps %d): to train longer, raise steps",
+                        c->stop_at, c->steps),
+               false;
+    return true;
+}
+
 bool iopo_train_config_validate(const iopo_train_config *c, char *err, size_t errlen) {
     if (!c->model[0] && !c->resume[0]) return snprintf(err, errlen, "model is required (--model DIR)"), false;
     if (!c->data[0]) return snprintf(err, errlen, "data is required (--data FILE)"), false;
@@ -401,15 +422,9 @@ bool iopo_train_config_validate(const iopo_train_config *c, char *err, size_t er
                             range_text(r, rt, sizeof rt)),
                    false;
     }
-    /* Values that are each fine but mean nothing together. */
-    if (c->warmup_steps > c->steps)
-        return snprintf(err, errlen, "warmup_steps %d is more than steps %d: the warmup would never reach lr",
-                        c->warmup_steps, c->steps),
-               false;
-    if (c->stop_at > c->steps)
-        return snprintf(err, errlen, "stop_at %d is after the last step (steps %d): to train longer, raise steps",
-                        c->stop_at, c->steps),
-               false;
+    /* Values that are each fine but mean nothing together. With epochs, steps is known only once the data is
+     * loaded: iopo_train_config_resolve checks those then. */
+    if (c->epochs == 0 && !steps_consistent(c, err, errlen)) return false;
     bool pref = strcmp(c->objective, "sft") != 0;
     if (!strcmp(c->objective, "iopo") && strcmp(c->loss_type, "sigmoid"))
         return snprintf(err, errlen, "loss_type %s is a DPO loss: objective iopo always uses sigmoid", c->loss_type),
@@ -426,6 +441,27 @@ bool iopo_train_config_validate(const iopo_train_config *c, char *err, size_t er
         return snprintf(err, errlen, "eval_every %d needs eval_data (held-out data to evaluate on)", c->eval_every),
                false;
     return true;
+}
+
+bool iopo_train_config_resolve(iopo_train_config *c, int records, char *err, size_t errlen) {
+    if (c->epochs > 0) {
+        double per_step = (double)c->batch_size * c->grad_accum, steps = ceil(c->epochs * records / per_step);
+        if (!(steps >= 1 && steps <= 2147483647.0))
+            return snprintf(err, errlen, "epochs %g over %d records at %g per step gives %.0f steps", c->epochs,
+                            records, per_step, steps),
+                   false;
+        c->steps = (int)steps;
+    }
+    if (c->warmup_ratio > 0) {
+        /* A resumed run's saved config holds both, the steps already derived: they agree unless one was changed. */
+        int w = (int)ceil(c->warmup_ratio * c->steps);
+        if (c->warmup_steps > 0 && c->warmup_steps != w)
+            return snprintf(err, errlen, "warmup_steps %d and warmup_ratio %g (%d of %d steps) both given: use one",
+                            c->warmup_steps, c->warmup_ratio, w, c->steps),
+                   false;
+        c->warmup_steps = w;
+    }
+    return iopo_train_config_validate(c, err, errlen) && steps_consistent(c, err, errlen);
 }
 
 void iopo_train_config_print_keys(FILE *out) {

@@ -29,10 +29,29 @@ static double now_seconds(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-/* The order of epoch e is a seeded permutation: resuming needs only (seed, epoch, position). */
-static void epoch_order(int *order, int n, long seed, int epoch) {
+typedef struct data_cursor {
+    int n;                /* units drawn: sequences (SFT) or records (DPO / IOPO) */
+    long seed;
+    int epoch, position;
+    int *order;
+    const int *unit_len;  /* group_by_length: each unit's length (its longest row), else NULL */
+    int window;           /* group_by_length: units sorted together */
+} data_cursor;
+
+static const int *sort_len;
+static int by_length_desc(const void *a, const void *b) {
+    int x = *(const int *)a, y = *(const int *)b;
+    if (sort_len[x] != sort_len[y]) return sort_len[y] - sort_len[x];
+    return x - y;   /* ties in a fixed order: the same seed gives the same batches */
+}
+
+/* The order of epoch e is a seeded permutation: resuming needs only (seed, epoch, position). With group_by_length,
+ * each window of the permutation is then sorted by length, longest first (as transformers' LengthGroupedSampler
+ * sorts its megabatches), so a micro-batch holds records of similar length and pads little. */
+static void epoch_order(const data_cursor *c) {
+    int *order = c->order, n = c->n;
     iopo_rng rng;
-    iopo_rng_seed(&rng, (uint64_t)seed * 0x9E3779B97F4A7C15ull + (uint64_t)epoch);
+    iopo_rng_seed(&rng, (uint64_t)c->seed * 0x9E3779B97F4A7C15ull + (uint64_t)c->epoch);
     for (int i = 0; i < n; i++) order[i] = i;
     for (int i = n - 1; i > 0; i--) {
         int j = (int)(iopo_rng_u64(&rng) % (uint64_t)(i + 1));
@@ -40,31 +59,35 @@ static void epoch_order(int *order, int n, long seed, int epoch) {
         order[i] = order[j];
         order[j] = t;
     }
+    if (!c->unit_len) return;
+    sort_len = c->unit_len;
+    for (int start = 0; start < n; start += c->window)
+        qsort(order + start, (size_t)(n - start < c->window ? n - start : c->window), sizeof *order, by_length_desc);
 }
-
-typedef struct data_cursor {
-    int n;                /* units drawn: sequences (SFT) or records (DPO / IOPO) */
-    long seed;
-    int epoch, position;
-    int *order;
-} data_cursor;
 
 static void cursor_next(data_cursor *c, int *idx, int n) {
     for (int i = 0; i < n; i++) {
         if (c->position >= c->n) {
             c->epoch++;
             c->position = 0;
-            epoch_order(c->order, c->n, c->seed, c->epoch);
+            epoch_order(c);
         }
         idx[i] = c->order[c->position++];
     }
 }
 
-static void upload_batch(iopo_batch *b, const iopo_host_batch *hb) {
-    iopo_tensor_upload(b->tokens, hb->tokens);
-    iopo_tensor_upload(b->targets, hb->targets);
-    iopo_tensor_upload(b->mask, hb->mask);
-    iopo_tensor_upload(b->lengths, hb->lengths);
+static void upload_batch(iopo_batch *view, const iopo_batch *full, const iopo_host_batch *hb) {
+    iopo_batch_view(view, full, hb->T);
+    iopo_tensor_upload(view->tokens, hb->tokens);
+    iopo_tensor_upload(view->targets, hb->targets);
+    iopo_tensor_upload(view->mask, hb->mask);
+    iopo_tensor_upload(view->lengths, hb->lengths);
+}
+
+/* hb = ds->ex[idx[0..nb)], padded to their longest sequence (rounded up), not to seq_len. */
+static void fill_batch(iopo_host_batch *hb, const iopo_dataset *ds, const int *idx, int nb) {
+    iopo_host_batch_fit(hb, ds, idx, nb, IOPO_PAD_MULTIPLE);
+    iopo_host_batch_fill(hb, ds, idx, nb);
 }
 
 static double sum_floats(const float *x, size_t n) {
@@ -91,9 +114,11 @@ static double evaluate(iopo_model *m, const iopo_dataset *ds, iopo_batch *b, iop
     for (int start = 0; start < ds->n; start += rows) {
         int nb = ds->n - start < rows ? ds->n - start : rows;
         for (int i = 0; i < nb; i++) idx[i] = start + i;
-        iopo_host_batch_fill(hb, ds, idx, nb);
-        upload_batch(b, hb);
-        iopo_model_forward(m, b);
+        fill_batch(hb, ds, idx, nb);
+        iopo_batch v;
+        upload_batch(&v, b, hb);
+        iopo_model_forward(m, &v);
+        iopo_batch_free(&v);
         if (group == 1) {
             iopo_tensor_download(iopo_model_token_loss(m), loss);
             total += sum_floats(loss, (size_t)rows * hb->T);
@@ -139,7 +164,7 @@ static void fmt_bytes(char *buf, size_t n, double bytes) {
  * define the run are refused unless allow_config_change. */
 static bool check_resumed_config(const iopo_train_config *c, char *err, size_t errlen) {
     char path[4200];
-    snprintf(path, sizeof path, "%s/train_config.json", c->out);
+    snprintf(path, sizeof path, "%.1023s/train_config.json", c->out);
     struct stat sb;
     if (stat(path, &sb) != 0) return true;   /* a run from before train_config.json was saved */
     iopo_train_config old;
@@ -267,6 +292,23 @@ static int run_locked(const iopo_train_config *c, const iopo_ctx_options *copts)
             iopo_dataset_label_tokens(&train), train.truncated ? " (some records cut to seq_len)" : "");
     if (train.truncated) fprintf(stderr, "data: %d records longer than %d tokens were cut\n", train.truncated, T + 1);
     if (c->eval_data[0]) fprintf(stderr, "eval data: %s: %s, %d sequences\n", c->eval_data, eval.format, eval.n);
+    /* epochs and warmup_ratio become steps and warmup_steps now that the records are counted; the run (and its
+     * saved configuration) uses the resolved values. */
+    iopo_train_config resolved = *c;
+    if (!iopo_train_config_resolve(&resolved, train.n / G, err, sizeof err)) {
+        fprintf(stderr, "iopo train: %s\n", err);
+        iopo_dataset_free(&train), iopo_dataset_free(&eval);
+        free(tok_copy.json);
+        return 1;
+    }
+    c = &resolved;
+    if (c->epochs > 0 || c->warmup_ratio > 0)
+        fprintf(stderr, "schedule: %d steps%s, warmup %d steps\n", c->steps, c->epochs > 0 ? " (from epochs)" : "",
+                c->warmup_steps);
+    fprintf(stderr, "batch: %d %s per micro-batch = %d rows (up to %d positions each, padded to the longest), %d "
+                    "micro-batch%s per step\n",
+            c->batch_size, G == 1 ? "sequences" : G == 2 ? "pairs" : "quadruples", c->batch_size * G, T,
+            c->grad_accum, c->grad_accum == 1 ? "" : "es");
 
     /* Memory plan before anything large is allocated. */
     size_t nparam = iopo_model_config_numel(&cfg);
@@ -314,7 +356,7 @@ static int run_locked(const iopo_train_config *c, const iopo_ctx_options *copts)
         }
         if (!iopo_mkdirs(c->out, err, sizeof err)) goto done;
         char cache[4200];
-        snprintf(cache, sizeof cache, "%s/ref_logps.json", c->out);
+        snprintf(cache, sizeof cache, "%.1023s/ref_logps.json", c->out);
         if (c->live_ref) {
             ref_live = iopo_model_load(ctx, ref_dir, err, sizeof err);
             if (!ref_live) goto done;
@@ -325,7 +367,7 @@ static int run_locked(const iopo_train_config *c, const iopo_ctx_options *copts)
             if (!ref_train) goto done;
         }
         if (c->eval_data[0]) {
-            snprintf(cache, sizeof cache, "%s/ref_logps_eval.json", c->out);
+            snprintf(cache, sizeof cache, "%.1023s/ref_logps_eval.json", c->out);
             ref_eval = objective_reference_logps(ctx, ref_dir, &eval, c->batch_size * G, T, cache, c->objective, err,
                                                  sizeof err);
             if (!ref_eval) goto done;
@@ -346,7 +388,7 @@ static int run_locked(const iopo_train_config *c, const iopo_ctx_options *copts)
      * no run behind). */
     {
         char path[4200];
-        snprintf(path, sizeof path, "%s/train_config.json", c->out);
+        snprintf(path, sizeof path, "%.1023s/train_config.json", c->out);
         char *json = iopo_train_config_to_json(c);
         bool ok = iopo_write_file_atomic(path, json, strlen(json), err, sizeof err);
         free(json);
@@ -359,11 +401,25 @@ static int run_locked(const iopo_train_config *c, const iopo_ctx_options *copts)
                                 .grad_clip = (float)c->grad_clip};
     data_cursor cur = {.n = train.n / G, .seed = st.data_seed, .epoch = st.epoch, .position = st.position};
     cur.order = malloc((size_t)cur.n * sizeof *cur.order);
-    epoch_order(cur.order, cur.n, cur.seed, cur.epoch);
+    int *unit_len = NULL;
+    if (c->group_by_length) {
+        unit_len = malloc((size_t)cur.n * sizeof *unit_len);
+        for (int u = 0; u < cur.n; u++) {
+            unit_len[u] = 0;
+            for (int k = 0; k < G; k++)
+                if (train.ex[u * G + k].n > unit_len[u]) unit_len[u] = train.ex[u * G + k].n;
+        }
+        cur.unit_len = unit_len;
+        cur.window = 50 * c->batch_size;
+    }
+    epoch_order(&cur);
     int E = c->batch_size, B = E * G, A = c->grad_accum;   /* records and rows per micro-batch */
     iopo_host_batch *hb = calloc((size_t)A, sizeof *hb);
     iopo_batch *db = calloc((size_t)A, sizeof *db);
     for (int a = 0; a < A; a++) iopo_host_batch_alloc(&hb[a], B, T), iopo_batch_init(&db[a], ctx, B, T);
+    /* Activations once, for the widest micro-batch; narrower ones run in views of them. */
+    iopo_model_reserve(m, B, T);
+    if (ref_live) iopo_model_reserve(ref_live, B, T);
     iopo_tensor *dloss = iopo_tensor_new2(ctx, IOPO_F32, B, T);
     float *hloss = malloc((size_t)B * T * sizeof *hloss), *hd = malloc((size_t)B * T * sizeof *hd);
     int *idx = malloc((size_t)B * sizeof *idx);
@@ -372,7 +428,7 @@ static int run_locked(const iopo_train_config *c, const iopo_ctx_options *copts)
     iopo_tensor *tdseq = G > 1 ? iopo_tensor_new1(ctx, IOPO_F32, B) : NULL;
     float *href = malloc((size_t)A * B * sizeof *href), *hlp = malloc((size_t)B * sizeof *hlp);
     char mpath[4200], saved[4200] = "";
-    snprintf(mpath, sizeof mpath, "%s/metrics.jsonl", c->out);
+    snprintf(mpath, sizeof mpath, "%.1023s/metrics.jsonl", c->out);
     FILE *metrics = fopen(mpath, resume_here ? "a" : "w");
     int resumed_step = st.step, nwritten = 0, interrupted = stop_signal;
     int *written = malloc((size_t)(c->steps + 1) * sizeof *written);
@@ -397,7 +453,7 @@ static int run_locked(const iopo_train_config *c, const iopo_ctx_options *copts)
                 for (int k = G - 1; k >= 0; k--) idx[e * G + k] = idx[e] * G + k;
             if (G > 1 && ref_train)
                 for (int r = 0; r < B; r++) href[a * B + r] = ref_train[idx[r]];
-            iopo_host_batch_fill(&hb[a], &train, idx, B);
+            fill_batch(&hb[a], &train, idx, B);
             count += hb[a].label_count;
             for (int b = 0; b < B; b++) step_tokens += hb[a].lengths[b];
         }
@@ -408,26 +464,31 @@ static int run_locked(const iopo_train_config *c, const iopo_ctx_options *copts)
         double loss_sum = 0;
         pref_metrics pm = {0};
         for (int a = 0; a < A; a++) {
-            upload_batch(&db[a], &hb[a]);
-            iopo_model_forward(m, &db[a]);
+            iopo_batch mb;   /* the micro-batch: views of db[a] as wide as its longest sequence */
+            upload_batch(&mb, &db[a], &hb[a]);
+            iopo_model_forward(m, &mb);
             if (G == 1) {
                 iopo_tensor_download(iopo_model_token_loss(m), hloss);   /* the only per-micro-batch read-back */
-                loss_sum += sum_floats(hloss, (size_t)B * T);
-                iopo_model_backward(m, &db[a], dloss, NULL);
+                loss_sum += sum_floats(hloss, (size_t)B * mb.T);
+                iopo_tensor *dl = iopo_tensor_view(dloss, 0, 2, (int64_t[]){B, mb.T});
+                iopo_model_backward(m, &mb, dl, NULL);
+                iopo_tensor_free(dl);
+                iopo_batch_free(&mb);
                 continue;
             }
             /* The objective on the device: per-sequence gradients feed the softmax-CE backward directly. */
             const iopo_tensor *ref_seq = tref;
             if (ref_live) {
                 /* The live reference runs on the same batch; its log-probs stay on the device. */
-                iopo_model_forward(ref_live, &db[a]);
+                iopo_model_forward(ref_live, &mb);
                 ref_seq = iopo_model_seq_logp(ref_live);
             } else {
                 iopo_tensor_upload(tref, href + (size_t)a * B);
             }
             iopo_pref_params pp = objective_params(c, G, 1.0f / (float)(E * A));
             iopo_pref_loss(ctx, tel, tz, tdseq, iopo_model_seq_logp(m), ref_seq, iopo_model_seq_count(m), E, &pp);
-            iopo_model_backward(m, &db[a], NULL, tdseq);
+            iopo_model_backward(m, &mb, NULL, tdseq);
+            iopo_batch_free(&mb);
             iopo_tensor_download(tel, hloss);
             loss_sum += sum_floats(hloss, (size_t)E);
             iopo_tensor_download(iopo_model_seq_logp(m), hlp);
@@ -515,7 +576,7 @@ loop_done:
     if (rc && err[0]) fprintf(stderr, "iopo train: %s\n", err);
     if (metrics) fclose(metrics);
     for (int a = 0; a < A; a++) iopo_host_batch_free(&hb[a]), iopo_batch_free(&db[a]);
-    free(hb), free(db), free(hloss), free(hd), free(idx), free(cur.order);
+    free(hb), free(db), free(hloss), free(hd), free(idx), free(cur.order), free(unit_len);
     iopo_tensor_free(dloss);
     iopo_tensor_free(tref), iopo_tensor_free(tel), iopo_tensor_free(tz), iopo_tensor_free(tdseq);
     free(href), free(hlp), free(written);
