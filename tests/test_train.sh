@@ -4,7 +4,9 @@
 #  - 2N steps in one run and N steps + --resume + N steps give identical losses and identical final weights;
 #  - flags override the JSON config; bad configs and data get one-line errors naming file and line;
 #  - a model with a non-finite weight stops at step 1 naming the step and the first bad gradient, writing nothing;
-#  - iopo score writes one line per record whose log-probs, and whose --grads, match the PyTorch reference.
+#  - iopo score writes one line per record whose log-probs, and whose --grads, match the PyTorch reference;
+#  - micro-batches pad to their longest sequence: the same records give the same loss whatever seq_len allows, and
+#    group_by_length pads less; epochs and warmup_ratio become steps and warmup_steps; both warmups are refused.
 # Usage: test_train.sh IOPO SOURCE_DIR WORK_DIR [DEVICE]
 set -u
 iopo=$1 src=$2 work=$3 device=${4:-}
@@ -168,6 +170,39 @@ print(f"score vs reference: {len(ours)} gradients, {len(scores)} records, {bad} 
 sys.exit(1 if bad else 0)
 PY
 check "[ \$? -eq 0 ]" "score log-probs and --grads match the PyTorch reference: $(tail -1 "$work/score_ref.log")"
+
+# --- Padding to the longest sequence, group_by_length, epochs, warmup_ratio (records of mixed lengths).
+/usr/bin/python3 - "$work/mixed.jsonl" <<'PY'
+import json, random, sys
+random.seed(3)
+with open(sys.argv[1], "w") as f:
+    for i in range(48):
+        n = random.choice([2, 3, 4, 14, 20, 26])
+        f.write(json.dumps({"prompt_ids": [random.randrange(256) for _ in range(2)],
+                            "response_ids": [random.randrange(256) for _ in range(n)]}) + "\n")
+PY
+mixed() { "$iopo" train --model "$work/init" --data "$work/mixed.jsonl" "${dev[@]}" --batch-size 4 --lr 0.005 \
+  --log-every 1 "$@"; }
+mixed --epochs 1 --warmup-ratio 0.25 --seq-len 32 --out "$work/pad32" >"$work/pad32.log" 2>&1 || fail "epochs run: $(tail -3 "$work/pad32.log")"
+check "grep -q '^schedule: 12 steps (from epochs), warmup 3 steps' '$work/pad32.log' && [ \$(wc -l <'$work/pad32/metrics.jsonl') -eq 12 ]" \
+  "epochs 1 over 48 records, 4 per step: 12 steps, warmup_ratio 0.25: 3 warmup steps: $(grep schedule "$work/pad32.log")"
+check "grep -q '\"warmup_steps\":[[:space:]]*3,' '$work/pad32/train_config.json' && grep -q '\"steps\":[[:space:]]*12,' '$work/pad32/train_config.json'" \
+  "the run saves the resolved steps and warmup_steps"
+mixed --epochs 1 --warmup-ratio 0.25 --seq-len 31 --out "$work/pad31" >"$work/pad31.log" 2>&1 || fail "seq_len 31 run"
+check "[ \"\$(losses '$work/pad32/metrics.jsonl' | head -1)\" = \"\$(losses '$work/pad31/metrics.jsonl' | head -1)\" ]" \
+  "no record reaches seq_len: seq_len 32 and 31 give the same first-step loss and gradient norm (rows padded to their longest)"
+p0=$(sed -n 's/^padding: \([0-9.]*\)% .*/\1/p' "$work/pad32.log")
+mixed --epochs 1 --seq-len 32 --group-by-length 1 --out "$work/grouped" >"$work/grouped.log" 2>&1 || fail "grouped run"
+p1=$(sed -n 's/^padding: \([0-9.]*\)% .*/\1/p' "$work/grouped.log")
+check "[ -n '$p0' ] && [ -n '$p1' ] && awk 'BEGIN { exit !($p1 < $p0 / 2) }'" \
+  "group_by_length pads less: $p1% of positions against $p0%"
+mixed --epochs 1 --seq-len 32 --group-by-length 1 --out "$work/grouped2" >"$work/grouped2.log" 2>&1 || fail "grouped run 2"
+check "[ \"\$(losses '$work/grouped/metrics.jsonl')\" = \"\$(losses '$work/grouped2/metrics.jsonl')\" ]" \
+  "group_by_length is deterministic (same seed, same batches, same losses)"
+mixed --epochs 1 --warmup-ratio 0.25 --warmup-steps 5 --seq-len 32 --out "$work/both" >"$work/both.log" 2>&1
+rc=$?
+check "[ $rc -ne 0 ] && grep -q 'warmup_steps 5 and warmup_ratio 0.25 (3 of 12 steps) both given: use one' '$work/both.log'" \
+  "warmup_steps with warmup_ratio is refused: $(tail -1 "$work/both.log")"
 
 echo "train: $passes passed, $fails failed"
 [ "$fails" -eq 0 ]

@@ -437,7 +437,7 @@ static int run_locked(const iopo_train_config *c, const iopo_ctx_options *copts)
         goto loop_done;
     }
     err[0] = 0;
-    double t_start = now_seconds(), tokens_run = 0;
+    double t_start = now_seconds(), tokens_run = 0, positions_run = 0;   /* positions: computed, padding included */
     int first_step = st.step;
     int end = c->stop_at > 0 && c->stop_at < c->steps ? c->stop_at : c->steps;
     while (!interrupted && st.step < end) {
@@ -454,6 +454,7 @@ static int run_locked(const iopo_train_config *c, const iopo_ctx_options *copts)
             if (G > 1 && ref_train)
                 for (int r = 0; r < B; r++) href[a * B + r] = ref_train[idx[r]];
             fill_batch(&hb[a], &train, idx, B);
+            positions_run += (double)B * hb[a].T;
             count += hb[a].label_count;
             for (int b = 0; b < B; b++) step_tokens += hb[a].lengths[b];
         }
@@ -566,6 +567,11 @@ static int run_locked(const iopo_train_config *c, const iopo_ctx_options *copts)
     char final_dir[4200] = "";
     if (st.step == c->steps && !checkpoint_save_final(c->out, m, &tok_copy, final_dir, sizeof final_dir, err, sizeof err))
         goto loop_done;
+    if (positions_run > 0)
+        fprintf(stderr, "padding: %.1f%% of the %.0f positions computed in this run (micro-batches pad to their longest "
+                        "sequence%s)\n",
+                100.0 * (1.0 - tokens_run / positions_run), positions_run,
+                c->group_by_length ? ", grouped by length" : "; group_by_length 1 groups records by length");
     fprintf(stderr, "tensor memory: peak %.2f MiB on %s\n", (double)iopo_ctx_tensor_bytes_peak(ctx) / (1 << 20),
             iopo_ctx_device_name(ctx));
     if (final_dir[0]) fprintf(stderr, "final model: %s\n", final_dir);
