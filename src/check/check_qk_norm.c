@@ -17,9 +17,11 @@ typedef struct qk_shape {
 } qk_shape;
 
 /* GQA throughout; head sizes 1, 3, 6, 10 (not powers of two) and 128 (Qwen3's); 130 tokens of 12 heads are 1560
- * workgroups; the last case has 16400 q head rows, more than one dispatch of the column-sum shader takes with one
- * invocation per column (16384 rows each, lavapipe's 32-invocation workgroups), so dqw is summed over two chunks. */
-static const qk_shape QK_SHAPES[] = {{1, 1, 1, 1}, {7, 4, 2, 6}, {33, 6, 2, 10}, {130, 8, 2, 128}, {4100, 4, 2, 3}};
+ * workgroups. The last case is 65600 workgroups (one per head), past the 65535 per grid dimension that Vulkan
+ * guarantees, so vk_dispatch_1d folds the grid; and its 32800 q head rows are more than one dispatch of the
+ * column-sum shader takes with one invocation per column (16384 rows each, lavapipe's 32-invocation workgroups), so
+ * dqw is summed over three chunks. */
+static const qk_shape QK_SHAPES[] = {{1, 1, 1, 1}, {7, 4, 2, 6}, {33, 6, 2, 10}, {130, 8, 2, 128}, {8200, 4, 2, 3}};
 #define QK_NSHAPES ((int)(sizeof QK_SHAPES / sizeof QK_SHAPES[0]))
 #define QK_RERUN_MAX_TOKENS 1000
 
