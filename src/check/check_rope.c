@@ -40,7 +40,7 @@ static iopo_rope_config rope_cfg(iopo_rope_scaling scaling) {
 
 static size_t rope_width(const rope_shape *s) { return (size_t)(s->NH + 2 * s->NKV) * s->hd; }
 
-/* _compute_default_rope_parameters / _compute_llama3_parameters, in double: the band of each frequency and the value. */
+/* _compute_default_rope_parameters / _compute_llama3_parameters in double: each frequency's value and band. */
 typedef enum { BAND_HIGH, BAND_MEDIUM, BAND_LOW } rope_band;
 static double rope_inv_freq_double(const iopo_rope_config *c, int hd, int i, rope_band *band) {
     double inv = 1.0 / pow((double)c->theta, (double)(2 * i) / hd);
@@ -149,11 +149,13 @@ static void rope_run(iopo_ctx *ctx, const rope_case *rc, rope_result *res) {
     const rope_shape *s = rc->s;
     int half = s->hd / 2;
     int64_t shp[3] = {s->B, s->T, (int64_t)rope_width(s)}, tab[2] = {s->npos, half}, ps[2] = {s->B, s->T};
-    iopo_tensor *ct = check_tensor(ctx, IOPO_F32, rc->cos_t, 2, tab), *st = check_tensor(ctx, IOPO_F32, rc->sin_t, 2, tab);
+    iopo_tensor *ct = check_tensor(ctx, IOPO_F32, rc->cos_t, 2, tab);
+    iopo_tensor *st = check_tensor(ctx, IOPO_F32, rc->sin_t, 2, tab);
     iopo_tensor *pos = check_tensor(ctx, IOPO_I32, rc->pos, 2, ps);
     iopo_tensor *x = check_tensor(ctx, IOPO_F32, rc->x, 3, shp), *out = check_tensor(ctx, IOPO_F32, NULL, 3, shp);
     iopo_tensor *xi = check_tensor(ctx, IOPO_F32, rc->x, 3, shp);
-    iopo_tensor *dout = check_tensor(ctx, IOPO_F32, rc->dout, 3, shp), *dinp = check_tensor(ctx, IOPO_F32, rc->g0, 3, shp);
+    iopo_tensor *dout = check_tensor(ctx, IOPO_F32, rc->dout, 3, shp);
+    iopo_tensor *dinp = check_tensor(ctx, IOPO_F32, rc->g0, 3, shp);
     iopo_rope_forward(ctx, out, x, ct, st, pos, s->B, s->T, s->NH, s->NKV, s->hd, s->npos);
     iopo_rope_forward(ctx, xi, xi, ct, st, pos, s->B, s->T, s->NH, s->NKV, s->hd, s->npos);
     iopo_rope_backward(ctx, dinp, dout, ct, st, pos, s->B, s->T, s->NH, s->NKV, s->hd, s->npos);
