@@ -19,10 +19,10 @@ typedef struct qk_shape {
 
 /* GQA throughout; head sizes 1, 3, 6, 10, 40 (not powers of two) and 128 (Qwen3's). Heads of 40 and 128 values take
  * 2 and 8 invocations each in the row shader (a segmented tree), the smaller ones one; 29 tokens of 10 heads leave
- * the last workgroup part empty. The last case is 65600 heads of one invocation each, past the 65535 workgroups per
- * grid dimension that Vulkan guarantees on a 1-invocation workgroup and many workgroups on any, and its 32800 q head
- * rows are more than one dispatch of the column-sum shader takes with one invocation per column (16384 rows each,
- * lavapipe's 32-invocation workgroups), so dqw is summed over three chunks. */
+ * the last workgroup part empty. The last case's 32800 q head rows are more than one dispatch of the column-sum shader
+ * takes with one invocation per column (16384 rows each, lavapipe's 32-invocation workgroups), so dqw is summed over
+ * three chunks. (A grid folded past 65535 workgroups would need over 2M heads here; vk_dispatch_1d's folding is
+ * exercised by the norm check and tests/test_runtime.c, and the shaders index with iopo_group_id() as norm's do.) */
 static const qk_shape QK_SHAPES[] = {{1, 1, 1, 1},     {7, 4, 2, 6},     {33, 6, 2, 10},
                                      {29, 6, 2, 40},   {130, 8, 2, 128}, {8200, 4, 2, 3}};
 #define QK_NSHAPES ((int)(sizeof QK_SHAPES / sizeof QK_SHAPES[0]))
