@@ -1,6 +1,6 @@
 // Shared by the qk_norm_*.comp shaders (per-head RMSNorm of the q and k heads of packed qkv rows): their push
-// constants, then the fixed-order tree reductions of reduce.glsl. A token's row holds S = NH + 2*NKV heads of hd values:
-// q heads 0..NH-1 (weight qw), k heads NH..NH+NKV-1 (weight kw), v heads after them (passed through). rstd is
+// constants, then the fixed-order tree reductions of reduce.glsl. A token's row holds S = NH + 2*NKV heads of hd
+// values: q heads 0..NH-1 (weight qw), k heads NH..NH+NKV-1 (weight kw), v heads after them (passed through). rstd is
 // (N, NH+NKV). The workgroup size must be a power of two (src/vkops/qk_norm.c ensures it).
 
 layout(push_constant) uniform Push {
@@ -17,3 +17,19 @@ layout(push_constant) uniform Push {
 } p;
 
 #include "reduce.glsl"
+
+// Sums of v over each segment of `lanes` consecutive invocations (a power of two dividing the workgroup size); every
+// invocation gets its segment's sum. A fixed tree, as norm_reduce1. Must be reached in uniform control flow.
+float qk_segment_sum(float v, uint lanes) {
+    uint lid = gl_LocalInvocationID.x;
+    uint lane = lid % lanes;
+    red_a[lid] = v;
+    barrier();
+    for (uint s = lanes / 2; s > 0; s >>= 1) {
+        if (lane < s) red_a[lid] += red_a[lid + s];
+        barrier();
+    }
+    float total = red_a[lid - lane];
+    barrier();   // the next reduction overwrites red_a
+    return total;
+}

@@ -1,8 +1,10 @@
 // variant: qk_norm_fwd -DQK_FWD=1
 // variant: qk_norm_bwd_rows -DQK_BWD=1
-// Per-head RMSNorm of q and k, forward and input gradient: one workgroup per (token, head); a q or k head reduces its
-// hd values in a fixed tree (reduce.glsl), a v head is copied (forward) or its gradient passed through (backward). The
-// branch depends on the workgroup only, so every barrier is reached by the whole workgroup.
+// Per-head RMSNorm of q and k, forward and input gradient. The N*(NH+2*NKV) heads ("slots", token-major) are dealt to
+// segments of LANES invocations, workgroup-size / LANES consecutive slots per workgroup: heads are short (64-256
+// values), so a workgroup per head would spend more on its barriers than on its values. A q or k head's sum is a fixed
+// tree over its segment (qk_segment_sum); a v head is copied (forward) or its gradient passed through (backward). Every
+// invocation, v head or past the last slot included, takes part in the reduction, so barriers stay uniform.
 //   forward:  out = x * rstd * w,  rstd = 1/sqrt(mean(x^2) + eps)
 //   backward: dinp += rstd * (dout*w - x * rstd^2 * mean(dout*w*x));  v heads: dinp += dout
 #version 450
@@ -12,6 +14,8 @@
 layout(local_size_x_id = 0) in;
 
 #include "qk_norm.glsl"
+
+layout(constant_id = 1) const uint LANES = 1;   // invocations per head: a power of two dividing the workgroup size
 
 #if QK_FWD
 layout(std430, set = 0, binding = 0) writeonly buffer Out { float out_[]; };    // (N,W)
@@ -36,38 +40,44 @@ void main() {
     uint g = iopo_group_id();
     if (g >= p.groups) return;   // uniform across the workgroup
     uint S = p.NH + 2u * p.NKV, normed = p.NH + p.NKV;
-    uint n = g / S, h = g - n * S;
     uint lid = gl_LocalInvocationID.x;
-    uint WG = gl_WorkGroupSize.x;
-    uint base = g * p.hd;   // (n*S + h) * hd
-    if (h >= normed) {
-        for (uint c = lid; c < p.hd; c += WG) {
+    uint lane = lid % LANES;
+    uint slot = g * (gl_WorkGroupSize.x / LANES) + lid / LANES;
+    bool live = slot < p.N * S;
+    uint n = slot / S, h = slot - n * S;
+    uint base = slot * p.hd;   // (n*S + h) * hd
+    bool normed_head = live && h < normed;
+    if (live && !normed_head) {
+        for (uint c = lane; c < p.hd; c += LANES) {
 #if QK_FWD
             out_[base + c] = inp[base + c];
 #else
             dinp[base + c] += dout[base + c];
 #endif
         }
-        return;
     }
     bool is_q = h < p.NH;
     uint ridx = n * normed + h;
     float invC = 1.0 / float(p.hd);
 #if QK_FWD
     float ss = 0.0;
-    for (uint c = lid; c < p.hd; c += WG) {
-        float x = inp[base + c];
-        ss += x * x;
-    }
-    float r = 1.0 / sqrt(norm_reduce1(ss) * invC + p.eps);
-    for (uint c = lid; c < p.hd; c += WG) out_[base + c] = inp[base + c] * r * weight(is_q, c);
-    if (lid == 0) rstd_[ridx] = r;
+    if (normed_head)
+        for (uint c = lane; c < p.hd; c += LANES) {
+            float x = inp[base + c];
+            ss += x * x;
+        }
+    float r = 1.0 / sqrt(qk_segment_sum(ss, LANES) * invC + p.eps);
+    if (!normed_head) return;   // after the last barrier
+    for (uint c = lane; c < p.hd; c += LANES) out_[base + c] = inp[base + c] * r * weight(is_q, c);
+    if (lane == 0) rstd_[ridx] = r;
 #else
-    float r = rstd_[ridx];
+    float r = normed_head ? rstd_[ridx] : 0.0;
     float s = 0.0;
-    for (uint c = lid; c < p.hd; c += WG) s += (dout[base + c] * weight(is_q, c)) * inp[base + c];
-    float k = norm_reduce1(s) * invC * r * r;
-    for (uint c = lid; c < p.hd; c += WG)
+    if (normed_head)
+        for (uint c = lane; c < p.hd; c += LANES) s += (dout[base + c] * weight(is_q, c)) * inp[base + c];
+    float k = qk_segment_sum(s, LANES) * invC * r * r;
+    if (!normed_head) return;   // after the last barrier
+    for (uint c = lane; c < p.hd; c += LANES)
         dinp[base + c] += r * (dout[base + c] * weight(is_q, c) - inp[base + c] * k);
 #endif
 }

@@ -4,8 +4,8 @@
 // Rotate-half RoPE on the q and k heads of packed qkv rows (B*T tokens, (NH+2*NKV)*hd values each), v heads passed
 // through. One work item is one pair (i, i + hd/2) of one head of one token, so the pair's two values are read before
 // either is written and in place needs no synchronisation. A token has (NH+2*NKV)*hd/2 pairs, the first (NH+NKV)*hd/2
-// of them rotated; the rest are v values, copied (forward) or accumulated (backward) two at a time. Each workgroup covers
-// EPT * workgroup-size consecutive pairs, invocation i taking pairs i, i + WG, ... of its block, as eltwise.comp.
+// of them rotated; the rest are v values, copied (forward) or accumulated (backward) two at a time. Each workgroup
+// covers EPT * workgroup-size consecutive pairs, invocation i taking pairs i, i + WG, ... of its block (as eltwise).
 //   forward:  out[i] = x[i]*c - x[i+half]*s ;  out[i+half] = x[i+half]*c + x[i]*s
 //   backward: dinp[i] += dy[i]*c + dy[i+half]*s ;  dinp[i+half] += dy[i+half]*c - dy[i]*s   (the transposed rotation)
 #version 450

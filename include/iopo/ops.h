@@ -138,7 +138,8 @@ void iopo_rope_backward(iopo_ctx *ctx, iopo_tensor *dinp, const iopo_tensor *dou
 void iopo_qk_rmsnorm_forward(iopo_ctx *ctx, iopo_tensor *out, iopo_tensor *rstd, const iopo_tensor *inp,
                              const iopo_tensor *qw, const iopo_tensor *kw, int N, int NH, int NKV, int hd, float eps);
 /* dinp (N,(NH+2*NKV)*hd) += (v part: += dout), dqw (hd) +=, dkw (hd) += (sums over tokens and heads in a fixed order:
- * deterministic, no atomics). */
+ * deterministic, no atomics). Per q or k head, with r its rstd and w its weight:
+ *   dinp += r * (dout*w - x * r^2 * mean(dout*w*x));  dw += sum over its tokens and heads of dout * x * r. */
 void iopo_qk_rmsnorm_backward(iopo_ctx *ctx, iopo_tensor *dinp, iopo_tensor *dqw, iopo_tensor *dkw,
                               const iopo_tensor *dout, const iopo_tensor *inp, const iopo_tensor *qw,
                               const iopo_tensor *kw, const iopo_tensor *rstd, int N, int NH, int NKV, int hd);

@@ -5,6 +5,8 @@ void check_norm(check_ctx *cc);
 void check_eltwise(check_ctx *cc);
 void check_embedding(check_ctx *cc);
 void check_attention(check_ctx *cc);
+void check_rope(check_ctx *cc);
+void check_qk_norm(check_ctx *cc);
 void check_softmax_ce(check_ctx *cc);
 void check_optim(check_ctx *cc);
 void check_pref(check_ctx *cc);
@@ -16,6 +18,8 @@ const check_entry check_registry[] = {
     {"matmul", check_matmul},
     {"embedding", check_embedding},
     {"attention", check_attention},
+    {"rope", check_rope},
+    {"qk_norm", check_qk_norm},
     {"softmax_ce", check_softmax_ce},
     {"optim", check_optim},
     {"pref", check_pref},

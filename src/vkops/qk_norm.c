@@ -1,7 +1,8 @@
 /* Vulkan recorders of the per-head q/k RMSNorm (shaders/qk_norm_rows.comp, qk_norm_bwd_cols.comp).
  *
- * Forward and the input gradient run one workgroup per (token, head), v heads included (they are copied or passed
- * through), so one dispatch writes every value of the output. The weight gradients run the column-sum shader once
+ * Forward and the input gradient deal the (token, head) slots, v heads included (they are copied or passed through),
+ * to segments of a few invocations each, several heads per workgroup, so one dispatch writes every value of the
+ * output. The weight gradients run the column-sum shader once
  * for q (qw) and once for k (kw), in row chunks as src/vkops/norm.c does. */
 #include <stdint.h>
 
@@ -32,12 +33,14 @@ static uint32_t qk_cap(iopo_ctx *ctx) {
 /* Largest power of two the device allows with reduce.glsl's two shared float arrays, at most want. */
 static uint32_t qk_group_size(iopo_ctx *ctx, uint32_t want) { return vk_group_size(ctx, want, 2 * sizeof(float)); }
 
-/* Row shader: no more invocations than a head has values (rounded up to a power of two). Each invocation loops about
- * 3*hd/workgroup-size times. */
-static uint32_t qk_row_group_size(iopo_ctx *ctx, int hd) {
-    uint32_t cap = 1, max = qk_cap(ctx);
-    while (cap < (uint32_t)hd && cap < max) cap *= 2;
-    return qk_group_size(ctx, cap);
+/* Row shader: LANES invocations per head, the largest power of two <= hd/16 (at least 1, at most the workgroup), so
+ * that each invocation takes about 16 values per pass and a workgroup holds several heads; each invocation loops about
+ * 3*hd/LANES times, far below lavapipe's 65535-iteration limit. */
+static void qk_row_spec(iopo_ctx *ctx, int hd, uint32_t spec[2]) {
+    uint32_t wg = qk_group_size(ctx, qk_cap(ctx)), lanes = 1;
+    while (lanes * 2 <= (uint32_t)hd / 16 && lanes * 2 <= wg) lanes *= 2;
+    spec[0] = wg;
+    spec[1] = lanes;
 }
 
 static void qk_check_shape(const char *op, int N, int NH, int NKV, int hd) {
@@ -47,10 +50,12 @@ static void qk_check_shape(const char *op, int N, int NH, int NKV, int hd) {
 
 static void qk_dispatch_rows(iopo_ctx *ctx, const char *shader, const vk_arg *args, int nargs, int N, int NH, int NKV,
                              int hd, float eps) {
-    uint32_t spec[1] = {qk_row_group_size(ctx, hd)};
-    uint64_t groups = (uint64_t)N * (uint64_t)(NH + 2 * NKV);
+    uint32_t spec[2];
+    qk_row_spec(ctx, hd, spec);
+    uint64_t slots = (uint64_t)N * (uint64_t)(NH + 2 * NKV);
+    uint64_t groups = vk_div_up(slots, spec[0] / spec[1]);
     qk_push pc = {(uint32_t)N, (uint32_t)NH, (uint32_t)NKV, (uint32_t)hd, eps, (uint32_t)groups, 0, 0, 0, 0};
-    vk_dispatch_1d(ctx, shader, spec, 1, args, nargs, &pc, sizeof pc, groups);
+    vk_dispatch_1d(ctx, shader, spec, 2, args, nargs, &pc, sizeof pc, groups);
 }
 
 /* dw += column sums over the head rows (token n, head h0 + j), j < nheads. */
