@@ -65,8 +65,7 @@ expect 1 'iopo train: key.json: unknown key "gradient_accumulation_steps"; did y
   key gradient_accumulation_steps
 expect 1 'iopo train: key.json: unknown key "pref_beta"; did you mean "beta"?' -- key pref_beta
 expect 1 'iopo train: key.json: unknown key "cutoff_len"; did you mean "seq_len"?' -- key cutoff_len
-expect 1 'iopo train: key.json: unknown key "num_train_epochs"; did you mean "steps"? (iopo counts optimizer steps, not epochs)' -- \
-  key num_train_epochs
+expect 1 'iopo train: key.json: unknown key "num_train_epochs"; did you mean "epochs"?' -- key num_train_epochs
 expect 1 'iopo train: key.json: unknown key "stpes"; did you mean "steps"?' -- key stpes
 expect 1 'iopo train: key.json: unknown key "warmup_step"; did you mean "warmup_steps"?' -- key warmup_step
 expect 1 'iopo train: key.json: unknown key "frobnicate" (iopo train --help lists the keys)' -- key frobnicate

@@ -135,7 +135,7 @@ static const struct {
 } aliases[] = {
     {"learning_rate", "lr", NULL},
     {"max_steps", "steps", NULL},
-    {"num_train_epochs", "steps", "iopo counts optimizer steps, not epochs"},
+    {"num_train_epochs", "epochs", NULL},
     {"per_device_train_batch_size", "batch_size", NULL},
     {"train_batch_size", "batch_size", NULL},
     {"gradient_accumulation_steps", "grad_accum", NULL},
@@ -146,7 +146,6 @@ static const struct {
     {"cutoff_len", "seq_len", NULL},
     {"max_length", "seq_len", NULL},
     {"max_seq_length", "seq_len", NULL},
-    {"warmup_ratio", "warmup_steps", "a number of steps, not a fraction"},
     {"lr_scheduler_type", "schedule", NULL},
     {"adam_beta1", "beta1", NULL},
     {"adam_beta2", "beta2", NULL},

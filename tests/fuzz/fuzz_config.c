@@ -2,7 +2,9 @@
  * directory's config.json. First input byte mod 3: 0 -> the rest is a training config file; 1 -> the rest is
  * NUL-separated command-line arguments (--key=value or --key value); 2 -> the rest is config.json.
  * Invariants: a validated training config gives a finite learning rate within [0, lr] at every step checked; a
- * loaded model config has positive sizes, n_embd divisible by n_head and a finite positive layer-norm epsilon. */
+ * loaded model config (any family) has positive sizes, kv heads dividing heads, GPT-2's n_embd divisible by n_head,
+ * an even head_dim and a theta above 1 for RoPE, a well-formed llama3 scaling, token ids inside the vocabulary and a
+ * finite positive norm epsilon. */
 #include "fuzz_util.h"
 #include "iopo/model.h"
 #include "iopo/train.h"
@@ -92,9 +94,24 @@ static void model_config(const char *data, size_t size) {
     FZ_CHECK(cfg.n_layer > 0 && cfg.n_head > 0 && cfg.n_embd > 0 && cfg.n_ctx > 0 && cfg.vocab_size > 0,
              "accepted sizes n_layer %d n_head %d n_embd %d n_ctx %d vocab %d", cfg.n_layer, cfg.n_head, cfg.n_embd,
              cfg.n_ctx, cfg.vocab_size);
-    FZ_CHECK(cfg.n_embd % cfg.n_head == 0, "n_embd %d not divisible by n_head %d", cfg.n_embd, cfg.n_head);
-    FZ_CHECK(isfinite(cfg.ln_eps) && cfg.ln_eps > 0, "layer_norm_epsilon %g accepted", (double)cfg.ln_eps);
-    FZ_CHECK(!strcmp(cfg.arch, "gpt2"), "arch '%s'", cfg.arch);
+    bool gpt2 = !strcmp(cfg.arch, "gpt2");
+    FZ_CHECK(gpt2 || !strcmp(cfg.arch, "llama") || !strcmp(cfg.arch, "qwen2") || !strcmp(cfg.arch, "qwen3"),
+             "arch '%s'", cfg.arch);
+    FZ_CHECK(cfg.n_kv_head > 0 && cfg.n_head % cfg.n_kv_head == 0 && cfg.head_dim > 0 && cfg.n_ffn > 0,
+             "accepted heads %d / kv heads %d, head_dim %d, ffn %d", cfg.n_head, cfg.n_kv_head, cfg.head_dim,
+             cfg.n_ffn);
+    FZ_CHECK(!gpt2 || (cfg.n_embd % cfg.n_head == 0 && cfg.head_dim * cfg.n_head == cfg.n_embd && cfg.tied),
+             "gpt2 with n_embd %d, n_head %d, head_dim %d", cfg.n_embd, cfg.n_head, cfg.head_dim);
+    FZ_CHECK(gpt2 || (cfg.head_dim % 2 == 0 && isfinite(cfg.rope.theta) && cfg.rope.theta > 1),
+             "RoPE with head_dim %d, theta %g", cfg.head_dim, (double)cfg.rope.theta);
+    FZ_CHECK(cfg.rope.scaling != IOPO_ROPE_LLAMA3 ||
+                 (cfg.rope.factor > 0 && cfg.rope.high_freq_factor > cfg.rope.low_freq_factor &&
+                  cfg.rope.low_freq_factor > 0 && cfg.rope.original_max_position_embeddings > 0),
+             "llama3 RoPE scaling with factor %g, low %g, high %g", (double)cfg.rope.factor,
+             (double)cfg.rope.low_freq_factor, (double)cfg.rope.high_freq_factor);
+    FZ_CHECK(isfinite(cfg.norm_eps) && cfg.norm_eps > 0, "norm epsilon %g accepted", (double)cfg.norm_eps);
+    FZ_CHECK(cfg.bos_id < cfg.vocab_size && cfg.eos_id < cfg.vocab_size, "bos %d / eos %d with vocab %d", cfg.bos_id,
+             cfg.eos_id, cfg.vocab_size);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *in, size_t size) {

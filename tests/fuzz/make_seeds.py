@@ -144,6 +144,18 @@ put("fuzz_config", "model_gpt2", b"\2" + json.dumps(gpt2, indent=2).encode())
 gpt2_ctx = dict(gpt2, n_ctx=64)
 del gpt2_ctx["n_positions"]
 put("fuzz_config", "model_n_ctx", b"\2" + json.dumps(gpt2_ctx).encode())
+llama = {"model_type": "llama", "architectures": ["LlamaForCausalLM"], "hidden_size": 64, "intermediate_size": 96,
+         "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2, "max_position_embeddings": 128,
+         "vocab_size": 512, "rms_norm_eps": 1e-5, "rope_theta": 500000.0, "tie_word_embeddings": False,
+         "hidden_act": "silu", "attention_bias": False, "bos_token_id": 1, "eos_token_id": [2, 3],
+         "rope_scaling": {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+                          "original_max_position_embeddings": 64}}
+put("fuzz_config", "model_llama", b"\2" + json.dumps(llama, indent=2).encode())
+qwen2 = dict(llama, model_type="qwen2", rope_theta=1e6, tie_word_embeddings=True, use_sliding_window=False)
+del qwen2["rope_scaling"]
+put("fuzz_config", "model_qwen2", b"\2" + json.dumps(qwen2).encode())
+qwen3 = dict(qwen2, model_type="qwen3", head_dim=24, rope_parameters={"rope_type": "default", "rope_theta": 1e6})
+put("fuzz_config", "model_qwen3", b"\2" + json.dumps(qwen3).encode())
 
 for h in sorted(os.listdir(out)):
     print(f"{h}: {len(os.listdir(os.path.join(out, h)))} seeds")
