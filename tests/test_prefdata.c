@@ -29,6 +29,7 @@ static int passes, fails;
 
 static char tmpdir[256], err[2048], root[1024];
 static iopo_tokenizer *demo, *chatml; /* demo: no ChatML tokens; chatml: the demo + <|im_start|> 512, <|im_end|> 513 */
+static iopo_tokenizer *llama3;        /* the demo + <|begin_of_text|> 512 ... <|eot_id|> 515 */
 static char chatml_path[512];
 enum { IM_START = 512, IM_END = 513, EOT = 511 };
 
@@ -629,8 +630,10 @@ static void check_mismatch(void) {
                  "chatml without tokens");
     expect_error(load(&ds, path, chatml, IOPO_OBJ_DPO, "chatml", 64, false, 512), prefix, "<|im_start|> of tokenizer",
                  "marker outside the model's vocabulary");
+    expect_error(load(&ds, path, demo, IOPO_OBJ_DPO, "vicuna", 64, false, 0), prefix,
+                 "unknown chat template \"vicuna\" (auto, chatml, llama3 or plain)", "unknown template");
     expect_error(load(&ds, path, demo, IOPO_OBJ_DPO, "llama3", 64, false, 0), prefix,
-                 "unknown chat template \"llama3\"", "unknown template");
+                 "template llama3 needs the token <|begin_of_text|>", "llama3 without its tokens");
     expect_error(load(&ds, path, NULL, IOPO_OBJ_DPO, "plain", 64, false, 512), prefix, "needs a tokenizer",
                  "text without tokenizer");
     snprintf(path, sizeof path, "%s/assets/data/dpo_ids.jsonl", root);
@@ -639,8 +642,8 @@ static void check_mismatch(void) {
                  "cutoff");
 }
 
-/* The demo tokenizer plus <|im_start|> and <|im_end|> as special added tokens, written to the temp dir. */
-static void make_chatml_tokenizer(void) {
+/* The demo tokenizer plus special added tokens names[0..n) at ids 512.., written to the temp dir as file. */
+static iopo_tokenizer *make_tokenizer(const char *const *names, int n, const char *file, char *saved, size_t savedlen) {
     char path[1100];
     snprintf(path, sizeof path, "%s/assets/demo/tokenizer.json", root);
     size_t len;
@@ -649,8 +652,7 @@ static void make_chatml_tokenizer(void) {
     cJSON *j = cJSON_Parse(text);
     free(text);
     cJSON *added = cJSON_GetObjectItem(j, "added_tokens");
-    const char *names[2] = {"<|im_start|>", "<|im_end|>"};
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; i < n; i++) {
         cJSON *t = cJSON_CreateObject();
         cJSON_AddNumberToObject(t, "id", IM_START + i);
         cJSON_AddStringToObject(t, "content", names[i]);
@@ -663,12 +665,64 @@ static void make_chatml_tokenizer(void) {
     }
     char *out = cJSON_PrintUnformatted(j);
     cJSON_Delete(j);
-    snprintf(chatml_path, sizeof chatml_path, "%s", tmp_file("tokenizer_chatml.json", out));
+    snprintf(saved, savedlen, "%s", tmp_file(file, out));
     free(out);
-    chatml = iopo_tokenizer_load(chatml_path, err, sizeof err);
-    CHECK(chatml != NULL, "chatml tokenizer: %s", err);
-    CHECK(chatml && iopo_tokenizer_vocab_size(chatml) == 514 && iopo_tokenizer_token_id(chatml, "<|im_end|>") == IM_END,
-          "chatml tokenizer ids");
+    iopo_tokenizer *tok = iopo_tokenizer_load(saved, err, sizeof err);
+    CHECK(tok != NULL, "%s tokenizer: %s", file, err);
+    CHECK(tok && iopo_tokenizer_vocab_size(tok) == 512 + n && iopo_tokenizer_token_id(tok, names[n - 1]) == 511 + n,
+          "%s tokenizer ids", file);
+    return tok;
+}
+
+static void make_chatml_tokenizer(void) {
+    static const char *const names[] = {"<|im_start|>", "<|im_end|>"};
+    chatml = make_tokenizer(names, 2, "tokenizer_chatml.json", chatml_path, sizeof chatml_path);
+    static const char *const l3[] = {"<|begin_of_text|>", "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"};
+    static char l3_path[512];
+    llama3 = make_tokenizer(l3, 4, "tokenizer_llama3.json", l3_path, sizeof l3_path);
+}
+
+/* ---- llama3 and auto templates ---- */
+
+static void check_llama3_and_auto(void) {
+    /* The user turn carries surrounding whitespace: Llama 3's template trims it. */
+    const char *path = tmp_file(
+        "llama3_iopo.jsonl", "{\"conversations\": [{\"from\": \"human\", \"value\": \" First question.\\n\"}, "
+                             "{\"from\": \"human\", \"value\": \"Second question.\"}], \"chosen\": {\"from\": "
+                             "\"gpt\", \"value\": \"Answer one.\"}, \"rejected\": {\"from\": \"gpt\", \"value\": "
+                             "\"Answer two.\"}, \"system\": \"Sys.\"}\n");
+    iopo_pref_dataset ds;
+    bool ok = load(&ds, path, llama3, IOPO_OBJ_IOPO, "llama3", 256, false, 0);
+    CHECK(ok && ds.n == 1, "llama3: %s", ok ? "" : err);
+    if (ok) {
+        /* Llama 3's template: <|begin_of_text|>, then per message a header and the content trimmed, <|eot_id|>. */
+        expect_text(llama3, &ds.rec[0].seq[0],
+                    "<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nSys.<|eot_id|>"
+                    "<|start_header_id|>user<|end_header_id|>\n\nFirst question.<|eot_id|>"
+                    "<|start_header_id|>assistant<|end_header_id|>\n\n",
+                    "Answer one.<|eot_id|>", "llama3 seq 0");
+        iopo_pref_dataset_free(&ds);
+    }
+    CHECK(!strcmp(iopo_template_for_tokenizer(llama3), "llama3") && !strcmp(iopo_template_for_tokenizer(chatml), "chatml") &&
+              !strcmp(iopo_template_for_tokenizer(demo), "plain"),
+          "auto picks llama3 / chatml / plain: %s / %s / %s", iopo_template_for_tokenizer(llama3),
+          iopo_template_for_tokenizer(chatml), iopo_template_for_tokenizer(demo));
+    /* auto loads exactly what the template it picks loads. */
+    const iopo_tokenizer *toks[3] = {llama3, chatml, demo};
+    const char *names[3] = {"llama3", "chatml", "plain"};
+    for (int k = 0; k < 3; k++) {
+        iopo_pref_dataset a, b;
+        bool oa = load(&a, path, toks[k], IOPO_OBJ_IOPO, "auto", 256, false, 0);
+        bool ob = oa && load(&b, path, toks[k], IOPO_OBJ_IOPO, names[k], 256, false, 0);
+        CHECK(oa && ob && a.rec[0].seq[0].n == b.rec[0].seq[0].n &&
+                  !memcmp(a.rec[0].seq[0].ids, b.rec[0].seq[0].ids, (size_t)a.rec[0].seq[0].n * 4),
+              "auto with a %s tokenizer differs from %s", names[k], names[k]);
+        if (oa) iopo_pref_dataset_free(&a);
+        if (ob) iopo_pref_dataset_free(&b);
+    }
+    CHECK(iopo_template_jinja("chatml") && iopo_template_jinja("llama3") && iopo_template_jinja("plain") &&
+              !iopo_template_jinja("vicuna"),
+          "a Jinja string for each template");
 }
 
 int main(int argc, char **argv) {
@@ -696,6 +750,7 @@ int main(int argc, char **argv) {
         check_samples();
         check_exact();
         check_iopo_order();
+        check_llama3_and_auto();
         check_truncation();
         check_bad_records();
         check_skip();
@@ -704,6 +759,7 @@ int main(int argc, char **argv) {
     }
     iopo_tokenizer_free(demo);
     iopo_tokenizer_free(chatml);
+    iopo_tokenizer_free(llama3);
     /* Only the files this test wrote are in tmpdir. */
     DIR *d = opendir(tmpdir);
     for (struct dirent *de; d && (de = readdir(d));) {

@@ -77,13 +77,15 @@ bool pd_parse(pd_format f, const cJSON *rec, int vocab, pd_item *it, char *why, 
 void pd_item_free(pd_item *it);
 
 /* Chat templates: how text prompts and responses become ids. */
-typedef enum { PD_TEMPLATE_CHATML, PD_TEMPLATE_PLAIN } pd_template_kind;
+typedef enum { PD_TEMPLATE_CHATML, PD_TEMPLATE_PLAIN, PD_TEMPLATE_LLAMA3 } pd_template_kind;
 
 typedef struct pd_template {
     pd_template_kind kind;
     const iopo_tokenizer *tok;
-    int32_t im_start, im_end, eot; /* -1 where the template does not use it */
-    pd_ids nl, gen;                /* ChatML: "\n" after <|im_end|>, "assistant\n" after the last <|im_start|> */
+    int32_t im_start, im_end, eot; /* -1 where the template does not use it (llama3: start/end header, eot_id) */
+    int32_t bos;                   /* llama3: <|begin_of_text|> opens the prompt */
+    pd_ids nl, gen;                /* ChatML: "\n" after <|im_end|>, "assistant\n" after the last <|im_start|>;
+                                      llama3: "\n\n" after <|end_header_id|>, "assistant" in the last header */
 } pd_template;
 
 /* Checks that tok has the template's tokens and that they fit in vocab (vocab <= 0: no bound). */

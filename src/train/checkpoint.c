@@ -13,16 +13,70 @@
 
 #include "iopo/fileio.h"
 #include "iopo/jsonutil.h"
+#include "iopo/prefdata.h"
 #include "iopo/safetensors.h"
 #include "train/checkpoint.h"
 
 /* The model part of a checkpoint, also the whole of out/final: config.json, model.safetensors, tokenizer.json. */
+void checkpoint_tokenizer_describe(checkpoint_tokenizer *t, const iopo_tokenizer *tok, const char *template_name,
+                                   const iopo_model_config *cfg) {
+    snprintf(t->template_name, sizeof t->template_name, "%s", template_name);
+    bool chatml = !strcmp(template_name, "chatml"), llama3 = !strcmp(template_name, "llama3");
+    t->bos = llama3 ? "<|begin_of_text|>" : NULL;
+    t->eos = chatml ? "<|im_end|>" : llama3 ? "<|eot_id|>" : "<|endoftext|>";
+    t->pad = chatml ? "<|endoftext|>" : NULL;
+    t->bos_id = t->bos ? iopo_tokenizer_token_id(tok, t->bos) : -1;
+    t->eos_id = iopo_tokenizer_token_id(tok, t->eos);
+    t->pad_id = t->pad ? iopo_tokenizer_token_id(tok, t->pad) : -1;
+    if (t->bos_id < 0) t->bos = NULL;
+    if (t->eos_id < 0) t->eos = NULL;
+    if (t->pad_id < 0) t->pad = NULL;
+    t->model_eos_id = cfg->eos_id;
+    t->max_len = cfg->n_ctx;
+}
+
+static bool write_json(const char *dir, const char *name, cJSON *root, char *err, size_t errlen) {
+    char *json = cJSON_Print(root), path[2200];
+    cJSON_Delete(root);
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    bool ok = iopo_write_file_atomic(path, json, strlen(json), err, errlen);
+    free(json);
+    return ok;
+}
+
+/* tokenizer_config.json and generation_config.json, so that transformers' AutoTokenizer (apply_chat_template) and
+ * generate() use the template and stop tokens the run trained with. */
+static bool write_hf_side_files(const char *dir, const checkpoint_tokenizer *t, char *err, size_t errlen) {
+    const char *jinja = iopo_template_jinja(t->template_name);
+    cJSON *tc = cJSON_CreateObject();
+    cJSON_AddStringToObject(tc, "tokenizer_class", "PreTrainedTokenizerFast");
+    if (jinja) cJSON_AddStringToObject(tc, "chat_template", jinja);
+    if (t->bos) cJSON_AddStringToObject(tc, "bos_token", t->bos);
+    if (t->eos) cJSON_AddStringToObject(tc, "eos_token", t->eos);
+    if (t->pad) cJSON_AddStringToObject(tc, "pad_token", t->pad);
+    cJSON_AddNumberToObject(tc, "model_max_length", t->max_len);
+    cJSON_AddBoolToObject(tc, "clean_up_tokenization_spaces", false);
+    cJSON_AddStringToObject(tc, "iopo_template", t->template_name);
+    if (!write_json(dir, "tokenizer_config.json", tc, err, errlen)) return false;
+    cJSON *gc = cJSON_CreateObject();
+    if (t->bos_id >= 0) cJSON_AddNumberToObject(gc, "bos_token_id", t->bos_id);
+    int eos[2], ne = 0;
+    if (t->eos_id >= 0) eos[ne++] = t->eos_id;
+    if (t->model_eos_id >= 0 && t->model_eos_id != t->eos_id) eos[ne++] = t->model_eos_id;
+    if (ne == 1) cJSON_AddNumberToObject(gc, "eos_token_id", eos[0]);
+    if (ne == 2) cJSON_AddItemToObject(gc, "eos_token_id", cJSON_CreateIntArray(eos, 2));
+    if (t->pad_id >= 0) cJSON_AddNumberToObject(gc, "pad_token_id", t->pad_id);
+    cJSON_AddBoolToObject(gc, "do_sample", false);
+    return write_json(dir, "generation_config.json", gc, err, errlen);
+}
+
 static bool write_model_dir(iopo_model *m, const char *dir, const checkpoint_tokenizer *tok, char *err, size_t errlen) {
     if (!iopo_model_save(m, dir, err, errlen)) return false;
     if (!tok || !tok->json) return true;
     char path[2200];
     snprintf(path, sizeof path, "%s/tokenizer.json", dir);
-    return iopo_write_file_atomic(path, tok->json, tok->len, err, errlen);
+    return iopo_write_file_atomic(path, tok->json, tok->len, err, errlen) &&
+           write_hf_side_files(dir, tok, err, errlen);
 }
 
 /* Testing only (documented in docs/TRAINING.md), so that the test suite reaches the save window every time rather than

@@ -3,6 +3,7 @@
 #define IOPO_TRAIN_CHECKPOINT_H
 
 #include "iopo/model.h"
+#include "iopo/tokenizer.h"
 #include "iopo/optimizer.h"
 
 typedef struct checkpoint_state {
@@ -14,10 +15,22 @@ typedef struct checkpoint_state {
 
 /* The tokenizer.json bytes copied into each checkpoint, read once at start (the folder it came from may be pruned
  * during the run); json NULL = none. */
+/* What a saved model directory says about its tokenizer, beside tokenizer.json's bytes: the chat template the run
+ * trained with (tokenizer_config.json's chat_template, as Jinja) and its special tokens, which generation stops at
+ * (generation_config.json). */
 typedef struct checkpoint_tokenizer {
     char *json;
     size_t len;
+    char template_name[16];          /* chatml, llama3 or plain */
+    const char *bos, *eos, *pad;     /* token strings, NULL when the tokenizer has none */
+    int32_t bos_id, eos_id, pad_id;  /* their ids, -1 when absent */
+    int32_t model_eos_id;            /* config.json's eos_token_id (-1: none), also a stop token */
+    int max_len;                     /* the model's positions */
 } checkpoint_tokenizer;
+
+/* Fills tok's template and special tokens for template_name (resolved, not "auto") from the loaded tokenizer. */
+void checkpoint_tokenizer_describe(checkpoint_tokenizer *t, const iopo_tokenizer *tok, const char *template_name,
+                                   const iopo_model_config *cfg);
 
 bool checkpoint_save(const char *out, iopo_model *m, iopo_optimizer *o, const checkpoint_state *st,
                      const checkpoint_tokenizer *tok, char *saved_dir, size_t saved_len, char *err, size_t errlen);

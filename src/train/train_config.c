@@ -37,7 +37,8 @@ static const key_def keys[] = {
     STR(device, "device number from `iopo devices`, or cpu (default: IOPO_DEVICE, else the best GPU)"),
     STR(tokenizer, "tokenizer.json for text data (default: the model directory's)"),
     STR(objective, "training objective: sft, dpo or iopo"),
-    STR(template_name, "chat template for chat/preference formats: chatml or plain"),
+    STR(template_name, "chat template for chat/preference formats: auto (from the tokenizer's special tokens: chatml "
+                       "for Qwen, llama3 for Llama 3, else plain), chatml, llama3 or plain; the run records which"),
     DBL(beta, "DPO/IOPO beta"),
     DBL(label_smoothing, "DPO/IOPO label smoothing (cDPO epsilon)"),
     STR(loss_type, "DPO loss: sigmoid, ipo, hinge or robust (IOPO always sigmoid)"),
@@ -222,7 +223,7 @@ void iopo_train_config_defaults(iopo_train_config *c) {
     memset(c, 0, sizeof *c);
     snprintf(c->objective, sizeof c->objective, "sft");
     snprintf(c->schedule, sizeof c->schedule, "cosine");
-    snprintf(c->template_name, sizeof c->template_name, "chatml");
+    snprintf(c->template_name, sizeof c->template_name, "auto");
     snprintf(c->loss_type, sizeof c->loss_type, "sigmoid");
     snprintf(c->on_bad_record, sizeof c->on_bad_record, "error");
     c->beta = 0.1;
@@ -400,8 +401,10 @@ bool iopo_train_config_validate(const iopo_train_config *c, char *err, size_t er
     if (!c->out[0]) return snprintf(err, errlen, "out is required (--out DIR)"), false;
     if (strcmp(c->objective, "sft") && strcmp(c->objective, "dpo") && strcmp(c->objective, "iopo"))
         return snprintf(err, errlen, "objective '%s': expected sft, dpo or iopo", c->objective), false;
-    if (strcmp(c->template_name, "chatml") && strcmp(c->template_name, "plain"))
-        return snprintf(err, errlen, "template_name '%s': expected chatml or plain", c->template_name), false;
+    if (strcmp(c->template_name, "auto") && strcmp(c->template_name, "chatml") && strcmp(c->template_name, "llama3") &&
+        strcmp(c->template_name, "plain"))
+        return snprintf(err, errlen, "template_name '%s': expected auto, chatml, llama3 or plain", c->template_name),
+               false;
     if (strcmp(c->loss_type, "sigmoid") && strcmp(c->loss_type, "ipo") && strcmp(c->loss_type, "hinge") &&
         strcmp(c->loss_type, "robust"))
         return snprintf(err, errlen, "loss_type '%s': expected sigmoid, ipo, hinge or robust", c->loss_type), false;

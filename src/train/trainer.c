@@ -12,6 +12,7 @@
 #include "iopo/fileio.h"
 #include "iopo/model.h"
 #include "iopo/optimizer.h"
+#include "iopo/prefdata.h"
 #include "iopo/rng.h"
 #include "iopo/tokenizer.h"
 #include "iopo/train.h"
@@ -272,6 +273,12 @@ static int run_locked(const iopo_train_config *c, const iopo_ctx_options *copts)
         free(tok_copy.json);
         return 1;
     }
+    /* The chat template: auto follows the tokenizer's special tokens; the run records the one it used (in
+     * train_config.json and its saved tokenizer_config.json). */
+    char template_used[16];
+    snprintf(template_used, sizeof template_used, "%s",
+             strcmp(c->template_name, "auto") ? c->template_name : tok ? iopo_template_for_tokenizer(tok) : "plain");
+    if (tok) checkpoint_tokenizer_describe(&tok_copy, tok, template_used, &cfg);
     int T = c->seq_len < cfg.n_ctx ? c->seq_len : cfg.n_ctx;
     if (c->seq_len > cfg.n_ctx)
         fprintf(stderr, "iopo train: seq_len %d exceeds the model's n_positions; using %d\n", c->seq_len, cfg.n_ctx);
@@ -295,6 +302,9 @@ static int run_locked(const iopo_train_config *c, const iopo_ctx_options *copts)
     /* epochs and warmup_ratio become steps and warmup_steps now that the records are counted; the run (and its
      * saved configuration) uses the resolved values. */
     iopo_train_config resolved = *c;
+    if (strcmp(c->template_name, template_used) != 0)
+        fprintf(stderr, "template: %s (auto: from the tokenizer's special tokens)\n", template_used);
+    snprintf(resolved.template_name, sizeof resolved.template_name, "%s", template_used);
     if (!iopo_train_config_resolve(&resolved, train.n / G, err, sizeof err)) {
         fprintf(stderr, "iopo train: %s\n", err);
         iopo_dataset_free(&train), iopo_dataset_free(&eval);
