@@ -217,8 +217,8 @@ if [ "$mode" != quick ]; then
     "leftovers gone, the run continued to step 10"
 
   # --- out/final: a plain model directory; every model argument accepts a run directory.
-  check "[ \"\$(ls '$work/fin/final' | tr '\n' ' ')\" = 'config.json model.safetensors tokenizer.json ' ]" \
-    "final/ holds config.json, model.safetensors, tokenizer.json only: $(ls "$work/fin/final" | tr '\n' ' ')"
+  check "[ \"\$(ls '$work/fin/final' | tr '\n' ' ')\" = 'config.json generation_config.json model.safetensors tokenizer.json tokenizer_config.json ' ]" \
+    "final/ holds a Hugging Face model directory and nothing else: $(ls "$work/fin/final" | tr '\n' ' ')"
   check "cmp -s '$work/fin/final/model.safetensors' '$work/fin/checkpoint-10/model.safetensors'" "final/ = the last checkpoint's weights"
   g1=$("$iopo" generate --model "$work/fin" --prompt "The sun" --max-tokens 8 "${dev[@]}" 2>&1)
   g2=$("$iopo" generate --model "$work/fin/checkpoint-10" --prompt "The sun" --max-tokens 8 "${dev[@]}" 2>&1)

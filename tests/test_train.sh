@@ -188,6 +188,9 @@ check "grep -q '^schedule: 12 steps (from epochs), warmup 3 steps' '$work/pad32.
   "epochs 1 over 48 records, 4 per step: 12 steps, warmup_ratio 0.25: 3 warmup steps: $(grep schedule "$work/pad32.log")"
 check "grep -q '\"warmup_steps\":[[:space:]]*3,' '$work/pad32/train_config.json' && grep -q '\"steps\":[[:space:]]*12,' '$work/pad32/train_config.json'" \
   "the run saves the resolved steps and warmup_steps"
+eot=$(printf '%s' '<|endoftext|>' | "$iopo" tokenize --tokenizer "$tok" | tr -d '[:space:]')
+check "grep -q '\"template_name\":[[:space:]]*\"plain\"' '$work/pad32/train_config.json' && grep -q '\"iopo_template\":[[:space:]]*\"plain\"' '$work/pad32/final/tokenizer_config.json' && grep -q '\"chat_template\":' '$work/pad32/final/tokenizer_config.json' && grep -q '\"eos_token_id\":[[:space:]]*$eot,' '$work/pad32/final/generation_config.json'" \
+  "template auto with the demo tokenizer is plain, recorded in train_config.json and final/tokenizer_config.json; generation_config.json stops at <|endoftext|> ($eot)"
 mixed --epochs 1 --warmup-ratio 0.25 --seq-len 31 --out "$work/pad31" >"$work/pad31.log" 2>&1 || fail "seq_len 31 run"
 check "[ \"\$(losses '$work/pad32/metrics.jsonl' | head -1)\" = \"\$(losses '$work/pad31/metrics.jsonl' | head -1)\" ]" \
   "no record reaches seq_len: seq_len 32 and 31 give the same first-step loss and gradient norm (rows padded to their longest)"
