@@ -31,9 +31,9 @@ typedef struct family_case {
 static const family_case cases[] = {
     {"gpt2", "--layers 2 --heads 2 --dim 32 --vocab 301 --ctx 24", true},
     /* GQA, attention_bias (q/k/v/o biases), untied head; head_dim 8 at theta 1e4 puts wavelengths 6.3, 63, 628, 6283
-     * in llama3's kept (< 64/8), blended and divided (> 64/1) bands. */
+     * in llama3's kept (< 64/4), blended and divided (> 64/0.5) bands. */
     {"llama", "--arch llama --layers 2 --heads 4 --kv-heads 2 --dim 32 --ffn 64 --vocab 301 --ctx 24 --tied 0 "
-              "--attention-bias 1 --rope-theta 10000 --rope-llama3 8,1,8,64", false},
+              "--attention-bias 1 --rope-theta 10000 --rope-llama3 8,0.5,4,64", false},
     /* GQA, q/k/v biases, tied head, Qwen2's theta. */
     {"qwen2", "--arch qwen2 --layers 2 --heads 4 --kv-heads 2 --dim 32 --ffn 64 --vocab 301 --ctx 24 --tied 1 "
               "--rope-theta 1000000", false},

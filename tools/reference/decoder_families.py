@@ -329,8 +329,8 @@ def loop_forward(p, cfg, ids, L):
 
 def self_test_configs():
     """The shapes the self-test runs: each family with the features the C test exercises."""
-    # head_dim 8, theta 1e4: wavelengths 6.3, 63, 628, 6283 fall in llama3's kept / blended / divided bands.
-    llama3 = {"factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 8.0, "original_max_position_embeddings": 64.0}
+    # head_dim 8, theta 1e4: wavelengths 6.3, 63, 628, 6283 fall in llama3's kept (< 16), blended, divided (> 128)
+    llama3 = {"factor": 8.0, "low_freq_factor": 0.5, "high_freq_factor": 4.0, "original_max_position_embeddings": 64.0}
     return [
         FamilyConfig("llama", 2, 4, 2, 16, 8, 24, 12, 37, 1e-5, 10000.0, llama3, False, True),
         FamilyConfig("llama", 1, 2, 2, 16, 8, 20, 12, 37, 1e-5, 500.0, None, True, False),

@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 
 import decoder_families as fam  # tools/reference/decoder_families.py: Llama, Qwen2, Qwen3
+import families_selftest  # their self-test
 from preference import LOSS_TYPES, OBJECTIVES, Preference  # tools/reference/preference.py, next to this file
 
 PARAM_SUFFIXES = (
@@ -1154,6 +1155,9 @@ def self_test():
 
     # 11-14. Preference objectives (DPO, IOPO).
     self_test_preference(check, maxdiff, cfg, base, g)
+
+    # 15. Llama, Qwen2, Qwen3: groups 2, 4-10 for each family configuration, RoPE properties.
+    families_selftest.run(check, maxdiff, sys.modules[__name__])
 
     print("self-test: %d failed" % len(fails))
     return 0 if not fails else 1
