@@ -27,6 +27,8 @@ import time
 import torch
 import torch.nn.functional as F
 
+import decoder_families as fam  # tools/reference/decoder_families.py: Llama, Qwen2, Qwen3
+import families_selftest  # their self-test
 from preference import LOSS_TYPES, OBJECTIVES, Preference  # tools/reference/preference.py, next to this file
 
 PARAM_SUFFIXES = (
@@ -151,6 +153,8 @@ def st_write(path, tensors, metadata=None):
 # model directory
 
 class Config:
+    family = "gpt2"
+
     def __init__(self, n_layer, n_head, n_embd, n_ctx, vocab_size, eps):
         self.n_layer, self.n_head, self.n_embd = n_layer, n_head, n_embd
         self.n_ctx, self.vocab_size, self.eps = n_ctx, vocab_size, eps
@@ -158,6 +162,8 @@ class Config:
 
 def param_shapes(cfg):
     """HF parameter names (no prefix) in HF order, with shapes. Conv1D weights are [in, out]."""
+    if cfg.family != "gpt2":
+        return fam.param_shapes(cfg)
     C, V = cfg.n_embd, cfg.vocab_size
     shapes = {"wte.weight": [V, C], "wpe.weight": [cfg.n_ctx, C]}
     per = {"ln_1.weight": [C], "ln_1.bias": [C], "attn.c_attn.weight": [C, 3 * C], "attn.c_attn.bias": [3 * C],
@@ -190,8 +196,13 @@ def load_config(model_dir):
             raise InputError("%s: %r must be a positive integer, got %r" % (path, key, v))
         return v
 
+    if j.get("model_type") in fam.FAMILIES:
+        def error(msg):
+            raise InputError(msg)
+        return fam.load_config(path, j, error)
     if j.get("model_type", "gpt2") != "gpt2":
-        raise InputError("%s: model_type %r is not \"gpt2\"" % (path, j.get("model_type")))
+        raise InputError("%s: model_type %r is not one of gpt2, %s" % (path, j.get("model_type"),
+                                                                        ", ".join(fam.FAMILIES)))
     # gelu_pytorch_tanh is the same tanh formula as gelu_new.
     if j.get("activation_function", "gelu_new") not in ("gelu_new", "gelu_pytorch_tanh"):
         raise InputError("%s: activation_function %r is not gelu_new" % (path, j.get("activation_function")))
@@ -212,7 +223,9 @@ def load_config(model_dir):
     return cfg
 
 
-def _ignored(name):
+def _ignored(cfg, name):
+    if cfg.family != "gpt2":
+        return fam.ignored(cfg, name)
     return name == "lm_head.weight" or name.endswith(".attn.bias") or name.endswith(".attn.masked_bias")
 
 
@@ -240,11 +253,14 @@ def load_params(model_dir, cfg):
     params = {}
     for path, entries in files.items():
         for raw_name, entry in entries.items():
-            name = raw_name[len("transformer."):] if raw_name.startswith("transformer.") else raw_name
-            if _ignored(name):
+            name = raw_name
+            if cfg.family == "gpt2" and raw_name.startswith("transformer."):
+                name = raw_name[len("transformer."):]
+            if _ignored(cfg, name):
                 continue
             if name not in shapes:
-                raise InputError("%s: unexpected tensor %r for a %d-layer GPT-2" % (path, raw_name, cfg.n_layer))
+                raise InputError("%s: unexpected tensor %r for a %d-layer %s" % (path, raw_name, cfg.n_layer,
+                                                                               cfg.family))
             if name in params:
                 raise InputError("%s: tensor %r appears twice (with and without the transformer. prefix?)" %
                                  (path, raw_name))
@@ -342,6 +358,8 @@ def gelu_new(x):
 
 def forward(p, cfg, input_ids, lengths):
     """Logits (B, T, V) in the dtype of the parameters."""
+    if cfg.family != "gpt2":
+        return fam.forward(p, cfg, input_ids, lengths)
     B, T = input_ids.shape
     C, H = cfg.n_embd, cfg.n_head
     hd = C // H
@@ -540,6 +558,8 @@ def reference(model_dir, batch_path, out_path, args):
 def random_params(cfg, seed):
     """Seeded random weights; LayerNorm parameters and biases are far from their usual 1/0 so their gradients and
     their effect on the forward pass are tested too."""
+    if cfg.family != "gpt2":
+        return fam.random_params(cfg, seed)
     g = torch.Generator().manual_seed(seed)
     out = {}
     for name, shape in param_shapes(cfg).items():
@@ -556,6 +576,10 @@ def random_params(cfg, seed):
 def init_model(model_dir, cfg, seed, style):
     params = random_params(cfg, seed)
     os.makedirs(model_dir, exist_ok=True)
+    if cfg.family != "gpt2":
+        fam.write_config(model_dir, cfg)
+        st_write(os.path.join(model_dir, "model.safetensors"), params, {"format": "pt"})
+        return
     conf = {"architectures": ["GPT2LMHeadModel"], "model_type": "gpt2", "activation_function": "gelu_new",
             "n_layer": cfg.n_layer, "n_head": cfg.n_head, "n_embd": cfg.n_embd, "n_positions": cfg.n_ctx,
             "n_ctx": cfg.n_ctx, "vocab_size": cfg.vocab_size, "layer_norm_epsilon": cfg.eps, "n_inner": None,
@@ -1132,6 +1156,9 @@ def self_test():
     # 11-14. Preference objectives (DPO, IOPO).
     self_test_preference(check, maxdiff, cfg, base, g)
 
+    # 15. Llama, Qwen2, Qwen3: groups 2, 4-10 for each family configuration, RoPE properties.
+    families_selftest.run(check, maxdiff, sys.modules[__name__])
+
     print("self-test: %d failed" % len(fails))
     return 0 if not fails else 1
 
@@ -1159,13 +1186,22 @@ def main(argv):
     ap.add_argument("--ref-logps", metavar="FILE", help="JSON list of B reference log-probs (default: computed at "
                     "the initial weights)")
     ap.add_argument("--init-model", metavar="DIR")
+    ap.add_argument("--arch", choices=("gpt2",) + fam.FAMILIES, default="gpt2")
+    ap.add_argument("--kv-heads", type=int, help="llama/qwen: KV heads (default --heads)")
+    ap.add_argument("--head-dim", type=int, help="llama/qwen: head_dim (default dim/heads)")
+    ap.add_argument("--ffn", type=int, help="llama/qwen: intermediate_size (default 3*dim)")
+    ap.add_argument("--tied", type=int, choices=(0, 1), default=0, help="llama/qwen: tie_word_embeddings")
+    ap.add_argument("--attention-bias", type=int, choices=(0, 1), default=0, help="llama/qwen3: attention_bias")
+    ap.add_argument("--rope-theta", type=float, default=10000.0)
+    ap.add_argument("--rope-llama3", metavar="F,LO,HI,OLD",
+                    help="llama3 rope_scaling: factor, low_freq_factor, high_freq_factor, original max positions")
     ap.add_argument("--layers", type=int)
     ap.add_argument("--heads", type=int)
     ap.add_argument("--dim", type=int)
     ap.add_argument("--vocab", type=int)
     ap.add_argument("--ctx", type=int)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--ln-eps", type=float, default=1e-5)
+    ap.add_argument("--ln-eps", type=float, help="layer_norm_epsilon / rms_norm_eps (default 1e-5; qwen 1e-6)")
     ap.add_argument("--init-style", choices=("plain", "hf"), default="plain",
                     help="plain: bare HF names; hf: transformer. prefix + attn.bias/masked_bias buffers + lm_head")
     ap.add_argument("--self-test", action="store_true")
@@ -1178,11 +1214,36 @@ def main(argv):
             return self_test()
         if args.init_model:
             dims = (args.layers, args.heads, args.dim, args.vocab, args.ctx)
-            if any(v is None or v <= 0 for v in dims) or args.dim % args.heads or not args.ln_eps > 0:
-                ap.error("--init-model needs positive --layers --heads --dim --vocab --ctx, dim a multiple of heads")
+            if args.ln_eps is None:
+                args.ln_eps = 1e-6 if args.arch.startswith("qwen") else 1e-5
+            if any(v is None or v <= 0 for v in dims) or not args.ln_eps > 0:
+                ap.error("--init-model needs positive --layers --heads --dim --vocab --ctx")
+            if args.arch == "gpt2":
+                if args.dim % args.heads:
+                    ap.error("--dim must be a multiple of --heads")
+                cfg = Config(args.layers, args.heads, args.dim, args.ctx, args.vocab, args.ln_eps)
+            else:
+                kv = args.kv_heads or args.heads
+                hd = args.head_dim or (args.dim // args.heads if args.dim % args.heads == 0 else 0)
+                if args.heads % kv or hd <= 0 or hd % 2 or (args.ffn is not None and args.ffn <= 0):
+                    ap.error("--heads must be a multiple of --kv-heads; --head-dim even (default dim/heads)")
+                if args.init_style != "plain" or (args.attention_bias and args.arch == "qwen2"):
+                    ap.error("--init-style hf is GPT-2's; qwen2 has no --attention-bias (its q/k/v bias is fixed)")
+                scaling = None
+                if args.rope_llama3:
+                    try:
+                        v = [float(e) for e in args.rope_llama3.split(",")]
+                    except ValueError:
+                        v = []
+                    if len(v) != 4 or not all(e > 0 for e in v) or not v[2] > v[1]:
+                        ap.error("--rope-llama3 wants four positive numbers F,LO,HI,OLD with HI > LO")
+                    scaling = dict(zip(("factor", "low_freq_factor", "high_freq_factor",
+                                        "original_max_position_embeddings"), v))
+                cfg = fam.FamilyConfig(args.arch, args.layers, args.heads, kv, args.dim, hd,
+                                       args.ffn or 3 * args.dim, args.ctx, args.vocab, args.ln_eps,
+                                       args.rope_theta, scaling, bool(args.tied), bool(args.attention_bias))
             try:
-                init_model(args.init_model, Config(args.layers, args.heads, args.dim, args.ctx, args.vocab,
-                                                   args.ln_eps), args.seed, args.init_style)
+                init_model(args.init_model, cfg, args.seed, args.init_style)
             except OSError as e:
                 raise InputError("%s: cannot write the model: %s" % (args.init_model, e))
             return 0

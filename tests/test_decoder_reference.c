@@ -1,8 +1,9 @@
-/* GPT-2 against the PyTorch reference (tools/reference/gpt2_reference.py): for one batch of right-padded sequences of
- * different lengths with a loss mask, both backends must match PyTorch's logits, per-token losses, per-sequence
- * log-prob sums, the mean loss and every parameter gradient, and then the losses, gradient norms and final parameters
- * of several AdamW steps with clipping.
- * Usage: test_gpt2_reference PYTHON REFERENCE_SCRIPT WORKDIR */
+/* One model family against the PyTorch reference (tools/reference/gpt2_reference.py, which imports
+ * decoder_families.py for Llama / Qwen2 / Qwen3): for one batch of right-padded sequences of different lengths with a
+ * loss mask, both backends must match PyTorch's logits, per-token losses, per-sequence log-prob sums, the mean loss
+ * and every gradient under its checkpoint name (iopo_model_export splits fused tensors), and then the losses,
+ * gradient norms and final parameters of several AdamW steps with clipping. GPT-2 also runs the DPO/IOPO checks.
+ * Usage: test_decoder_reference PYTHON REFERENCE_SCRIPT WORKDIR gpt2|llama|qwen2|qwen3 */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,10 +22,31 @@ static const int prompt_len[B] = {4, 1, 2};
 static const iopo_optimizer_config opt = {.lr = 1e-2f, .beta1 = 0.9f, .beta2 = 0.95f, .eps = 1e-5f,
                                           .weight_decay = 0.1f, .grad_clip = 1.0f};
 
+/* Each family's tiny model (gpt2_reference.py --init-model arguments) with the features it must exercise. */
+typedef struct family_case {
+    const char *name, *init_args;
+    bool preferences;
+} family_case;
+
+static const family_case cases[] = {
+    {"gpt2", "--layers 2 --heads 2 --dim 32 --vocab 301 --ctx 24", true},
+    /* GQA, attention_bias (q/k/v/o biases), untied head; head_dim 8 at theta 1e4 puts wavelengths 6.3, 63, 628, 6283
+     * in llama3's kept (< 64/4), blended and divided (> 64/0.5) bands. */
+    {"llama", "--arch llama --layers 2 --heads 4 --kv-heads 2 --dim 32 --ffn 64 --vocab 301 --ctx 24 --tied 0 "
+              "--attention-bias 1 --rope-theta 10000 --rope-llama3 8,0.5,4,64", false},
+    /* GQA, q/k/v biases, tied head, Qwen2's theta. */
+    {"qwen2", "--arch qwen2 --layers 2 --heads 4 --kv-heads 2 --dim 32 --ffn 64 --vocab 301 --ctx 24 --tied 1 "
+              "--rope-theta 1000000", false},
+    /* GQA, q/k norm, head_dim 12 != 32 / 4, untied head. */
+    {"qwen3", "--arch qwen3 --layers 2 --heads 4 --kv-heads 2 --dim 32 --head-dim 12 --ffn 64 --vocab 301 --ctx 24 "
+              "--tied 0 --rope-theta 1000000", false},
+};
+
 static int failures;
+static const char *family = "";
 
 static void report(const char *backend, const char *what, double err, double tol, bool ok) {
-    printf("%-8s %-44s max err %.3e (tol %.3e)  %s\n", backend, what, err, tol, ok ? "pass" : "FAIL");
+    printf("%-5s %-6s %-58s max err %.3e (tol %.3e)  %s\n", family, backend, what, err, tol, ok ? "pass" : "FAIL");
     if (!ok) failures++;
 }
 
@@ -40,7 +62,7 @@ static void compare(const char *backend, const char *what, const float *got, con
         if (skip && skip[i]) continue;
         double err = fabs((double)got[i] - ref[i]), tol = atol + rtol * fabs(ref[i]);
         if (!(err <= tol)) {
-            if (ok) printf("    %s[%zu]: got %.8g, reference %.8g\n", what, i, got[i], ref[i]);
+            if (ok) printf("    %s %s %s[%zu]: got %.8g, reference %.8g\n", family, backend, what, i, got[i], ref[i]);
             ok = false;
         }
         if (err > worst || isnan(err)) worst = err, worst_tol = tol;
@@ -52,7 +74,7 @@ static float *ref_tensor(const iopo_safetensors *st, const char *name, size_t ex
     const iopo_st_tensor *t = iopo_st_find(st, name);
     char err[512];
     if (!t || t->numel != expect) {
-        printf("FAIL: reference output lacks %s with %zu elements\n", name, expect);
+        printf("FAIL: %s: reference output lacks %s with %zu elements\n", family, name, expect);
         exit(1);
     }
     float *x = malloc(expect * sizeof *x + 4);
@@ -61,6 +83,33 @@ static float *ref_tensor(const iopo_safetensors *st, const char *name, size_t ex
         exit(1);
     }
     return x;
+}
+
+/* The model's gradients (grads) or values under their checkpoint names against the reference's grad.NAME /
+ * param.NAME, and the reference holds no tensor of that kind the model lacks. */
+static void compare_export(iopo_model *m, bool grads, const char *backend, const char *tag,
+                           const iopo_safetensors *ref, double rtol, double atol_frac) {
+    const char *kind = grads ? "grad." : "param.";
+    iopo_st_entry *e;
+    int n = iopo_model_export(m, grads, &e), in_ref = 0;
+    for (int i = 0; i < iopo_st_count(ref); i++)
+        if (!strncmp(iopo_st_at(ref, i)->name, kind, strlen(kind))) in_ref++;
+    if (in_ref != n) {
+        printf("FAIL: %s %s: the model exports %d tensors, the reference has %d %s tensors\n", family, backend, n,
+               in_ref, kind);
+        failures++;
+    }
+    for (int i = 0; i < n; i++) {
+        char key[192], what[320];
+        size_t numel = 1;
+        for (int d = 0; d < e[i].ndim; d++) numel *= (size_t)e[i].shape[d];
+        snprintf(key, sizeof key, "%s%s", kind, e[i].name);
+        snprintf(what, sizeof what, "%s%s", tag, key);
+        float *r = ref_tensor(ref, key, numel);
+        compare(backend, what, e[i].data, r, numel, rtol, atol_frac, NULL);
+        free(r);
+    }
+    iopo_model_export_free(e, n);
 }
 
 typedef struct host_batch {
@@ -167,17 +216,7 @@ static void check_backend(iopo_ctx *ctx, const char *name, const char *model_dir
     free(r);
 
     iopo_model_backward(m, &bt, dloss, NULL);
-    for (int i = 0; i < iopo_model_param_count(m); i++) {
-        iopo_param *p = iopo_model_param(m, i);
-        char key[160];
-        snprintf(key, sizeof key, "grad.%s", p->name);
-        float *g = malloc(p->grad->numel * sizeof *g);
-        iopo_tensor_download(p->grad, g);
-        r = ref_tensor(ref, key, p->grad->numel);
-        compare(name, key, g, r, p->grad->numel, 1e-3, 1e-4, NULL);
-        free(r);
-        free(g);
-    }
+    compare_export(m, true, name, "", ref, 1e-3, 1e-4);
 
     /* AdamW steps with clipping from the same starting point. */
     iopo_optimizer *o = iopo_optimizer_create(m);
@@ -201,17 +240,7 @@ static void check_backend(iopo_ctx *ctx, const char *name, const char *model_dir
     r = ref_tensor(ref, "adamw_grad_norms", STEPS);
     compare(name, "adamw grad norms", step_norm, r, STEPS, 1e-3, 0, NULL);
     free(r);
-    for (int i = 0; i < iopo_model_param_count(m); i++) {
-        iopo_param *p = iopo_model_param(m, i);
-        char key[160];
-        snprintf(key, sizeof key, "param.%s", p->name);
-        float *v = malloc(p->value->numel * sizeof *v);
-        iopo_tensor_download(p->value, v);
-        r = ref_tensor(ref, key, p->value->numel);
-        compare(name, key, v, r, p->value->numel, 1e-4, 1e-4, NULL);
-        free(r);
-        free(v);
-    }
+    compare_export(m, false, name, "", ref, 1e-4, 1e-4);
     iopo_optimizer_free(o);
     free(pad);
     free(logits);
@@ -335,18 +364,8 @@ static void check_preference(iopo_ctx *ctx, const char *name, const char *object
     snprintf(what, sizeof what, "%s dseq_logp", tag);
     compare(name, what, d, r, R, 1e-3, 1e-4, NULL);
     free(r);
-    for (int i = 0; i < iopo_model_param_count(m); i++) {
-        iopo_param *p = iopo_model_param(m, i);
-        char key[160];
-        snprintf(key, sizeof key, "grad.%s", p->name);
-        float *g = malloc(p->grad->numel * sizeof *g);
-        iopo_tensor_download(p->grad, g);
-        r = ref_tensor(rs, key, p->grad->numel);
-        snprintf(what, sizeof what, "%s %s", tag, key);
-        compare(name, what, g, r, p->grad->numel, 1e-3, 1e-4, NULL);
-        free(r);
-        free(g);
-    }
+    snprintf(what, sizeof what, "%s ", tag);
+    compare_export(m, true, name, what, rs, 1e-3, 1e-4);
     iopo_st_close(rs);
     iopo_tensor_free(tref), iopo_tensor_free(tl), iopo_tensor_free(tz), iopo_tensor_free(td);
     iopo_batch_free(&bt);
@@ -366,10 +385,14 @@ static void check_all_preferences(iopo_ctx *ctx, const char *name, const char *p
 }
 
 int main(int argc, char **argv) {
-    if (argc != 4) {
-        fprintf(stderr, "usage: %s PYTHON REFERENCE_SCRIPT WORKDIR\n", argv[0]);
+    const family_case *fc = NULL;
+    for (size_t i = 0; argc == 5 && i < sizeof cases / sizeof cases[0]; i++)
+        if (!strcmp(argv[4], cases[i].name)) fc = &cases[i];
+    if (!fc) {
+        fprintf(stderr, "usage: %s PYTHON REFERENCE_SCRIPT WORKDIR gpt2|llama|qwen2|qwen3\n", argv[0]);
         return 2;
     }
+    family = fc->name;
     const char *py = argv[1], *script = argv[2], *work = argv[3];
     char err[512], model_dir[1024], batch[1024], out[1024], cmd[8192];
     if (!iopo_mkdirs(work, err, sizeof err)) {
@@ -380,8 +403,7 @@ int main(int argc, char **argv) {
     snprintf(batch, sizeof batch, "%s/batch.json", work);
     snprintf(out, sizeof out, "%s/reference.safetensors", work);
     /* A model with random LayerNorm parameters and biases too, so every parameter's gradient is exercised. */
-    snprintf(cmd, sizeof cmd, "'%s' '%s' --init-model '%s' --layers 2 --heads 2 --dim 32 --vocab 301 --ctx 24 --seed 3",
-             py, script, model_dir);
+    snprintf(cmd, sizeof cmd, "'%s' '%s' --init-model '%s' %s --seed 3", py, script, model_dir, fc->init_args);
     if (system(cmd) != 0) {
         printf("FAIL: %s\n", cmd);
         return 1;
@@ -412,7 +434,7 @@ int main(int argc, char **argv) {
     if (!only || strcmp(only, "vulkan") != 0) {
         iopo_ctx *cpu = iopo_ctx_create(&(iopo_ctx_options){.backend = IOPO_BACKEND_CPU}, err, sizeof err);
         check_backend(cpu, "cpu", model_dir, &hb, ref);
-        check_all_preferences(cpu, "cpu", py, script, model_dir, work);
+        if (fc->preferences) check_all_preferences(cpu, "cpu", py, script, model_dir, work);
         iopo_ctx_destroy(cpu);
     }
     if (!only || strcmp(only, "cpu") != 0) {
@@ -427,10 +449,10 @@ int main(int argc, char **argv) {
             return 1;
         }
         check_backend(dev, "vulkan", model_dir, &hb, ref);
-        check_all_preferences(dev, "vulkan", py, script, model_dir, work);
+        if (fc->preferences) check_all_preferences(dev, "vulkan", py, script, model_dir, work);
         iopo_ctx_destroy(dev);
     }
     iopo_st_close(ref);
-    printf("gpt2_reference: %d failed\n", failures);
+    printf("%s reference: %d failed\n", family, failures);
     return failures ? 1 : 0;
 }
