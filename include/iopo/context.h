@@ -80,6 +80,8 @@ void iopo_tensor_upload(iopo_tensor *t, const void *src);
 void iopo_tensor_download(const iopo_tensor *t, void *dst);
 void iopo_tensor_zero(iopo_tensor *t);
 void iopo_tensor_copy(iopo_tensor *dst, const iopo_tensor *src);   /* same numel */
+/* dst[dst_off .. dst_off + n) = src[src_off .. src_off + n) (elements; any offsets; same context). */
+void iopo_tensor_copy_range(iopo_tensor *dst, size_t dst_off, const iopo_tensor *src, size_t src_off, size_t n);
 
 /* Per-op GPU time table, summed since the last reset (Vulkan with opts.profile only; prints a note otherwise). */
 void iopo_profile_print(iopo_ctx *ctx, FILE *out);

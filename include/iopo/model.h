@@ -26,7 +26,13 @@ typedef struct iopo_model_config {
     bool attn_bias;           /* Llama's attention_bias: biases on q, k, v and o (Qwen2: q, k, v always) */
     iopo_rope_config rope;    /* RoPE families */
     int bos_id, eos_id;       /* bos_token_id / eos_token_id of config.json, -1 when absent (first id of a list) */
+    /* Not from config.json: the most bytes the LM head's logits may take (0: IOPO_LOGITS_BUDGET). A batch whose
+     * (B*T, V) logits are larger runs the head and the cross-entropy in chunks of whole sequences, forward and
+     * backward, so the full logits never exist (the backward recomputes each chunk's logits). */
+    size_t logits_budget;
 } iopo_model_config;
+
+#define IOPO_LOGITS_BUDGET ((size_t)256 << 20)
 
 typedef struct iopo_param {
     char name[96];            /* iopo's name: the Hugging Face tensor name, or for a fused tensor a name of its own
@@ -87,6 +93,8 @@ size_t iopo_model_activation_bytes(const iopo_model_config *cfg, int B, int T);
 /* Allocates the activations of a (B, T) batch now (they are otherwise allocated at the first forward): later batches
  * no larger in B and T use views of them, so a run allocates once for its largest shape. */
 void iopo_model_reserve(iopo_model *m, int B, int T);
+/* Sets cfg.logits_budget (bytes; 0 = the default); activations are planned anew at the next batch. */
+void iopo_model_set_logits_budget(iopo_model *m, size_t bytes);
 /* Bytes of the activations the model holds now (0 before the first forward or reserve). */
 size_t iopo_model_activation_bytes_allocated(const iopo_model *m);
 
@@ -101,7 +109,8 @@ void iopo_batch_view(iopo_batch *view, const iopo_batch *full, int T);
 /* Forward pass over the batch; afterwards the outputs below hold this batch's values (on the device). */
 void iopo_model_forward(iopo_model *m, const iopo_batch *b);
 /* Outputs of the last forward: loss (B,T) = mask * CE per token; seq_logp (B) = sum_t mask * log p(target);
- * seq_count (B) = sum_t mask; logits (B,T,V) (overwritten by the backward). */
+ * seq_count (B) = sum_t mask; logits (B,T,V) (overwritten by the backward), NULL when the head ran in chunks (the
+ * logits of a batch larger than logits_budget never exist whole). */
 iopo_tensor *iopo_model_token_loss(iopo_model *m);
 iopo_tensor *iopo_model_seq_logp(iopo_model *m);
 iopo_tensor *iopo_model_seq_count(iopo_model *m);

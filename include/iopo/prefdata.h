@@ -76,7 +76,8 @@ typedef struct iopo_pref_dataset {
 
 typedef struct iopo_pref_options {
     iopo_objective objective;
-    const char *template_name;   /* "chatml" or "plain" (text data only; ignored for pre-tokenized files) */
+    const char *template_name;   /* "auto", "chatml", "llama3" or "plain" (text data only; ignored for pre-tokenized
+                                    files); auto: iopo_template_for_tokenizer */
     int cutoff_len;              /* max tokens per sequence (prompt + response), at least 2 */
     bool skip_bad;               /* on_bad_record: "skip" (report each, continue) instead of "error" */
     int vocab;                   /* every id (template markers and text ids too) must be < vocab; <= 0: no bound
@@ -90,5 +91,11 @@ typedef struct iopo_pref_options {
 bool iopo_pref_dataset_load(iopo_pref_dataset *ds, const char *path, const iopo_tokenizer *tok,
                             const iopo_pref_options *opt, char *err, size_t errlen);
 void iopo_pref_dataset_free(iopo_pref_dataset *ds);
+
+/* The chat template a tokenizer's special tokens call for: chatml (<|im_start|>, <|im_end|>: Qwen), llama3
+ * (<|begin_of_text|>, <|start_header_id|>, <|end_header_id|>, <|eot_id|>), else plain. */
+const char *iopo_template_for_tokenizer(const iopo_tokenizer *tok);
+/* A template as the Jinja string of tokenizer_config.json's chat_template; NULL for an unknown name. */
+const char *iopo_template_jinja(const char *name);
 
 #endif

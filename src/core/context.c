@@ -297,6 +297,21 @@ void iopo_tensor_copy(iopo_tensor *dst, const iopo_tensor *src) {
     vk_copy(dst->ctx, dst, 0, src, 0, iopo_tensor_bytes(src));
 }
 
+void iopo_tensor_copy_range(iopo_tensor *dst, size_t dst_off, const iopo_tensor *src, size_t src_off, size_t n) {
+    if (dst->ctx != src->ctx || dst_off > dst->numel || n > dst->numel - dst_off || src_off > src->numel ||
+        n > src->numel - src_off) {
+        fprintf(stderr, "iopo: internal error: copy of %zu elements from %zu of %zu into %zu of %zu\n", n, src_off,
+                src->numel, dst_off, dst->numel);
+        abort();
+    }
+    if (!n) return;
+    if (!dst->vk) {
+        memmove((char *)dst->data + dst_off * 4, (const char *)src->data + src_off * 4, n * 4);
+        return;
+    }
+    vk_copy(dst->ctx, dst, dst_off * 4, src, src_off * 4, n * 4);
+}
+
 void iopo_profile_print(iopo_ctx *ctx, FILE *out) {
     if (!ctx->vk || !ctx->vk->profile) {
         fprintf(stderr, "iopo: no profile: per-op timing needs a Vulkan device and --profile\n");

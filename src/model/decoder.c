@@ -198,7 +198,23 @@ typedef struct act_walk {
     size_t bytes;
     iopo_tensor **base;
     int nbase;               /* tensors walked so far (every mode) */
+    bool head_chunked;       /* VIEW: as the allocation decided; otherwise decided from the shape */
+    int64_t head_rows;
 } act_walk;
+
+/* The LM head's logits rows for a (B, T) batch: all B*T rows when their logits fit the budget, else as many whole
+ * sequences as fit (at least one). */
+static size_t logits_budget(const iopo_model_config *c) { return c->logits_budget ? c->logits_budget : IOPO_LOGITS_BUDGET; }
+static void plan_head(const iopo_model_config *c, int B, int T, bool *chunked, int64_t *rows) {
+    int64_t fit = (int64_t)(logits_budget(c) / ((size_t)c->vocab_size * 4));
+    *chunked = (int64_t)B * T > fit;
+    *rows = *chunked ? (fit / T > 0 ? fit / T : 1) * (int64_t)T : (int64_t)B * T;
+}
+/* Sequences per head chunk for a (B, T) batch within an allocation of `rows` logits rows. */
+static int head_chunk(int B, int T, int64_t rows) {
+    int64_t k = rows / T;
+    return k < 1 ? 1 : k > B ? B : (int)k;
+}
 
 static void act(act_walk *w, iopo_tensor **slot, iopo_dtype dt, int ndim, int64_t d0, int64_t d1, int64_t d2,
                 int64_t d3) {
@@ -249,7 +265,27 @@ static void walk_acts(const iopo_model_config *c, const model_family *f, int B, 
     ACT2(a->normf, BT, C);
     if (ln) ACT1(a->normf_mean, BT);
     ACT1(a->normf_rstd, BT);
-    ACT2(a->logits, BT, V);
+    bool chunked;
+    int64_t rows;
+    if (w->mode == WALK_VIEW) chunked = w->head_chunked, rows = w->head_rows;
+    else plan_head(c, B, T, &chunked, &rows);
+    if (w->mode != WALK_VIEW) w->head_chunked = chunked, w->head_rows = rows;
+    if (chunked) {
+        int64_t Bc = head_chunk(B, T, rows);
+        ACT2(a->logits, Bc * T, V);
+        ACT2(a->c_in, Bc * T, C);
+        ACT2(a->c_dnorm, Bc * T, C);
+        act(w, &a->c_targets, IOPO_I32, 2, Bc, T, 0, 0);
+        ACT2(a->c_mask, Bc, T);
+        ACT2(a->c_loss, Bc, T);
+        ACT2(a->c_lse, Bc, T);
+        ACT2(a->c_dloss, Bc, T);
+        ACT1(a->c_seq_logp, Bc);
+        ACT1(a->c_seq_count, Bc);
+        ACT1(a->c_dseq, Bc);
+    } else {
+        ACT2(a->logits, BT, V);
+    }
     ACT2(a->loss, B, T);
     ACT2(a->lse, B, T);
     ACT1(a->seq_logp, B);
@@ -295,8 +331,11 @@ static void free_views(model_acts *a, int L) {
     for (int l = 0; l <= L; l++) iopo_tensor_free(a->residual[l]);
     iopo_tensor *ts[] = {a->positions, a->rope_cos, a->rope_sin, a->normf, a->normf_mean, a->normf_rstd, a->logits,
                          a->loss, a->lse, a->seq_logp, a->seq_count, a->tmp, a->dres, a->dnorm, a->datty, a->dqkv,
-                         a->dqkv2, a->dup, a->dgate, a->dhidden, a->datt};
+                         a->dqkv2, a->dup, a->dgate, a->dhidden, a->datt, a->c_in, a->c_dnorm, a->c_targets,
+                         a->c_mask, a->c_loss, a->c_lse, a->c_dloss, a->c_seq_logp, a->c_seq_count, a->c_dseq};
     for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++) iopo_tensor_free(ts[i]);
+    a->c_in = a->c_dnorm = a->c_targets = a->c_mask = a->c_loss = a->c_lse = a->c_dloss = NULL;
+    a->c_seq_logp = a->c_seq_count = a->c_dseq = NULL;
     memset(a->layers, 0, (size_t)L * sizeof *a->layers);
     memset(a->residual, 0, (size_t)(L + 1) * sizeof *a->residual);
     a->positions = a->rope_cos = a->rope_sin = a->normf = a->normf_mean = a->normf_rstd = a->logits = NULL;
@@ -333,13 +372,15 @@ static void alloc_acts(iopo_model *m, int Bcap, int Tcap) {
     walk_acts(c, m->fam, Bcap, Tcap, &scratch, &w);
     a->nbase = w.nbase;
     a->bytes = w.bytes;
+    a->head_chunked = w.head_chunked;
+    a->head_rows = w.head_rows;
     free(scratch.layers);
     free(scratch.residual);
     if (!m->fam->learned_pos) {
         int hd = c->head_dim;
         float *cs = malloc((size_t)Tcap * (hd / 2) * sizeof *cs), *sn = malloc((size_t)Tcap * (hd / 2) * sizeof *sn);
         iopo_rope_tables(&c->rope, hd, Tcap, cs, sn);
-        act_walk v = {.mode = WALK_VIEW, .base = a->base};
+        act_walk v = {.mode = WALK_VIEW, .base = a->base, .head_chunked = a->head_chunked, .head_rows = a->head_rows};
         walk_acts(c, m->fam, Bcap, Tcap, a, &v);
         iopo_tensor_upload(a->rope_cos, cs);
         iopo_tensor_upload(a->rope_sin, sn);
@@ -347,6 +388,12 @@ static void alloc_acts(iopo_model *m, int Bcap, int Tcap) {
         free(sn);
         free_views(a, c->n_layer);
     }
+}
+
+void iopo_model_set_logits_budget(iopo_model *m, size_t bytes) {
+    if (m->cfg.logits_budget == bytes) return;
+    free_acts(m);
+    m->cfg.logits_budget = bytes;
 }
 
 void iopo_model_reserve(iopo_model *m, int B, int T) {
@@ -361,7 +408,7 @@ static void ensure_acts(iopo_model *m, int B, int T) {
     if (a->layers && a->B == B && a->T == T) return;
     iopo_model_reserve(m, B, T);
     free_views(a, m->cfg.n_layer);
-    act_walk v = {.mode = WALK_VIEW, .base = a->base};
+    act_walk v = {.mode = WALK_VIEW, .base = a->base, .head_chunked = a->head_chunked, .head_rows = a->head_rows};
     walk_acts(&m->cfg, m->fam, B, T, a, &v);
     a->B = B;
     a->T = T;
@@ -405,6 +452,95 @@ static void linear_backward(iopo_model *m, iopo_tensor *dinp, const iopo_tensor 
                          W(m, layer, w), M, K, N, m->fam->layout);
 }
 
+/* LM head: logits = normf @ head^T, the head being (V, C) = torch Linear's [out, in] in every family, then the
+ * softmax cross-entropy. Chunked: per chunk of Bc whole sequences, its rows are copied into chunk tensors, and its
+ * results (per-token loss and lse, per-sequence log-prob sums and counts) copied back; the logits are dropped. */
+static void head_chunk_forward(iopo_model *m, const iopo_batch *b, int b0, int nb) {
+    model_acts *a = &m->acts;
+    iopo_ctx *x = m->ctx;
+    int T = b->T, C = m->cfg.n_embd, V = m->cfg.vocab_size;
+    size_t r0 = (size_t)b0 * T, nr = (size_t)nb * T;
+    int64_t rows_shape[2] = {(int64_t)nr, C}, tok_shape[2] = {nb, T}, seq_shape[1] = {nb};
+    iopo_tensor *in = iopo_tensor_view(a->c_in, 0, 2, rows_shape), *lg = iopo_tensor_view(a->logits, 0, 2,
+                                                                                          (int64_t[]){(int64_t)nr, V});
+    iopo_tensor *tg = iopo_tensor_view(a->c_targets, 0, 2, tok_shape), *mk = iopo_tensor_view(a->c_mask, 0, 2, tok_shape);
+    iopo_tensor *ls = iopo_tensor_view(a->c_loss, 0, 2, tok_shape), *lse = iopo_tensor_view(a->c_lse, 0, 2, tok_shape);
+    iopo_tensor *sl = iopo_tensor_view(a->c_seq_logp, 0, 1, seq_shape);
+    iopo_tensor *sc = iopo_tensor_view(a->c_seq_count, 0, 1, seq_shape);
+    iopo_tensor_copy_range(in, 0, a->normf, r0 * C, nr * C);
+    iopo_tensor_copy_range(tg, 0, b->targets, r0, nr);
+    iopo_tensor_copy_range(mk, 0, b->mask, r0, nr);
+    iopo_matmul_forward(x, lg, in, W(m, -1, head_role(m)), NULL, (int)nr, C, V, IOPO_W_NK);
+    iopo_softmax_ce_forward(x, ls, lse, sl, sc, lg, tg, mk, nb, T, V);
+    iopo_tensor_copy_range(a->loss, r0, ls, 0, nr);
+    iopo_tensor_copy_range(a->lse, r0, lse, 0, nr);
+    iopo_tensor_copy_range(a->seq_logp, (size_t)b0, sl, 0, (size_t)nb);
+    iopo_tensor_copy_range(a->seq_count, (size_t)b0, sc, 0, (size_t)nb);
+    iopo_tensor *vs[] = {in, lg, tg, mk, ls, lse, sl, sc};
+    for (size_t i = 0; i < sizeof vs / sizeof vs[0]; i++) iopo_tensor_free(vs[i]);
+}
+
+static void head_forward(iopo_model *m, const iopo_batch *b) {
+    model_acts *a = &m->acts;
+    int B = b->B, T = b->T, C = m->cfg.n_embd, V = m->cfg.vocab_size;
+    if (!a->head_chunked) {
+        iopo_matmul_forward(m->ctx, a->logits, a->normf, W(m, -1, head_role(m)), NULL, B * T, C, V, IOPO_W_NK);
+        iopo_softmax_ce_forward(m->ctx, a->loss, a->lse, a->seq_logp, a->seq_count, a->logits, b->targets, b->mask, B,
+                                T, V);
+        return;
+    }
+    int Bc = head_chunk(B, T, a->head_rows);
+    for (int b0 = 0; b0 < B; b0 += Bc) head_chunk_forward(m, b, b0, B - b0 < Bc ? B - b0 : Bc);
+}
+
+/* Chunked head backward: the chunk's logits are recomputed (one more head matmul per chunk), turned into dlogits in
+ * place with the chunk's upstream gradients, and its rows of d(normf) written (each row belongs to one chunk). */
+static void head_chunk_backward(iopo_model *m, const iopo_batch *b, const iopo_tensor *dloss,
+                                const iopo_tensor *dseq_logp, int b0, int nb) {
+    model_acts *a = &m->acts;
+    iopo_ctx *x = m->ctx;
+    int T = b->T, C = m->cfg.n_embd, V = m->cfg.vocab_size;
+    size_t r0 = (size_t)b0 * T, nr = (size_t)nb * T;
+    int64_t rows_shape[2] = {(int64_t)nr, C}, tok_shape[2] = {nb, T}, seq_shape[1] = {nb};
+    iopo_tensor *in = iopo_tensor_view(a->c_in, 0, 2, rows_shape), *lg = iopo_tensor_view(a->logits, 0, 2,
+                                                                                          (int64_t[]){(int64_t)nr, V});
+    iopo_tensor *dn = iopo_tensor_view(a->c_dnorm, 0, 2, rows_shape);
+    iopo_tensor *tg = iopo_tensor_view(a->c_targets, 0, 2, tok_shape), *mk = iopo_tensor_view(a->c_mask, 0, 2, tok_shape);
+    iopo_tensor *lse = iopo_tensor_view(a->c_lse, 0, 2, tok_shape);
+    iopo_tensor *dl = dloss ? iopo_tensor_view(a->c_dloss, 0, 2, tok_shape) : NULL;
+    iopo_tensor *ds = dseq_logp ? iopo_tensor_view(a->c_dseq, 0, 1, seq_shape) : NULL;
+    iopo_tensor_copy_range(in, 0, a->normf, r0 * C, nr * C);
+    iopo_tensor_copy_range(tg, 0, b->targets, r0, nr);
+    iopo_tensor_copy_range(mk, 0, b->mask, r0, nr);
+    iopo_tensor_copy_range(lse, 0, a->lse, r0, nr);
+    if (dl) iopo_tensor_copy_range(dl, 0, dloss, r0, nr);
+    if (ds) iopo_tensor_copy_range(ds, 0, dseq_logp, (size_t)b0, (size_t)nb);
+    iopo_matmul_forward(x, lg, in, W(m, -1, head_role(m)), NULL, (int)nr, C, V, IOPO_W_NK);
+    iopo_softmax_ce_backward(x, lg, lg, lse, tg, mk, dl, ds, nb, T, V);
+    iopo_tensor_zero(dn);
+    iopo_matmul_backward(x, dn, G(m, -1, head_role(m)), NULL, lg, in, W(m, -1, head_role(m)), (int)nr, C, V,
+                         IOPO_W_NK);
+    iopo_tensor_copy_range(a->dnorm, r0 * C, dn, 0, nr * C);
+    iopo_tensor *vs[] = {in, lg, dn, tg, mk, lse, dl, ds};
+    for (size_t i = 0; i < sizeof vs / sizeof vs[0]; i++) iopo_tensor_free(vs[i]);
+}
+
+/* d(normf) into a->dnorm (overwritten) and the head weight's gradient (added). */
+static void head_backward(iopo_model *m, const iopo_batch *b, const iopo_tensor *dloss, const iopo_tensor *dseq_logp) {
+    model_acts *a = &m->acts;
+    int B = b->B, T = b->T, C = m->cfg.n_embd, V = m->cfg.vocab_size;
+    if (!a->head_chunked) {
+        /* In place: the logits buffer becomes dlogits (no second (BT, V) buffer). */
+        iopo_softmax_ce_backward(m->ctx, a->logits, a->logits, a->lse, b->targets, b->mask, dloss, dseq_logp, B, T, V);
+        iopo_tensor_zero(a->dnorm);
+        iopo_matmul_backward(m->ctx, a->dnorm, G(m, -1, head_role(m)), NULL, a->logits, a->normf,
+                             W(m, -1, head_role(m)), B * T, C, V, IOPO_W_NK);
+        return;
+    }
+    int Bc = head_chunk(B, T, a->head_rows);
+    for (int b0 = 0; b0 < B; b0 += Bc) head_chunk_backward(m, b, dloss, dseq_logp, b0, B - b0 < Bc ? B - b0 : Bc);
+}
+
 void iopo_model_forward(iopo_model *m, const iopo_batch *b) {
     const iopo_model_config *c = &m->cfg;
     const model_family *f = m->fam;
@@ -446,9 +582,7 @@ void iopo_model_forward(iopo_model *m, const iopo_batch *b) {
     }
     norm_forward(m, a->normf, a->normf_mean, a->normf_rstd, a->residual[L], W(m, -1, R_NORM_F_W),
                  W(m, -1, R_NORM_F_B), BT);
-    /* LM head: logits = normf @ head^T, the head being (V, C) = torch Linear's [out, in] in every family. */
-    iopo_matmul_forward(x, a->logits, a->normf, W(m, -1, head_role(m)), NULL, BT, C, V, IOPO_W_NK);
-    iopo_softmax_ce_forward(x, a->loss, a->lse, a->seq_logp, a->seq_count, a->logits, b->targets, b->mask, B, T, V);
+    head_forward(m, b);
 }
 
 void iopo_model_backward(iopo_model *m, const iopo_batch *b, const iopo_tensor *dloss, const iopo_tensor *dseq_logp) {
@@ -458,11 +592,7 @@ void iopo_model_backward(iopo_model *m, const iopo_batch *b, const iopo_tensor *
     int V = c->vocab_size, F = c->n_ffn, L = c->n_layer, Wd = qkv_width(c), A = NH * hd, BT = B * T;
     model_acts *a = &m->acts;
     iopo_ctx *x = m->ctx;
-    /* In place: the logits buffer becomes dlogits (no second (BT, V) buffer). */
-    iopo_softmax_ce_backward(x, a->logits, a->logits, a->lse, b->targets, b->mask, dloss, dseq_logp, B, T, V);
-    iopo_tensor_zero(a->dnorm);
-    iopo_matmul_backward(x, a->dnorm, G(m, -1, head_role(m)), NULL, a->logits, a->normf, W(m, -1, head_role(m)), BT,
-                         C, V, IOPO_W_NK);
+    head_backward(m, b, dloss, dseq_logp);
     iopo_tensor_zero(a->dres);
     norm_backward(m, a->dres, G(m, -1, R_NORM_F_W), G(m, -1, R_NORM_F_B), a->dnorm, a->residual[L],
                   W(m, -1, R_NORM_F_W), a->normf_mean, a->normf_rstd, BT);
@@ -540,7 +670,7 @@ size_t iopo_model_numel(const iopo_model *m) {
 iopo_tensor *iopo_model_token_loss(iopo_model *m) { return m->acts.loss; }
 iopo_tensor *iopo_model_seq_logp(iopo_model *m) { return m->acts.seq_logp; }
 iopo_tensor *iopo_model_seq_count(iopo_model *m) { return m->acts.seq_count; }
-iopo_tensor *iopo_model_logits(iopo_model *m) { return m->acts.logits; }
+iopo_tensor *iopo_model_logits(iopo_model *m) { return m->acts.head_chunked ? NULL : m->acts.logits; }
 
 void iopo_batch_init(iopo_batch *b, iopo_ctx *ctx, int B, int T) {
     b->B = B;

@@ -40,6 +40,8 @@ typedef struct layer_acts {
 typedef struct model_acts {
     int B, T;                                       /* the current batch shape (0: no views yet) */
     int Bcap, Tcap;                                 /* the shape allocated for */
+    bool head_chunked;                              /* the allocation runs the head in chunks */
+    int64_t head_rows;                              /* logits rows the allocation holds */
     iopo_tensor **base;                             /* the allocated tensors, in the activation list's order */
     int nbase;
     iopo_tensor **residual;                         /* L+1 of (BT,C): each block's input, then the final stream */
@@ -47,7 +49,12 @@ typedef struct model_acts {
     iopo_tensor *positions;                         /* (B,T) i32 RoPE positions */
     iopo_tensor *rope_cos, *rope_sin;               /* (T,hd/2) */
     iopo_tensor *normf, *normf_mean, *normf_rstd;   /* (BT,C), (BT), (BT) */
-    iopo_tensor *logits;                            /* (BT,V) */
+    iopo_tensor *logits;                            /* (BT,V), or (Bc*T,V) for a chunk of Bc sequences */
+    /* A chunked head (logits of the whole batch over budget): per chunk of Bc sequences, the rows it reads and
+     * writes, copied from and to the batch-wide tensors. NULL when the head runs on the whole batch at once. */
+    iopo_tensor *c_in, *c_dnorm;                    /* (Bc*T,C) */
+    iopo_tensor *c_targets, *c_mask, *c_loss, *c_lse, *c_dloss;   /* (Bc,T); targets i32 */
+    iopo_tensor *c_seq_logp, *c_seq_count, *c_dseq; /* (Bc) */
     iopo_tensor *loss, *lse;                        /* (B,T) */
     iopo_tensor *seq_logp, *seq_count;              /* (B) */
     iopo_tensor *tmp;                               /* (BT,C) a branch's projection output */
