@@ -16,8 +16,9 @@ set -u
 iopo=$1 src=$2 work=$3 device=${4:-}
 
 # The families iopo loads. The lead adds llama qwen2 qwen3 here when the decoder driver lands; variants() below
-# already describes them.
+# already describes them. IOPO_HF_PEER_FAMILIES runs a subset (or a family not yet listed) instead.
 FAMILIES="gpt2"
+FAMILIES=${IOPO_HF_PEER_FAMILIES:-$FAMILIES}
 
 # One line per model variant of a family: a name, then `hf_peer.py make` options (vocab 257 and the byte tokenizer
 # are added for all). Together they cover GQA, q/k/v biases, q/k norms with head_dim != dim/heads, llama3 rope
