@@ -28,15 +28,18 @@ variants() {
   case $1 in
     gpt2) echo "tied --arch gpt2 --layers 2 --heads 4 --dim 32 --ctx 64" ;;
     llama)
-      echo "gqa-untied-llama3 --arch llama --layers 3 --heads 4 --kv-heads 2 --dim 32 --ffn 48 --ctx 64 --tied 0 --rope-scaling llama3 --rope-theta 500000 --legacy-rope-keys"
+      echo "gqa-untied-llama3 --arch llama --layers 3 --heads 4 --kv-heads 2 --dim 32 --ffn 48 --ctx 64 --tied 0 \
+            --rope-scaling llama3 --rope-theta 500000 --legacy-rope-keys"
       echo "mha-tied --arch llama --layers 2 --heads 4 --kv-heads 4 --dim 32 --ffn 64 --ctx 64 --tied 1"
       ;;
     qwen2)
-      echo "gqa-tied --arch qwen2 --layers 2 --heads 4 --kv-heads 2 --dim 32 --ffn 48 --ctx 64 --tied 1 --rope-theta 1000000 --legacy-rope-keys"
+      echo "gqa-tied --arch qwen2 --layers 2 --heads 4 --kv-heads 2 --dim 32 --ffn 48 --ctx 64 --tied 1 \
+            --rope-theta 1000000 --legacy-rope-keys"
       echo "untied --arch qwen2 --layers 2 --heads 4 --kv-heads 1 --dim 32 --ffn 48 --ctx 64 --tied 0"
       ;;
     qwen3)
-      echo "headdim12-tied --arch qwen3 --layers 2 --heads 4 --kv-heads 2 --dim 32 --head-dim 12 --ffn 48 --ctx 64 --tied 1 --rope-theta 1000000"
+      echo "headdim12-tied --arch qwen3 --layers 2 --heads 4 --kv-heads 2 --dim 32 --head-dim 12 --ffn 48 --ctx 64 \
+            --tied 1 --rope-theta 1000000"
       echo "untied --arch qwen3 --layers 3 --heads 2 --kv-heads 1 --dim 32 --ffn 48 --ctx 64 --tied 0 --legacy-rope-keys"
       ;;
     *) echo "unknown family $1" >&2; return 1 ;;

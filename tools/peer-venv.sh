@@ -3,8 +3,8 @@
 # against, and prints its python's path on stdout; everything else goes to stderr.
 #
 # The environment is exactly tools/reference/peer-requirements.txt: torch from the CPU wheel that PIP_FIND_LINKS
-# holds (never from an index, whose default torch is a CUDA build of several GB: without the wheel this fails and says
-# so), the rest from the package index as binary wheels only, each pinned, none of their dependencies left to the
+# (or /opt/wheels) holds (never from an index, whose default torch is a CUDA build of several GB: without the wheel
+# this fails and says so), the rest from the package index as binary wheels only, each pinned, none of their dependencies left to the
 # resolver (--no-deps, then `pip check`). It lives in ${IOPO_PEER_CACHE:-$HOME/.cache/iopo}/peer-venv-HASH, HASH
 # naming the list and the Python it was made with, so a changed list makes a new one and an unchanged one is reused.
 # Made under a lock (parallel tests wait for one another) and marked complete only at the end: one left half-made by
@@ -47,9 +47,10 @@ fi
 
 torch_version=$(awk -F'==' '$1 == "torch" { print $2 }' "$requirements")
 [ -n "$torch_version" ] || { say "$requirements pins no torch==VERSION"; exit 1; }
-# The CPU wheel, looked for in the local folders PIP_FIND_LINKS names (space-separated; URLs are skipped).
+# The CPU wheel, looked for in the local folders PIP_FIND_LINKS names (space-separated; URLs are skipped), then in
+# /opt/wheels, where the project's machines keep it (an environment without PIP_FIND_LINKS still finds it there).
 wheel=""
-for link in ${PIP_FIND_LINKS:-}; do
+for link in ${PIP_FIND_LINKS:-} /opt/wheels; do
   dir=${link#file://}
   [ -d "$dir" ] || continue
   for w in "$dir"/torch-"$torch_version"+cpu-"$py_tag"-"$py_tag"-*linux*_x86_64.whl \
@@ -59,7 +60,8 @@ for link in ${PIP_FIND_LINKS:-}; do
 done
 if [ -z "$wheel" ]; then
   say "no CPU wheel torch-$torch_version+cpu-$py_tag-$py_tag-*linux*_x86_64.whl in PIP_FIND_LINKS" \
-      "('${PIP_FIND_LINKS:-}'): put one in a folder and point PIP_FIND_LINKS at it; torch is never taken from an index"
+      "('${PIP_FIND_LINKS:-}') nor in /opt/wheels: put one in a folder and point PIP_FIND_LINKS at it; torch is" \
+      "never taken from an index"
   exit 1
 fi
 

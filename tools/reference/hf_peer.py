@@ -111,8 +111,9 @@ def cmd_make(a):
     shards = sorted(f for f in os.listdir(a.out) if f.endswith(".safetensors"))
     if not shards:
         raise Failure(f"make: save_pretrained wrote no .safetensors into {a.out}")
-    print(f"make: {a.arch} {a.dtype} L={a.layers} H={a.heads} K={config.num_key_value_heads if a.arch != 'gpt2' else a.heads}"
-          f" C={a.dim} tied={a.tied} -> {a.out} ({len(shards)} safetensors file(s))")
+    kv = a.heads if a.arch == "gpt2" else config.num_key_value_heads
+    print(f"make: {a.arch} {a.dtype} L={a.layers} H={a.heads} K={kv} C={a.dim} tied={a.tied} -> {a.out}"
+          f" ({len(shards)} safetensors file(s))")
 
 
 def legacy_rope_keys(path):
@@ -279,7 +280,8 @@ def compare_logps(scores_path, ref_records, tol, what):
     for i, (r, ref) in enumerate(zip(rows, ref_records)):
         tl, rl = r["token_logps"], ref["token_logps"]
         if len(tl) != len(rl):
-            raise Failure(f"compare-logps: record {i + 1}: iopo scored {len(tl)} response tokens, transformers {len(rl)}")
+            raise Failure(f"compare-logps: record {i + 1}: iopo scored {len(tl)} response tokens,"
+                          f" transformers {len(rl)}")
         for j, (x, y) in enumerate(zip(tl, rl)):
             e = logp_error(x, y)
             if e > worst_tok[0]:
@@ -433,7 +435,7 @@ def parser():
     m.add_argument("--rope-scaling", default="none", choices=["none", "llama3"])
     m.add_argument("--rope-original-ctx", type=int, default=16)
     m.add_argument("--legacy-rope-keys", action="store_true",
-                   help="config.json with rope_theta/rope_scaling (as published checkpoints) instead of rope_parameters")
+                   help="config.json with rope_theta/rope_scaling (as published checkpoints), not rope_parameters")
     m.add_argument("--byte-tokenizer", action="store_true", help="also write a tokenizer.json: id = byte (vocab 257)")
     m.add_argument("--std", type=float, default=0.15, help="std of the weight matrices (default 0.15)")
     m.set_defaults(fn=cmd_make)
