@@ -85,6 +85,7 @@ new_tokens=24
 plan=()
 models=()
 for fam in $FAMILIES; do
+  check "variants '$fam' | grep -q ." "family $fam has model variants in variants()"
   while read -r name opts; do
     [ -n "$name" ] || continue
     m=$work/$fam-$name
