@@ -168,6 +168,20 @@ for f in /etc/apt/apt.conf.d/*; do
   [ -f "$f" ] && ! grep -q 'Invoke' "$f" && cp "$f" "$root/etc/apt/apt.conf.d/"
 done
 
+# pip's settings, as apt's above: the host's pip.conf files (certificate, constraints) and, below, its PIP_*
+# variables. The CPU torch wheel the peer tests install (tools/peer-venv.sh) lies in the folders PIP_FIND_LINKS names
+# (/opt/wheels on these machines), which the root sees read-only at the same paths.
+[ -f /etc/pip.conf ] && cp /etc/pip.conf "$root/etc/pip.conf"
+[ -d /etc/xdg/pip ] && mkdir -p "$root/etc/xdg" && cp -a /etc/xdg/pip "$root/etc/xdg/pip"
+wheel_dirs=()
+for link in /opt/wheels ${PIP_FIND_LINKS:-}; do
+  link=${link#file://}
+  case $link in /*) ;; *) continue ;; esac
+  [ -d "$link" ] || continue
+  case " ${wheel_dirs[*]} " in *" $link "*) continue ;; esac
+  wheel_dirs+=("$link")
+done
+
 mount -t proc proc "$root/proc"
 mount -t sysfs -o ro sysfs "$root/sys"
 mount -t devtmpfs udev "$root/dev" 2>/dev/null || mount --bind /dev "$root/dev"
@@ -177,6 +191,12 @@ mount -t tmpfs shm "$root/dev/shm" -o mode=1777,nosuid,nodev
 if [ -n "${IOPO_FRESH_ROOT_CACHE:-}" ]; then
   mount --bind "$cache" "$root/var/cache/apt/archives"
 fi
+for d in "${wheel_dirs[@]}"; do
+  mkdir -p "$root$d"
+  mount --bind "$d" "$root$d"
+  mount -o remount,bind,ro "$root$d"
+  say "the root sees $d read-only (pip's find-links)"
+done
 
 # CI tests a clean clone; here that is HEAD, so say when the work tree holds more.
 if [ -n "$(git -C "$repo" status --porcelain 2>/dev/null)" ]; then
@@ -187,7 +207,8 @@ git -C "$repo" archive --format=tar HEAD | tar -x -C "$root/root/iopo"
 
 environment=(PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8
   TERM="${TERM:-dumb}")
-for v in CI http_proxy https_proxy no_proxy HTTP_PROXY HTTPS_PROXY NO_PROXY; do
+for v in CI http_proxy https_proxy no_proxy HTTP_PROXY HTTPS_PROXY NO_PROXY \
+         PIP_FIND_LINKS PIP_CERT PIP_DEFAULT_TIMEOUT PIP_DISABLE_PIP_VERSION_CHECK; do
   [ -n "${!v:-}" ] && environment+=("$v=${!v}")
 done
 say "running in the root: $command"

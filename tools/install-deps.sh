@@ -18,6 +18,7 @@ packages=(
   libpcre2-dev                          # tokenizer pre-split regexes
   libicu-dev                            # NFC normalisation for Qwen tokenizers
   python3-torch                         # the PyTorch reference the model tests compare against (/usr/bin/python3)
+  python3-venv python3-pip              # tools/peer-venv.sh: the pinned transformers stack of the peer tests
   clang libclang-rt-14-dev              # the fuzz harnesses: clang with libFuzzer and the sanitizer runtimes
   nodejs npm                            # tokenizer_peer runs the JavaScript tokenizers, installed from npm by the test
   ca-certificates                       # https to the npm registry

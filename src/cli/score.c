@@ -17,9 +17,9 @@
 static void usage(FILE *out) {
     fprintf(out,
             "usage: iopo score --model DIR --data FILE [--objective sft|dpo|iopo] [--ref DIR] [--beta B]\n"
-            "                  [--label-smoothing E] [--pref-ftx G] [--loss-type T] [--template chatml|plain]\n"
+            "                  [--label-smoothing E] [--pref-ftx G] [--loss-type T] [--template NAME]\n"
             "                  [--device N|cpu] [--out scores.jsonl] [--grads grads.safetensors] [--batch-size B]\n"
-            "                  [--seq-len N] [--tokenizer FILE]\n\n"
+            "                  [--seq-len N] [--tokenizer FILE] [--token-logps]\n\n"
             "Records are read and cut to --seq-len (default: the model's n_positions) exactly as `iopo train` reads\n"
             "them, so a record scores what training saw. Each output line ends with the record's \"line\" in the data\n"
             "file (JSONL) or its 1-based \"record\" index (JSON array); packed text has neither.\n\n"
@@ -30,9 +30,13 @@ static void usage(FILE *out) {
             "Writes one JSON line per record, in order:\n"
             "  {\"loss\": mean token cross-entropy of the record's response, \"logps\": {\"response\": summed\n"
             "   log-prob}, \"tokens\": {\"response\": count}}\n"
-            "to --out (default: stdout). With --grads, also the gradient of the SFT loss of the whole file (the mean\n"
-            "over all response tokens of all records) for every parameter, fp32 safetensors under the model's tensor\n"
+            "to --out (default: stdout). --token-logps adds \"token_logps\": [...] after \"tokens\": the log-prob of\n"
+            "each response token in order (-loss / weight at each position of non-zero loss weight), to compare\n"
+            "models token by token. With --grads, also the gradient of the SFT loss of the whole file (the mean over\n"
+            "all response tokens of all records) for every parameter, fp32 safetensors under the checkpoint's tensor\n"
             "names, whatever layout iopo uses inside (a tied LM head is part of the embedding's gradient).\n"
+            "--template: the chat template of chat and preference data: auto (the default: chatml, llama3 or plain as\n"
+            "the tokenizer's special tokens call for), chatml, llama3 or plain, as `iopo train` applies it.\n"
             "Records: {\"prompt_ids\": [...], \"response_ids\": [...]} (loss on the response), {\"input_ids\": [...],\n"
             "\"labels_mask\": [...]}, or text (.txt / {\"text\"}: every token after the first).\n");
 }
@@ -47,6 +51,7 @@ static void print_record(FILE *f, const iopo_dataset *ds, int row) {
 int cmd_score(int argc, char **argv) {
     const char *model_dir = NULL, *data = NULL, *objective = "sft", *device = NULL, *out = NULL, *grads = NULL, *v;
     const char *ref_dir = NULL, *tok_flag = NULL;
+    bool token_logps = false;
     long batch = 8, seq_len = 0;
     iopo_train_config tc;
     iopo_train_config_defaults(&tc);
@@ -78,6 +83,8 @@ int cmd_score(int argc, char **argv) {
         } else if (cli_flag_value(argc, argv, &i, "--seq-len", &v)) {
             seq_len = cli_parse_long("--seq-len", v, 1, 1 << 24);
         } else if (cli_flag_value(argc, argv, &i, "--tokenizer", &tok_flag)) {
+        } else if (!strcmp(argv[i], "--token-logps")) {
+            token_logps = true;
         } else {
             fprintf(stderr, "iopo score: unknown argument '%s' (see --help)\n", argv[i]);
             return 2;
@@ -102,6 +109,11 @@ int cmd_score(int argc, char **argv) {
         return 2;
     }
     int G = objective_group(objective);
+    if (token_logps && G > 1) {
+        fprintf(stderr, "iopo score: --token-logps is for --objective sft (a %s line scores several sequences)\n",
+                objective);
+        return 2;
+    }
     char err[4608];
     iopo_model_config cfg;
     if (!iopo_model_config_load(&cfg, model_dir, err, sizeof err)) {
@@ -193,6 +205,7 @@ int cmd_score(int argc, char **argv) {
         iopo_tensor_upload(db.mask, hb.mask);
         iopo_tensor_upload(db.lengths, hb.lengths);
         iopo_model_forward(m, &db);
+        if (token_logps) iopo_tensor_download(iopo_model_token_loss(m), loss);
         if (G > 1) {
             iopo_tensor_upload(tref, href);
             iopo_pref_loss(ctx, tel, tz, tdseq, iopo_model_seq_logp(m), tref, iopo_model_seq_count(m), E, &pp);
@@ -218,6 +231,14 @@ int cmd_score(int argc, char **argv) {
             double mean = count[b] > 0 ? -(double)logp[b] / count[b] : 0.0;
             fprintf(f, "{\"loss\": %.9g, \"logps\": {\"response\": %.9g}, \"tokens\": {\"response\": %d}", mean,
                     (double)logp[b], (int)count[b]);
+            if (token_logps) {
+                /* loss = mask * CE per position, so a weighted position's log-prob is -loss / mask. */
+                const float *w = hb.mask + (size_t)b * T, *l = loss + (size_t)b * T;
+                fprintf(f, ", \"token_logps\": [");
+                for (int t = 0, k = 0; t < T; t++)
+                    if (w[t] != 0.0f) fprintf(f, "%s%.9g", k++ ? ", " : "", -(double)l[t] / w[t]);
+                fprintf(f, "]");
+            }
             print_record(f, &ds, start + b);
         }
     }

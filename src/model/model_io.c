@@ -137,6 +137,20 @@ iopo_model *iopo_model_load(iopo_ctx *ctx, const char *dir, char *err, size_t er
         iopo_st_close(st);
         return NULL;
     }
+    /* GPT-2 files written by transformers say "transformer.wte.weight": iopo then keeps that name (model.safetensors,
+     * score --grads), so every tensor leaves iopo named as the checkpoint named it. */
+    const iopo_st_tensor *first = m->nparams ? iopo_st_find(st, m->meta[0].piece[0].name) : NULL;
+    if (first && strncmp(first->name, "transformer.", 12) == 0 && strncmp(m->meta[0].piece[0].name, "transformer.", 12))
+        for (int i = 0; i < m->nparams; i++) {
+            for (int k = 0; k < m->meta[i].npieces; k++) {
+                char *n = m->meta[i].piece[k].name, tmp[96];
+                snprintf(tmp, sizeof tmp, "%s", n);
+                snprintf(n, sizeof m->meta[i].piece[k].name, "transformer.%.80s", tmp);
+            }
+            char tmp[96];
+            snprintf(tmp, sizeof tmp, "%s", m->params[i].name);
+            snprintf(m->params[i].name, sizeof m->params[i].name, "transformer.%.80s", tmp);
+        }
     bool ok = true;
     int used = 0;
     for (int i = 0; i < m->nparams && ok; i++) {
