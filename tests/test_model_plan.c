@@ -5,6 +5,8 @@
  *  - the parameter count of a config equals the built model's;
  *  - the checkpoint names: fused q/k/v become q_proj, k_proj, v_proj of the right shapes, a tied head is not written,
  *    an untied one is; save then load gives back every tensor bit for bit;
+ *  - the LM head in chunks of sequences (a small logits budget) gives the unchunked head's log-probs and gradients,
+ *    and allocates what its plan says;
  *  - a forward and backward on the Vulkan device give what the CPU backend gives (loose tolerance; the ops checks and
  *    the Hugging Face peer tests hold the values to account).
  * Usage: test_model_plan WORK_DIR */
@@ -168,6 +170,42 @@ static void run_case(const family_case *fc, const char *work) {
         CHECK(iopo_ctx_tensor_bytes(cs[d]) - base == plan && iopo_model_activation_bytes_allocated(ms[d]) == plan,
               "%s (%s): a (4, 9) batch should grow the activations to (4, 13): %zu bytes, allocated %zu", fc->label,
               dn, plan, iopo_ctx_tensor_bytes(cs[d]) - base);
+    }
+    /* The chunked LM head: with a budget of two sequences' logits, a (5, 7) batch runs the head in chunks of 2, 2
+     * and 1 sequences; its log-probs and gradients match the unchunked head's, the plan still equals the allocation
+     * and the logits are the chunk's, not the batch's. */
+    for (int d = 0; d < 2; d++) {
+        const char *dn = d ? "vulkan" : "cpu";
+        iopo_st_entry *gu, *gc;
+        float lu, lc;
+        iopo_model_set_logits_budget(ms[d], 0);
+        int nu = step(ms[d], cs[d], 5, 7, 3, &gu, &lu);
+        CHECK(iopo_model_logits(ms[d]) != NULL, "%s (%s): the unchunked head has no logits", fc->label, dn);
+        iopo_model_set_logits_budget(ms[d], (size_t)2 * 7 * fc->cfg.vocab_size * 4);
+        iopo_model_config small = fc->cfg;
+        small.logits_budget = (size_t)2 * 7 * fc->cfg.vocab_size * 4;
+        size_t base = iopo_ctx_tensor_bytes(cs[d]);
+        int nc = step(ms[d], cs[d], 5, 7, 3, &gc, &lc);
+        size_t held = iopo_ctx_tensor_bytes(cs[d]) - base, plan = iopo_model_activation_bytes(&small, 5, 7);
+        CHECK(held == plan && plan < iopo_model_activation_bytes(&fc->cfg, 5, 7),
+              "%s (%s): chunked head planned %zu bytes, allocated %zu (unchunked plan %zu)", fc->label, dn, plan, held,
+              iopo_model_activation_bytes(&fc->cfg, 5, 7));
+        CHECK(iopo_model_logits(ms[d]) == NULL, "%s (%s): a chunked head offers whole-batch logits", fc->label, dn);
+        CHECK(fabsf(lu - lc) <= 1e-5f * fabsf(lu), "%s (%s): summed log-probs unchunked %.9g, chunked %.9g", fc->label,
+              dn, lu, lc);
+        for (int i = 0; i < nu && i < nc; i++) {
+            const float *a = gu[i].data, *b = gc[i].data;
+            double maxa = 0, maxd = 0;
+            for (size_t j = 0; j < numel(&gu[i]); j++) {
+                maxa = fmax(maxa, fabs(a[j]));
+                maxd = fmax(maxd, fabs(a[j] - b[j]));
+            }
+            CHECK(maxd <= 1e-5 * maxa + 1e-9, "%s (%s): gradient of %s: chunked head differs by %g (max %g)",
+                  fc->label, dn, gu[i].name, maxd, maxa);
+        }
+        iopo_model_export_free(gu, nu);
+        iopo_model_export_free(gc, nc);
+        iopo_model_set_logits_budget(ms[d], 0);
     }
     /* Vulkan against the CPU backend. */
     for (int s = 0; s < 2; s++) {
