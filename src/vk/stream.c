@@ -248,6 +248,8 @@ void vk_dispatch_1d(iopo_ctx *ctx, const char *shader, const uint32_t *spec, int
     vk_dispatch(ctx, shader, spec, nspec, args, nargs, push, push_size, (uint32_t)gx, (uint32_t)gy, 1);
 }
 
+uint64_t vk_dispatch_count(const iopo_ctx *ctx) { return ctx->vk->dispatches_recorded; }
+
 void vk_copy(iopo_ctx *ctx, const iopo_tensor *dst, VkDeviceSize dst_off, const iopo_tensor *src, VkDeviceSize src_off,
              VkDeviceSize bytes) {
     vk_state *s = ctx->vk;

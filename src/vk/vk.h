@@ -94,6 +94,9 @@ void vk_dispatch(iopo_ctx *ctx, const char *shader, const uint32_t *spec, int ns
 void vk_dispatch_1d(iopo_ctx *ctx, const char *shader, const uint32_t *spec, int nspec, const vk_arg *args, int nargs,
                     const void *push, uint32_t push_size, uint64_t groups);
 
+/* Dispatches recorded on the context so far (the split checks use it to see that an op split). */
+uint64_t vk_dispatch_count(const iopo_ctx *ctx);
+
 /* Buffer copy inside the device stream (offsets in bytes). */
 void vk_copy(iopo_ctx *ctx, const iopo_tensor *dst, VkDeviceSize dst_off, const iopo_tensor *src, VkDeviceSize src_off,
              VkDeviceSize bytes);
