@@ -1,6 +1,7 @@
 /* Vulkan recorders of the token + position embedding (shaders/embedding.comp). */
 #include <stdint.h>
 
+#include "core/context_internal.h"
 #include "ops/op_check.h"
 #include "vk/vk.h"
 #include "vkops/vk_ops.h"
@@ -32,7 +33,9 @@ static emb_push emb_push_make(uint64_t groups, int B, int T, int C, int V, bool 
 static uint32_t emb_rows_per_piece(iopo_ctx *ctx, const iopo_tensor *wte, int C, int V) {
     if (vk_fits(ctx, wte)) return (uint32_t)V;
     uint64_t rows = vk_window_elems(ctx) / (uint64_t)C;
-    op_require(rows > 0, "embedding", "one row of wte exceeds the device's storage binding");
+    if (rows == 0)
+        iopo_fail("embedding: one row of wte (%d floats) exceeds one storage binding (%llu bytes)", C,
+                  (unsigned long long)vk_get_limits(ctx)->max_binding);
     return rows < (uint64_t)V ? (uint32_t)rows : (uint32_t)V;
 }
 

@@ -1,5 +1,5 @@
 /* Vulkan recorders of the fused softmax + cross-entropy (shaders/softmax_ce_*.comp). */
-#include "ops/op_check.h"
+#include "core/context_internal.h"
 #include "vk/vk.h"
 #include "vkops/vk_ops.h"
 
@@ -12,7 +12,9 @@ static uint32_t sce_rows_per_piece(iopo_ctx *ctx, const iopo_tensor *logits, con
                                    uint32_t rows, int V) {
     if (vk_fits(ctx, logits) && (!dlogits || vk_fits(ctx, dlogits))) return rows;
     uint64_t per = vk_window_elems(ctx) / (uint64_t)V;
-    op_require(per > 0, "softmax_ce", "one row of logits exceeds the device's storage binding");
+    if (per == 0)
+        iopo_fail("softmax_ce: one row of %d logits (%llu bytes) exceeds one storage binding (%llu bytes)", V,
+                  (unsigned long long)V * 4, (unsigned long long)vk_get_limits(ctx)->max_binding);
     return per < rows ? (uint32_t)per : rows;
 }
 
