@@ -35,8 +35,8 @@ field() { sed -n "$2p" "$work/$1.metrics.jsonl" | sed "s/.*\"$3\": \\([^,]*\\),.
 for step in 1 2; do
   for key in loss grad_norm; do
     c=$(field cpu $step $key) v=$(field vulkan $step $key)
-    check "awk 'BEGIN{d = $v - $c; if (d < 0) d = -d; exit !(d <= 1e-4 * $c)}'" \
-      "step $step $key: vulkan $v vs cpu $c (rel 1e-4)"
+    check "awk 'BEGIN{d = $v - $c; if (d < 0) d = -d; exit !(d <= 1e-5 * $c)}'" \
+      "step $step $key: vulkan $v vs cpu $c (rel 1e-5)"
   done
 done
 l1=$(field vulkan 1 loss) l2=$(field vulkan 2 loss)
