@@ -13,6 +13,10 @@ layout(push_constant) uniform Push {
     uint B, T, C, V;
     uint has_wpe;   // 0: binding 3 is a dummy and must not be read
     uint bt_begin, bt_end;   // embedding_bwd_wte: the positions this dispatch adds (the recorder splits long batches)
+    // wte / dwte over one binding: each dispatch binds the rows [v_begin, v_end) (from element wte_shift of its
+    // binding) and handles only the tokens with those ids; owns_oov: it also writes the out-of-vocabulary positions.
+    // Unsplit: [0, V), shift 0, owns_oov 1.
+    uint v_begin, v_end, wte_shift, owns_oov;
 } p;
 
 #if defined(EMB_FWD)
@@ -29,7 +33,9 @@ void main() {
     int tok = tokens[bt];
     // out-of-vocabulary ids (e.g. -100 padding) give a zero token row instead of an out-of-bounds read
     bool in_vocab = tok >= 0 && uint(tok) < p.V;
-    uint row = bt * p.C, wte_row = in_vocab ? uint(tok) * p.C : 0u, wpe_row = (bt % p.T) * p.C;
+    if (in_vocab ? (uint(tok) < p.v_begin || uint(tok) >= p.v_end) : p.owns_oov == 0u) return;   // another piece's
+    uint row = bt * p.C, wte_row = in_vocab ? (uint(tok) - p.v_begin) * p.C + p.wte_shift : 0u;
+    uint wpe_row = (bt % p.T) * p.C;
     for (uint c = gl_LocalInvocationID.x; c < p.C; c += gl_WorkGroupSize.x) {
         float x = in_vocab ? wte[wte_row + c] : 0.0;
         if (p.has_wpe != 0u) x += wpe[wpe_row + c];
@@ -52,8 +58,8 @@ void main() {
     if (c >= p.C) return;
     for (uint bt = p.bt_begin; bt < p.bt_end; bt++) {
         int tok = tokens[bt];
-        if (tok < 0 || uint(tok) >= p.V) continue;
-        dwte[uint(tok) * p.C + c] += dout[bt * p.C + c];
+        if (tok < 0 || uint(tok) < p.v_begin || uint(tok) >= p.v_end) continue;   // out of vocabulary, or of this piece
+        dwte[(uint(tok) - p.v_begin) * p.C + p.wte_shift + c] += dout[bt * p.C + c];
     }
 }
 

@@ -30,6 +30,11 @@ layout(push_constant) uniform Push {
     uint has_bias;
     uint tiles_n;           // tiles along N; the linear tile index is tile_m * tiles_n + tile_n
     uint ntiles;            // total tiles: groups past it (from folding the grid) exit
+    // Row strides of the stored A, B, C and the index of each one's first element in its binding: a product whose
+    // operands exceed one binding runs as sub-products over windows of them (src/vkops/matmul.c). Unsplit the
+    // strides are the dense ones and the shifts 0.
+    uint lda, ldb, ldc;
+    uint a_shift, b_shift, c_shift, bias_shift;
 } p;
 
 const uint WG = (BM / TM) * (BN / TN);   // must equal local_size_x (the recorder guarantees it)
@@ -64,11 +69,11 @@ void main() {
 #if TRANS_A
                 uint mm = idx % BM, kk = idx / BM;   // consecutive invocations read consecutive m: coalesced
                 uint gm = m0 + mm, gk = k0 + kk;
-                As[kk * SA + mm] = (gm < p.M && gk < p.K) ? a[gk * p.M + gm] : 0.0;
+                As[kk * SA + mm] = (gm < p.M && gk < p.K) ? a[p.a_shift + gk * p.lda + gm] : 0.0;
 #else
                 uint kk = idx % BK, mm = idx / BK;   // consecutive invocations read consecutive k: coalesced
                 uint gm = m0 + mm, gk = k0 + kk;
-                As[kk * SA + mm] = (gm < p.M && gk < p.K) ? a[gm * p.K + gk] : 0.0;
+                As[kk * SA + mm] = (gm < p.M && gk < p.K) ? a[p.a_shift + gm * p.lda + gk] : 0.0;
 #endif
             }
         }
@@ -78,11 +83,11 @@ void main() {
 #if TRANS_B
                 uint kk = idx % BK, nn = idx / BK;
                 uint gn = n0 + nn, gk = k0 + kk;
-                Bs[kk * SB + nn] = (gn < p.N && gk < p.K) ? b[gn * p.K + gk] : 0.0;
+                Bs[kk * SB + nn] = (gn < p.N && gk < p.K) ? b[p.b_shift + gn * p.ldb + gk] : 0.0;
 #else
                 uint nn = idx % BN, kk = idx / BN;
                 uint gn = n0 + nn, gk = k0 + kk;
-                Bs[kk * SB + nn] = (gn < p.N && gk < p.K) ? b[gk * p.N + gn] : 0.0;
+                Bs[kk * SB + nn] = (gn < p.N && gk < p.K) ? b[p.b_shift + gk * p.ldb + gn] : 0.0;
 #endif
             }
         }
@@ -104,10 +109,10 @@ void main() {
         [[unroll]] for (uint j = 0; j < TN; ++j) {
             uint n = n0 + tx + j * RN;
             if (n >= p.N) continue;
-            uint o = m * p.N + n;
+            uint o = p.c_shift + m * p.ldc + n;
             float v = p.alpha * acc[i][j];
             if (p.beta != 0.0) v += p.beta * c[o];
-            if (p.has_bias != 0u) v += bias[n];
+            if (p.has_bias != 0u) v += bias[p.bias_shift + n];
             c[o] = v;
         }
     }

@@ -14,11 +14,12 @@ layout(local_size_x_id = 0) in;   // a power of two (src/vkops/optim.c)
 
 #if PASS == 1
 layout(std430, set = 0, binding = 0) readonly buffer Grad { float x[]; };              // (N)
-layout(std430, set = 0, binding = 1) writeonly buffer Partials { float partials[]; };  // (>= offset + groups)
+layout(std430, set = 0, binding = 1) buffer Partials { float partials[]; };  // (>= offset + groups)
 layout(push_constant) uniform Push {
     uint N;
-    uint groups;   // G; vk_dispatch_1d may launch more workgroups, which return at once
-    uint offset;   // first slot of this tensor in partials
+    uint groups;       // G; vk_dispatch_1d may launch more workgroups, which return at once
+    uint offset;       // first slot of this tensor in partials
+    uint accumulate;   // a later piece of a tensor over one binding (src/vkops/optim.c): add to the slots
 } p;
 #else
 layout(std430, set = 0, binding = 0) readonly buffer Partials { float x[]; };   // (N)
@@ -66,7 +67,8 @@ void main() {
     }
     if (lid != 0) return;
 #if PASS == 1
-    partials[p.offset + g] = red[0];
+    if (p.accumulate != 0u) partials[p.offset + g] += red[0];
+    else partials[p.offset + g] = red[0];
 #else
     float norm = sqrt(red[0]);
     out_[0] = norm;

@@ -24,16 +24,19 @@ layout(push_constant) uniform Push {
     uint chunks;   // workgroups per row
     uint per;      // strides of the workgroup size per chunk
     uint flags;    // SCE_HAS_* bits: which upstream gradients are bound to real tensors
+    // Logits over one binding: each dispatch binds the rows [row0, rows) of logits and dlogits, their first element
+    // at index lshift of both bindings (src/vkops/softmax_ce.c). Unsplit: 0, 0.
+    uint row0, lshift;
 } p;
 
 void main() {
     uint gid = iopo_group_id();
-    uint row = gid / p.chunks;
+    uint row = p.row0 + gid / p.chunks;
     if (row >= p.rows) return;
     uint WG = gl_WorkGroupSize.x;
     uint start = (gid % p.chunks) * p.per * WG + gl_LocalInvocationID.x;
     uint end = min(start + p.per * WG, p.V);
-    uint base = row * p.V;
+    uint base = p.lshift + (row - p.row0) * p.V;
 
     float mk = mask[row];
     if (mk == 0.0) {

@@ -15,8 +15,11 @@ layout(std430, set = 0, binding = 3) writeonly buffer Loss { float loss[]; };   
 layout(std430, set = 0, binding = 4) writeonly buffer Lse { float lse[]; };        // (B,T)
 
 layout(push_constant) uniform Push {
-    uint rows;   // B*T; vk_dispatch_1d may launch more workgroups, which return at once
+    uint rows;   // end of this dispatch's rows; vk_dispatch_1d may launch more workgroups, which return at once
     uint V;
+    // Logits over one binding: each dispatch binds the rows [row0, rows), their first element at index lshift of
+    // the binding (src/vkops/softmax_ce.c). Unsplit: 0, 0.
+    uint row0, lshift;
 } p;
 
 shared float red_m[gl_WorkGroupSize.x];
@@ -27,11 +30,11 @@ shared float red_s[gl_WorkGroupSize.x];
 const float NEG_BIG = -3.402823466e38;
 
 void main() {
-    uint row = iopo_group_id();
+    uint row = p.row0 + iopo_group_id();
     if (row >= p.rows) return;   // uniform across the workgroup: no barrier below is skipped by part of it
     uint lid = gl_LocalInvocationID.x;
     uint WG = gl_WorkGroupSize.x;
-    uint base = row * p.V;
+    uint base = p.lshift + (row - p.row0) * p.V;
 
     float m = NEG_BIG;
     float s = 0.0;

@@ -1,6 +1,6 @@
 /* Tests of the Vulkan runtime below the ops: memory sub-allocation, uploads/downloads, the barrier tracking of the
  * command stream (a chain of dependent dispatches recorded without syncs), grid folding past
- * maxComputeWorkGroupCount, and device-option parsing. Runs with validation (synchronization validation included). */
+ * maxComputeWorkGroupCount, tensors beyond one storage binding, and device-option parsing. Runs with validation (synchronization validation included). */
 #include <setjmp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -143,16 +143,17 @@ static void test_options(void) {
     if (ctx) iopo_ctx_destroy(ctx);
 }
 
+static VkDeviceSize largest_buffer(const vk_limits *l) { return l->max_buffer < l->max_alloc ? l->max_buffer : l->max_alloc; }
+
 static void test_oversized_tensor_is_reported(iopo_ctx *ctx) {
-    const vk_limits *l = vk_get_limits(ctx);
-    VkDeviceSize too_big = (l->max_storage_range < l->max_alloc ? l->max_storage_range : l->max_alloc) + 16;
+    VkDeviceSize too_big = largest_buffer(vk_get_limits(ctx)) + 16;
     vk_slice slice;
     char err[512] = "";
     bool ok = vk_memory_alloc(ctx->vk, too_big, &slice, err, sizeof err);
     char bytes[32];
     snprintf(bytes, sizeof bytes, "%llu bytes", (unsigned long long)too_big);
-    EXPECT(!ok && strstr(err, bytes) && strstr(err, "maxStorageBufferRange"),
-           "oversized allocation not reported with its size: %s", err);
+    EXPECT(!ok && strstr(err, bytes) && strstr(err, "maxMemoryAllocationSize") && strstr(err, "maxBufferSize"),
+           "oversized allocation not reported with its size and the limits: %s", err);
     if (ok) vk_memory_free(ctx->vk, &slice);
 }
 
@@ -188,6 +189,49 @@ static void test_allocation_failure_is_handed_to_the_caller(iopo_ctx *ctx, int64
            failure_message, want);
     EXPECT(iopo_ctx_tensor_bytes(ctx) == before, "tensor bytes %zu after the failure, %zu before",
            iopo_ctx_tensor_bytes(ctx), before);
+}
+
+/* A tensor beyond one binding (the limit lowered to 4 KiB) and beyond one 32 MiB transfer piece is allocated, and
+ * round-trips through upload, copy and download; a dispatch binding all of it goes to the failure handler naming the
+ * shader, while windows of it bind. */
+static void test_beyond_one_binding(iopo_ctx *ctx) {
+    size_t limit = iopo_ctx_set_max_binding(ctx, 4096);
+    EXPECT(limit == 4096, "binding limit %zu after asking for 4096", limit);
+    const int64_t n = (40 << 20) / 4 + 3;   // 40 MiB and 12 bytes: two full transfer pieces and a short one
+    float *in = malloc((size_t)n * 4), *out = malloc((size_t)n * 4);
+    for (int64_t i = 0; i < n; i++) in[i] = (float)(i % 100003) - 7.5f;
+    iopo_tensor *a = iopo_tensor_new1(ctx, IOPO_F32, n), *b = iopo_tensor_new1(ctx, IOPO_F32, n);
+    iopo_tensor_upload(a, in);
+    iopo_tensor_copy(b, a);
+    iopo_tensor_download(b, out);
+    EXPECT(memcmp(in, out, (size_t)n * 4) == 0, "round trip of a 40 MiB tensor differs");
+
+    // windows of 1024 elements (the limit): copy a's first 8192 floats into b through them, in 8 dispatches
+    iopo_tensor_zero(b);
+    for (uint64_t e = 0; e < 8192; e += 1024) {
+        uint32_t wg = 64, push[2] = {256, 4};
+        vk_arg args[2] = {vk_window_of(ctx, a, false, e, e + 1024).arg, vk_window_of(ctx, b, true, e, e + 1024).arg};
+        vk_dispatch_1d(ctx, "bench_copy", &wg, 1, args, 2, push, sizeof push, 4);
+    }
+    iopo_tensor_download(b, out);
+    EXPECT(memcmp(in, out, 8192 * 4) == 0 && out[8192] == 0.0f, "copy through windows differs");
+
+    failure_message[0] = 0;
+    iopo_set_failure_handler(record_failure, NULL);
+    volatile bool returned = false;
+    if (setjmp(failure_jump) == 0) {
+        copy_vec4(ctx, b, a, 64);
+        returned = true;
+    }
+    iopo_set_failure_handler(NULL, NULL);
+    EXPECT(!returned && strstr(failure_message, "bench_copy") && strstr(failure_message, "4096 bytes"),
+           "binding a whole 40 MiB tensor over a 4096-byte limit: handler got \"%s\"", failure_message);
+    iopo_tensor_free(a), iopo_tensor_free(b);
+    free(in), free(out);
+    EXPECT(iopo_ctx_set_max_binding(ctx, 0) == vk_get_limits(ctx)->device_max_binding, "limit not restored");
+    EXPECT(iopo_ctx_set_max_binding(ctx, (size_t)1 << 40) == vk_get_limits(ctx)->device_max_binding,
+           "the limit rose above the device's");
+    iopo_ctx_set_max_binding(ctx, 0);
 }
 
 /* The validation plumbing itself: a deliberately invalid call (a buffer of size 0) must be counted. */
@@ -234,9 +278,9 @@ int main(void) {
     test_dependent_chain(ctx);
     test_grid_folding(ctx);
     test_oversized_tensor_is_reported(ctx);
-    const vk_limits *lim = vk_get_limits(ctx);
-    VkDeviceSize cap = lim->max_storage_range < lim->max_alloc ? lim->max_storage_range : lim->max_alloc;
-    test_allocation_failure_is_handed_to_the_caller(ctx, (int64_t)(cap / 4 / 16 + 1), 16, "maxStorageBufferRange");
+    test_beyond_one_binding(ctx);
+    VkDeviceSize cap = largest_buffer(vk_get_limits(ctx));
+    test_allocation_failure_is_handed_to_the_caller(ctx, (int64_t)(cap / 4 / 16 + 1), 16, "maxMemoryAllocationSize");
     uint64_t msgs = iopo_validation_message_count();
     EXPECT(msgs == 0, "%llu validation messages", (unsigned long long)msgs);
     if (opts.validate) test_validation_is_counted(ctx);

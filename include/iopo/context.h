@@ -47,6 +47,11 @@ iopo_backend_kind iopo_ctx_backend(const iopo_ctx *ctx);
 const char *iopo_ctx_device_name(const iopo_ctx *ctx);
 /* Bytes of device-local memory (sum of device-local heaps); 0 on the CPU backend. */
 size_t iopo_ctx_device_memory(const iopo_ctx *ctx);
+/* Vulkan: the most bytes of a tensor one op binds (maxStorageBufferRange, or IOPO_VK_MAX_BINDING_BYTES when that is
+ * lower); ops over larger tensors split their work along rows. bytes > 0 lowers it further for this context (never
+ * above what the context started with; tests use it to run the split paths on small shapes); 0 restores it. Returns
+ * the limit now in force; 0 on the CPU backend, which has none. */
+size_t iopo_ctx_set_max_binding(iopo_ctx *ctx, size_t bytes);
 /* Bytes held by tensors on the context now, and the most held at once since it was created (both backends). */
 size_t iopo_ctx_tensor_bytes(const iopo_ctx *ctx);
 size_t iopo_ctx_tensor_bytes_peak(const iopo_ctx *ctx);

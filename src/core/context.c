@@ -105,6 +105,16 @@ const char *iopo_ctx_device_name(const iopo_ctx *ctx) { return ctx->device_name;
 size_t iopo_ctx_tensor_bytes(const iopo_ctx *ctx) { return ctx->tensor_bytes; }
 size_t iopo_ctx_tensor_bytes_peak(const iopo_ctx *ctx) { return ctx->tensor_bytes_peak; }
 
+size_t iopo_ctx_set_max_binding(iopo_ctx *ctx, size_t bytes) {
+    if (!ctx->vk) return 0;
+    vk_limits *l = &ctx->vk->limits;
+    VkDeviceSize floor = (VkDeviceSize)VK_MIN_BINDING_ALIGNS * l->storage_align;
+    VkDeviceSize want = bytes ? bytes / l->storage_align * l->storage_align : l->device_max_binding;
+    if (want < floor) want = floor;
+    l->max_binding = want < l->device_max_binding ? want : l->device_max_binding;
+    return (size_t)l->max_binding;
+}
+
 size_t iopo_ctx_device_memory(const iopo_ctx *ctx) {
     if (!ctx->vk) return 0;
     size_t total = 0;
@@ -235,23 +245,30 @@ void iopo_tensor_free(iopo_tensor *t) {
     free(t);
 }
 
+/* Big tensors move through staging in pieces, so no staging buffer exceeds one chunk of the arena (and
+ * maxMemoryAllocationSize) whatever the tensor's size. */
+#define TRANSFER_PIECE_BYTES ((size_t)32 << 20)
+
 void iopo_tensor_upload(iopo_tensor *t, const void *src) {
     size_t bytes = iopo_tensor_bytes(t);
     if (!t->vk) {
         memcpy(t->data, src, bytes);
         return;
     }
-    if (!bytes) return;
     vk_state *s = t->ctx->vk;
-    vk_stream_cmd(s);   /* begin recording first: beginning recycles the staging arena */
-    VkBuffer buf;
-    VkDeviceSize off;
-    void *dst = vk_staging_alloc(s, bytes, &buf, &off);
-    memcpy(dst, src, bytes);
-    vk_access acc = {t->vk->buffer, t->vk->offset, t->vk->offset + bytes, true};
-    vk_stream_track(s, &acc, 1);
-    VkBufferCopy region = {.srcOffset = off, .dstOffset = t->vk->offset, .size = bytes};
-    vkCmdCopyBuffer(vk_stream_cmd(s), buf, t->vk->buffer, 1, &region);
+    for (size_t done = 0; done < bytes;) {
+        size_t n = bytes - done < TRANSFER_PIECE_BYTES ? bytes - done : TRANSFER_PIECE_BYTES;
+        vk_stream_cmd(s);   /* begin recording first: beginning recycles the staging arena */
+        VkBuffer buf;
+        VkDeviceSize off;
+        void *dst = vk_staging_alloc(s, n, &buf, &off);
+        memcpy(dst, (const char *)src + done, n);
+        vk_access acc = {t->vk->buffer, t->vk->offset + done, t->vk->offset + done + n, true};
+        vk_stream_track(s, &acc, 1);
+        VkBufferCopy region = {.srcOffset = off, .dstOffset = t->vk->offset + done, .size = n};
+        vkCmdCopyBuffer(vk_stream_cmd(s), buf, t->vk->buffer, 1, &region);
+        done += n;
+    }
 }
 
 void iopo_tensor_download(const iopo_tensor *t, void *dst) {
@@ -260,18 +277,22 @@ void iopo_tensor_download(const iopo_tensor *t, void *dst) {
         memcpy(dst, t->data, bytes);
         return;
     }
-    if (!bytes) return;
     vk_state *s = t->ctx->vk;
-    vk_stream_cmd(s);   /* begin recording first: beginning recycles the staging arena */
-    VkBuffer buf;
-    VkDeviceSize off;
-    void *src = vk_staging_alloc(s, bytes, &buf, &off);
-    vk_access acc = {t->vk->buffer, t->vk->offset, t->vk->offset + bytes, false};
-    vk_stream_track(s, &acc, 1);
-    VkBufferCopy region = {.srcOffset = t->vk->offset, .dstOffset = off, .size = bytes};
-    vkCmdCopyBuffer(vk_stream_cmd(s), t->vk->buffer, buf, 1, &region);
-    iopo_sync(t->ctx);
-    memcpy(dst, src, bytes);
+    /* One piece per submit: the staging arena is recycled when the next recording begins. */
+    for (size_t done = 0; done < bytes;) {
+        size_t n = bytes - done < TRANSFER_PIECE_BYTES ? bytes - done : TRANSFER_PIECE_BYTES;
+        vk_stream_cmd(s);   /* begin recording first: beginning recycles the staging arena */
+        VkBuffer buf;
+        VkDeviceSize off;
+        void *src = vk_staging_alloc(s, n, &buf, &off);
+        vk_access acc = {t->vk->buffer, t->vk->offset + done, t->vk->offset + done + n, false};
+        vk_stream_track(s, &acc, 1);
+        VkBufferCopy region = {.srcOffset = t->vk->offset + done, .dstOffset = off, .size = n};
+        vkCmdCopyBuffer(vk_stream_cmd(s), t->vk->buffer, buf, 1, &region);
+        iopo_sync(t->ctx);
+        memcpy((char *)dst + done, src, n);
+        done += n;
+    }
 }
 
 void iopo_tensor_zero(iopo_tensor *t) {

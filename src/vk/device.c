@@ -1,9 +1,21 @@
 /* Picks a physical device, creates the logical device and one compute queue, and reads the limits ops depend on. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "vk/vk_internal.h"
+
+static bool device_has_extension(VkPhysicalDevice phys, const char *name) {
+    uint32_t n = 0;
+    if (vkEnumerateDeviceExtensionProperties(phys, NULL, &n, NULL) != VK_SUCCESS || n == 0) return false;
+    VkExtensionProperties *ext = calloc(n, sizeof *ext);
+    bool found = false;
+    if (vkEnumerateDeviceExtensionProperties(phys, NULL, &n, ext) == VK_SUCCESS)
+        for (uint32_t i = 0; i < n && !found; i++) found = strcmp(ext[i].extensionName, name) == 0;
+    free(ext);
+    return found;
+}
 
 bool vk_device_create(vk_state *s, int device_index, char *err, size_t errlen, char *name, size_t namelen) {
     uint32_t n = 0;
@@ -88,6 +100,10 @@ bool vk_device_create(vk_state *s, int device_index, char *err, size_t errlen, c
     VkPhysicalDeviceMaintenance3Properties m3 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MAINTENANCE_3_PROPERTIES,
                                                  .pNext = &sg};
     VkPhysicalDeviceProperties2 p2 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2, .pNext = &m3};
+    /* maxBufferSize is core in 1.3 and VK_KHR_maintenance4; the instance asks for 1.1, so the extension decides. */
+    VkPhysicalDeviceMaintenance4Properties m4 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MAINTENANCE_4_PROPERTIES,
+                                                 .pNext = p2.pNext};
+    if (device_has_extension(s->phys, VK_KHR_MAINTENANCE_4_EXTENSION_NAME)) p2.pNext = &m4;
     vkGetPhysicalDeviceProperties2(s->phys, &p2);
     const VkPhysicalDeviceLimits *l = &s->props.limits;
     vk_limits *lim = &s->limits;
@@ -100,8 +116,23 @@ bool vk_device_create(vk_state *s, int device_index, char *err, size_t errlen, c
     }
     lim->max_storage_range = l->maxStorageBufferRange;
     lim->max_alloc = m3.maxMemoryAllocationSize ? m3.maxMemoryAllocationSize : l->maxStorageBufferRange;
+    lim->max_buffer = m4.maxBufferSize ? m4.maxBufferSize : lim->max_alloc;
     lim->storage_align = l->minStorageBufferOffsetAlignment ? l->minStorageBufferOffsetAlignment : 4;
     if (lim->storage_align < 4) lim->storage_align = 4;
+    lim->max_binding = lim->max_storage_range / lim->storage_align * lim->storage_align;
+    const char *knob = getenv("IOPO_VK_MAX_BINDING_BYTES");
+    if (knob && *knob) {
+        char *end;
+        errno = 0;
+        unsigned long long v = strtoull(knob, &end, 10);
+        if (errno || *end || knob[0] == '-' || v < VK_MIN_BINDING_ALIGNS * lim->storage_align) {
+            snprintf(err, errlen, "IOPO_VK_MAX_BINDING_BYTES=%s: want a byte count of at least %llu", knob,
+                     (unsigned long long)(VK_MIN_BINDING_ALIGNS * lim->storage_align));
+            return false;
+        }
+        if (v < lim->max_binding) lim->max_binding = v / lim->storage_align * lim->storage_align;
+    }
+    lim->device_max_binding = lim->max_binding;
     s->timestamp_ns = l->timestampPeriod;
     return true;
 }
@@ -112,6 +143,20 @@ void vk_device_destroy(vk_state *s) {
 }
 
 const vk_limits *vk_get_limits(const iopo_ctx *ctx) { return &ctx->vk->limits; }
+
+bool vk_fits(const iopo_ctx *ctx, const iopo_tensor *t) { return t->vk->size <= ctx->vk->limits.max_binding; }
+
+uint64_t vk_window_elems(const iopo_ctx *ctx) {
+    const vk_limits *l = &ctx->vk->limits;
+    return (l->max_binding - l->storage_align) / 4 + 1;
+}
+
+vk_window vk_window_of(const iopo_ctx *ctx, const iopo_tensor *t, bool write, uint64_t begin, uint64_t end) {
+    VkDeviceSize align = ctx->vk->limits.storage_align;
+    uint64_t first = begin * 4 / align * align;
+    vk_window w = {{t, write, first, end * 4 - first, true}, (uint32_t)((begin * 4 - first) / 4)};
+    return w;
+}
 
 uint32_t vk_group_size(const iopo_ctx *ctx, uint32_t want, uint32_t shared_per_invocation) {
     const vk_limits *l = &ctx->vk->limits;

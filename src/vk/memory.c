@@ -123,18 +123,21 @@ static bool add_block(vk_state *s, VkDeviceSize size, char *err, size_t errlen, 
 
 bool vk_memory_alloc(vk_state *s, VkDeviceSize bytes, vk_slice *out, char *err, size_t errlen) {
     const vk_limits *l = &s->limits;
-    VkDeviceSize limit = l->max_storage_range < l->max_alloc ? l->max_storage_range : l->max_alloc;
     if (!s->block_size) {
+        VkDeviceSize limit = l->max_storage_range < l->max_alloc ? l->max_storage_range : l->max_alloc;
         s->block_size = DEFAULT_BLOCK_BYTES < limit ? DEFAULT_BLOCK_BYTES : limit;
         s->block_size = s->block_size / l->storage_align * l->storage_align;
     }
+    /* A tensor may exceed one binding (ops split their work, see vk_window) but must be one buffer in one
+     * allocation: its rows are addressed by one VkBuffer. */
+    VkDeviceSize limit = l->max_buffer < l->max_alloc ? l->max_buffer : l->max_alloc;
     VkDeviceSize size = align_up(bytes ? bytes : 4, l->storage_align);
     if (size > limit) {
         snprintf(err, errlen,
-                 "a tensor of %llu bytes exceeds what %s can bind as one storage buffer (maxStorageBufferRange %llu, "
-                 "maxMemoryAllocationSize %llu)",
-                 (unsigned long long)bytes, s->props.deviceName, (unsigned long long)l->max_storage_range,
-                 (unsigned long long)l->max_alloc);
+                 "a tensor of %llu bytes exceeds the largest buffer %s can allocate (maxMemoryAllocationSize %llu, "
+                 "maxBufferSize %llu)",
+                 (unsigned long long)bytes, s->props.deviceName, (unsigned long long)l->max_alloc,
+                 (unsigned long long)l->max_buffer);
         return false;
     }
     for (int i = 0; i < s->nblocks; i++) {

@@ -171,7 +171,21 @@ void vk_dispatch(iopo_ctx *ctx, const char *shader, const uint32_t *spec, int ns
     vk_access acc[VK_MAX_ARGS];
     for (int i = 0; i < nargs; i++) {
         const vk_slice *sl = args[i].t->vk;
-        infos[i] = (VkDescriptorBufferInfo){.buffer = sl->buffer, .offset = sl->offset, .range = sl->size};
+        VkDeviceSize bind_off = sl->offset, bind_range = sl->size;
+        if (args[i].window) {
+            if (!args[i].bytes || args[i].offset + args[i].bytes > sl->size || args[i].offset % l->storage_align) {
+                fprintf(stderr, "iopo: internal error: shader '%s': argument %d window is misplaced\n", shader, i);
+                abort();
+            }
+            bind_off += args[i].offset;
+            bind_range = args[i].bytes;
+        }
+        if (bind_range > l->max_binding)
+            iopo_fail("op '%s' binds %llu bytes of one tensor (argument %d), more than one storage binding holds on "
+                      "%s (%llu bytes; maxStorageBufferRange %llu): this op does not split such a tensor",
+                      shader, (unsigned long long)bind_range, i, s->props.deviceName,
+                      (unsigned long long)l->max_binding, (unsigned long long)l->max_storage_range);
+        infos[i] = (VkDescriptorBufferInfo){.buffer = sl->buffer, .offset = bind_off, .range = bind_range};
         writes[i] = (VkWriteDescriptorSet){
             .sType = VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET,
             .dstSet = set,
@@ -181,13 +195,17 @@ void vk_dispatch(iopo_ctx *ctx, const char *shader, const uint32_t *spec, int ns
             .pBufferInfo = &infos[i],
         };
         VkDeviceSize begin = sl->offset, end = sl->offset + sl->size;
-        if (args[i].bytes) {
+        if (args[i].bytes && !args[i].window) {
             if (args[i].offset + args[i].bytes > sl->size) {
                 fprintf(stderr, "iopo: internal error: shader '%s': argument %d range exceeds its tensor\n", shader, i);
                 abort();
             }
             begin = sl->offset + args[i].offset;
             end = begin + args[i].bytes;
+        }
+        if (args[i].window) {
+            begin = bind_off;
+            end = bind_off + bind_range;
         }
         acc[i] = (vk_access){sl->buffer, begin, end, args[i].write};
     }
@@ -229,6 +247,8 @@ void vk_dispatch_1d(iopo_ctx *ctx, const char *shader, const uint32_t *spec, int
     }
     vk_dispatch(ctx, shader, spec, nspec, args, nargs, push, push_size, (uint32_t)gx, (uint32_t)gy, 1);
 }
+
+uint64_t vk_dispatch_count(const iopo_ctx *ctx) { return ctx->vk->dispatches_recorded; }
 
 void vk_copy(iopo_ctx *ctx, const iopo_tensor *dst, VkDeviceSize dst_off, const iopo_tensor *src, VkDeviceSize src_off,
              VkDeviceSize bytes) {

@@ -27,9 +27,18 @@ typedef struct vk_limits {
     uint32_t max_group_size[3];              /* maxComputeWorkGroupSize */
     uint32_t max_group_count[3];             /* maxComputeWorkGroupCount */
     VkDeviceSize max_storage_range;          /* maxStorageBufferRange */
-    VkDeviceSize max_alloc;                  /* maxMemoryAllocationSize */
+    VkDeviceSize max_alloc;                  /* maxMemoryAllocationSize (Maintenance3) */
+    VkDeviceSize max_buffer;                 /* maxBufferSize (Maintenance4), or max_alloc without it */
     VkDeviceSize storage_align;              /* minStorageBufferOffsetAlignment */
+    /* The most bytes one descriptor binds: maxStorageBufferRange rounded down to storage_align, or lower where
+     * IOPO_VK_MAX_BINDING_BYTES or iopo_ctx_set_max_binding() asks (to test the splitting on small shapes). Ops whose
+     * tensors exceed it split their work along rows (see vk_window). */
+    VkDeviceSize max_binding;
+    VkDeviceSize device_max_binding;         /* max_binding as the context was created (after the variable) */
 } vk_limits;
+
+/* The lowest binding limit the test knob accepts, in units of storage_align: every window has room for a few rows. */
+#define VK_MIN_BINDING_ALIGNS 16u
 
 const vk_limits *vk_get_limits(const iopo_ctx *ctx);
 
@@ -39,17 +48,32 @@ const vk_limits *vk_get_limits(const iopo_ctx *ctx);
 uint32_t vk_group_size(const iopo_ctx *ctx, uint32_t want, uint32_t shared_per_invocation);
 
 /* One storage-buffer argument of a dispatch; `write` tells the stream whether the shader writes it (for barriers).
- * The whole tensor is bound; [offset, offset + bytes) narrows only the range the barrier tracking assumes the shader
- * touches (bytes 0 = the whole tensor), so dispatches writing disjoint parts of one tensor need no barrier between
- * them. The shader must stay inside the declared range. */
+ * Without `window` the whole tensor is bound; [offset, offset + bytes) narrows only the range the barrier tracking
+ * assumes the shader touches (bytes 0 = the whole tensor), so dispatches writing disjoint parts of one tensor need no
+ * barrier between them. The shader must stay inside the declared range. With `window` only [offset, offset + bytes)
+ * of the tensor is bound (offset a multiple of storage_align): the shader's index 0 is the window's first element.
+ * A binding larger than max_binding goes to the failure handler: an op that can meet such a tensor must split. */
 typedef struct vk_arg {
     const iopo_tensor *t;
     bool write;
     uint64_t offset, bytes;
+    bool window;
 } vk_arg;
-#define VK_R(tensor) ((vk_arg){(tensor), false, 0, 0})
-#define VK_W(tensor) ((vk_arg){(tensor), true, 0, 0})
-#define VK_W_PART(tensor, off, nbytes) ((vk_arg){(tensor), true, (off), (nbytes)})
+#define VK_R(tensor) ((vk_arg){(tensor), false, 0, 0, false})
+#define VK_W(tensor) ((vk_arg){(tensor), true, 0, 0, false})
+#define VK_W_PART(tensor, off, nbytes) ((vk_arg){(tensor), true, (off), (nbytes), false})
+
+/* Elements [begin, end) of a 4-byte tensor bound as a window: the window starts at the aligned byte at or below
+ * element `begin`, and `shift` is begin's index inside it (what the shader adds to its indices). */
+typedef struct vk_window {
+    vk_arg arg;
+    uint32_t shift;
+} vk_window;
+vk_window vk_window_of(const iopo_ctx *ctx, const iopo_tensor *t, bool write, uint64_t begin, uint64_t end);
+/* Whether binding all of t fits max_binding. */
+bool vk_fits(const iopo_ctx *ctx, const iopo_tensor *t);
+/* Elements a window may span whatever element it starts at (max_binding less the alignment slack). */
+uint64_t vk_window_elems(const iopo_ctx *ctx);
 
 /* A 16-byte tensor to bind where an optional argument is absent (the shader must not touch it; tell it by a push
  * constant flag). */
@@ -69,6 +93,9 @@ void vk_dispatch(iopo_ctx *ctx, const char *shader, const uint32_t *spec, int ns
  * when it is >= the number of groups they were given (pass it as a push constant). */
 void vk_dispatch_1d(iopo_ctx *ctx, const char *shader, const uint32_t *spec, int nspec, const vk_arg *args, int nargs,
                     const void *push, uint32_t push_size, uint64_t groups);
+
+/* Dispatches recorded on the context so far (the split checks use it to see that an op split). */
+uint64_t vk_dispatch_count(const iopo_ctx *ctx);
 
 /* Buffer copy inside the device stream (offsets in bytes). */
 void vk_copy(iopo_ctx *ctx, const iopo_tensor *dst, VkDeviceSize dst_off, const iopo_tensor *src, VkDeviceSize src_off,

@@ -18,9 +18,8 @@ static uint32_t eltwise_group_size(iopo_ctx *ctx) {
     return vk_group_size(ctx, 256, 0);
 }
 
-static void eltwise_dispatch(iopo_ctx *ctx, const char *shader, const vk_arg *args, int nargs, size_t N,
-                             uint32_t flags) {
-    if (N == 0) return;
+static void eltwise_record(iopo_ctx *ctx, const char *shader, const vk_arg *args, int nargs, size_t N,
+                           uint32_t flags) {
     uint32_t wg = eltwise_group_size(ctx);
     // The shader indexes with 32-bit unsigned ints, including the padding of the last workgroup.
     op_require(N <= (size_t)UINT32_MAX - (size_t)wg * ELTWISE_EPT, shader, "more elements than 32-bit indexing allows");
@@ -28,6 +27,28 @@ static void eltwise_dispatch(iopo_ctx *ctx, const char *shader, const vk_arg *ar
     eltwise_push pc = {(uint32_t)N, (uint32_t)groups, flags};
     uint32_t spec[1] = {wg};
     vk_dispatch_1d(ctx, shader, spec, 1, args, nargs, &pc, sizeof pc, groups);
+}
+
+/* Tensors over one binding run in pieces of max_binding bytes: each piece binds the same elements of every operand,
+ * starting on an aligned byte, so the shader sees a shorter vector and computes each element as unsplit. */
+static void eltwise_dispatch(iopo_ctx *ctx, const char *shader, const vk_arg *args, int nargs, size_t N,
+                             uint32_t flags) {
+    if (N == 0) return;
+    bool split = false;
+    for (int i = 0; i < nargs; i++) split = split || !vk_fits(ctx, args[i].t);
+    if (!split) {
+        eltwise_record(ctx, shader, args, nargs, N, flags);
+        return;
+    }
+    const iopo_tensor *dummy = vk_dummy(ctx);
+    size_t piece = (size_t)(vk_get_limits(ctx)->max_binding / 4);
+    for (size_t begin = 0; begin < N; begin += piece) {
+        size_t end = N - begin < piece ? N : begin + piece;
+        vk_arg part[VK_MAX_ARGS];
+        for (int i = 0; i < nargs; i++)
+            part[i] = args[i].t == dummy ? args[i] : vk_window_of(ctx, args[i].t, args[i].write, begin, end).arg;
+        eltwise_record(ctx, shader, part, nargs, end - begin, flags);
+    }
 }
 
 void vkop_gelu_forward(iopo_ctx *ctx, iopo_tensor *out, const iopo_tensor *inp, size_t N) {

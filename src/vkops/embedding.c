@@ -1,6 +1,7 @@
 /* Vulkan recorders of the token + position embedding (shaders/embedding.comp). */
 #include <stdint.h>
 
+#include "core/context_internal.h"
 #include "ops/op_check.h"
 #include "vk/vk.h"
 #include "vkops/vk_ops.h"
@@ -8,6 +9,7 @@
 typedef struct emb_push {
     uint32_t ngroups, B, T, C, V, has_wpe;
     uint32_t bt_begin, bt_end;
+    uint32_t v_begin, v_end, wte_shift, owns_oov;
 } emb_push;
 
 /* Positions one dwte dispatch walks per invocation. lavapipe silently stops a shader's loops after 65,535 iterations
@@ -23,7 +25,18 @@ static uint32_t emb_wg(iopo_ctx *ctx) {
 static emb_push emb_push_make(uint64_t groups, int B, int T, int C, int V, bool has_wpe) {
     op_require((uint64_t)B * T * C <= UINT32_MAX && (uint64_t)V * C <= UINT32_MAX, "embedding",
                "tensors over 2^32 elements are not supported on Vulkan");
-    return (emb_push){(uint32_t)groups, (uint32_t)B, (uint32_t)T, (uint32_t)C, (uint32_t)V, has_wpe ? 1u : 0u, 0, 0};
+    return (emb_push){(uint32_t)groups, (uint32_t)B, (uint32_t)T, (uint32_t)C, (uint32_t)V, has_wpe ? 1u : 0u, 0, 0,
+                      0, (uint32_t)V, 0, 1};
+}
+
+/* Rows of wte (V,C) per piece when it exceeds one binding; V when it fits. Each piece binds its rows as a window. */
+static uint32_t emb_rows_per_piece(iopo_ctx *ctx, const iopo_tensor *wte, int C, int V) {
+    if (vk_fits(ctx, wte)) return (uint32_t)V;
+    uint64_t rows = vk_window_elems(ctx) / (uint64_t)C;
+    if (rows == 0)
+        iopo_fail("embedding: one row of wte (%d floats) exceeds one storage binding (%llu bytes)", C,
+                  (unsigned long long)vk_get_limits(ctx)->max_binding);
+    return rows < (uint64_t)V ? (uint32_t)rows : (uint32_t)V;
 }
 
 void vkop_embedding_forward(iopo_ctx *ctx, iopo_tensor *out, const iopo_tensor *tokens, const iopo_tensor *wte,
@@ -36,7 +49,23 @@ void vkop_embedding_forward(iopo_ctx *ctx, iopo_tensor *out, const iopo_tensor *
     uint64_t groups = (uint64_t)B * T;
     emb_push pc = emb_push_make(groups, B, T, C, V, wpe != NULL);
     vk_arg args[] = {VK_W(out), VK_R(tokens), VK_R(wte), VK_R(wpe ? wpe : vk_dummy(ctx))};
-    vk_dispatch_1d(ctx, "embedding_fwd", &wg, 1, args, 4, &pc, sizeof pc, groups);
+    /* wte over one binding: one dispatch per range of its rows, each writing the positions whose token falls in it
+     * (the first also the out-of-vocabulary ones), so every output element is computed once, as unsplit. */
+    uint32_t rows = emb_rows_per_piece(ctx, wte, C, V);
+    uint32_t v0 = 0;
+    do {   // at least once: with V = 0 every position is out of vocabulary and still written
+        uint32_t v1 = (uint32_t)V - v0 < rows ? (uint32_t)V : v0 + rows;
+        if (rows < (uint32_t)V) {
+            vk_window w = vk_window_of(ctx, wte, false, (uint64_t)v0 * C, (uint64_t)v1 * C);
+            args[2] = w.arg;
+            pc.wte_shift = w.shift;
+        }
+        pc.v_begin = v0;
+        pc.v_end = v1;
+        pc.owns_oov = v0 == 0;
+        vk_dispatch_1d(ctx, "embedding_fwd", &wg, 1, args, 4, &pc, sizeof pc, groups);
+        v0 = v1;
+    } while (v0 < (uint32_t)V);
 }
 
 void vkop_embedding_backward(iopo_ctx *ctx, iopo_tensor *dwte, iopo_tensor *dwpe, const iopo_tensor *dout,
@@ -49,10 +78,23 @@ void vkop_embedding_backward(iopo_ctx *ctx, iopo_tensor *dwte, iopo_tensor *dwpe
         emb_push pc = emb_push_make(groups, B, T, C, V, false);
         vk_arg args[] = {VK_W(dwte), VK_R(dout), VK_R(tokens)};
         uint32_t BT = (uint32_t)B * (uint32_t)T;
-        for (uint32_t begin = 0; begin < BT; begin += EMB_WTE_POSITIONS_PER_DISPATCH) {
-            pc.bt_begin = begin;
-            pc.bt_end = BT - begin < EMB_WTE_POSITIONS_PER_DISPATCH ? BT : begin + EMB_WTE_POSITIONS_PER_DISPATCH;
-            vk_dispatch_1d(ctx, "embedding_bwd_wte", &wg, 1, args, 3, &pc, sizeof pc, groups);
+        /* dwte over one binding: one pass over the positions per range of its rows, each adding only the tokens in
+         * its range: every element receives the same additions in the same order as unsplit. */
+        uint32_t rows = emb_rows_per_piece(ctx, dwte, C, V);
+        for (uint32_t v0 = 0; v0 < (uint32_t)V; v0 += rows) {
+            uint32_t v1 = (uint32_t)V - v0 < rows ? (uint32_t)V : v0 + rows;
+            if (rows < (uint32_t)V) {
+                vk_window w = vk_window_of(ctx, dwte, true, (uint64_t)v0 * C, (uint64_t)v1 * C);
+                args[0] = w.arg;
+                pc.wte_shift = w.shift;
+            }
+            pc.v_begin = v0;
+            pc.v_end = v1;
+            for (uint32_t begin = 0; begin < BT; begin += EMB_WTE_POSITIONS_PER_DISPATCH) {
+                pc.bt_begin = begin;
+                pc.bt_end = BT - begin < EMB_WTE_POSITIONS_PER_DISPATCH ? BT : begin + EMB_WTE_POSITIONS_PER_DISPATCH;
+                vk_dispatch_1d(ctx, "embedding_bwd_wte", &wg, 1, args, 3, &pc, sizeof pc, groups);
+            }
         }
     }
     if (dwpe) {

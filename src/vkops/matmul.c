@@ -64,20 +64,113 @@ typedef struct gemm_push {
     uint32_t M, N, K;
     float alpha, beta;
     uint32_t has_bias, tiles_n, ntiles;
+    uint32_t lda, ldb, ldc;
+    uint32_t a_shift, b_shift, c_shift, bias_shift;
 } gemm_push;
 
+/* One sub-product: c[m0:m0+M, n0:n0+N] = alpha * op(a)[m0:, k0:k0+K] @ op(b)[k0:, n0:] + beta * c + bias[n0:], each
+ * operand bound as the window of its stored elements that the block spans (all of it when whole). */
+typedef struct gemm_block {
+    uint64_t m0, n0, k0;
+    uint32_t M, N, K;
+} gemm_block;
+
+/* The window of a stored (rows, ld) operand spanning rows [r0, r0+nr) and columns [c0, c0+nc). */
+static vk_window gemm_window(iopo_ctx *ctx, const iopo_tensor *t, bool write, uint64_t ld, uint64_t r0, uint64_t nr,
+                             uint64_t c0, uint64_t nc) {
+    uint64_t begin = r0 * ld + c0;
+    return vk_window_of(ctx, t, write, begin, begin + (nr - 1) * ld + nc);
+}
+
+static void record_gemm_block(iopo_ctx *ctx, iopo_tensor *c, const iopo_tensor *a, const iopo_tensor *b,
+                              const iopo_tensor *bias, int M, int N, int K, bool trans_a, bool trans_b, float alpha,
+                              float beta, const gemm_block *blk, bool whole) {
+    static const char *const names[2][2] = {{"matmul_nn", "matmul_nt"}, {"matmul_tn", "matmul_tt"}};
+    const gemm_tiles *t = gemm_pick_tiles(vk_get_limits(ctx), (int)blk->M, (int)blk->N);
+    uint32_t spec[6] = {tiles_invocations(t), t->bm, t->bn, t->bk, t->tm, t->tn};
+    uint32_t tiles_m = vk_div_up(blk->M, t->bm), tiles_n = vk_div_up(blk->N, t->bn);
+    uint32_t lda = (uint32_t)(trans_a ? M : K), ldb = (uint32_t)(trans_b ? K : N), ldc = (uint32_t)N;
+    gemm_push push = {blk->M, blk->N, blk->K, alpha, beta, bias != NULL, tiles_n, tiles_m * tiles_n,
+                      lda, ldb, ldc, 0, 0, 0, 0};
+    vk_arg args[4] = {VK_W(c), VK_R(a), VK_R(b), VK_R(bias ? bias : vk_dummy(ctx))};
+    if (!whole) {
+        uint32_t kk = blk->K ? blk->K : 1;   // an empty block's A and B windows are not bound
+        vk_window wa = trans_a ? gemm_window(ctx, a, false, lda, blk->k0, kk, blk->m0, blk->M)
+                               : gemm_window(ctx, a, false, lda, blk->m0, blk->M, blk->k0, kk);
+        vk_window wb = trans_b ? gemm_window(ctx, b, false, ldb, blk->n0, blk->N, blk->k0, kk)
+                               : gemm_window(ctx, b, false, ldb, blk->k0, kk, blk->n0, blk->N);
+        vk_window wc = gemm_window(ctx, c, true, ldc, blk->m0, blk->M, blk->n0, blk->N);
+        args[0] = wc.arg;
+        args[1] = blk->K ? wa.arg : VK_R(vk_dummy(ctx));   // K = 0: the shader reads neither
+        args[2] = blk->K ? wb.arg : VK_R(vk_dummy(ctx));
+        push.a_shift = wa.shift;
+        push.b_shift = wb.shift;
+        push.c_shift = wc.shift;
+        if (bias) {
+            vk_window wbias = vk_window_of(ctx, bias, false, blk->n0, blk->n0 + blk->N);
+            args[3] = wbias.arg;
+            push.bias_shift = wbias.shift;
+        }
+    }
+    vk_dispatch_1d(ctx, names[trans_a][trans_b], spec, 6, args, 4, &push, sizeof push, (uint64_t)tiles_m * tiles_n);
+}
+
+/* Elements a block of nr rows and nc columns of a stored operand with row stride ld spans. */
+static uint64_t gemm_span(uint64_t nr, uint64_t nc, uint64_t ld) { return (nr - 1) * ld + nc; }
+
+/* Shrinks the block sizes (bm, bn, bk) until every operand's window fits one binding: for an operand over the limit,
+ * halve the block along its stored rows (what its span grows with), along its columns once a single row is too long. */
+static void gemm_plan(iopo_ctx *ctx, int M, int N, int K, bool trans_a, bool trans_b, bool has_bias, uint64_t *bm,
+                      uint64_t *bn, uint64_t *bk) {
+    uint64_t cap = vk_window_elems(ctx);
+    uint64_t lda = (uint64_t)(trans_a ? M : K), ldb = (uint64_t)(trans_b ? K : N), ldc = (uint64_t)N;
+    *bm = (uint64_t)M, *bn = (uint64_t)N, *bk = (uint64_t)K;
+    for (;;) {
+        uint64_t *ar = trans_a ? bk : bm, *ac = trans_a ? bm : bk;   // A's stored rows and columns
+        uint64_t *br = trans_b ? bn : bk, *bc = trans_b ? bk : bn;
+        uint64_t **shrink = NULL;
+        uint64_t *rows_cols[4][2] = {{ar, ac}, {br, bc}, {bm, bn}, {NULL, bn}};
+        uint64_t lds[4] = {lda, ldb, ldc, 0};
+        for (int i = 0; i < 4 && !shrink; i++) {
+            if (i == 3 && !has_bias) break;
+            uint64_t nr = rows_cols[i][0] ? *rows_cols[i][0] : 1;
+            if (gemm_span(nr, *rows_cols[i][1], lds[i]) > cap)
+                shrink = nr > 1 ? &rows_cols[i][0] : &rows_cols[i][1];
+        }
+        if (!shrink) return;
+        **shrink = (**shrink + 1) / 2;
+    }
+}
+
 /* c (M,N) = alpha * op(a) @ op(b) + beta * c + bias (N); a is (M,K) or (K,M) with trans_a, b (K,N) or (N,K) with
- * trans_b; bias may be NULL. */
+ * trans_b; bias may be NULL. Operands over one binding split the product into blocks (gemm_plan): blocks along M and
+ * N compute each output exactly as unsplit (every output sums its K products in increasing k order, whatever the
+ * tiling); blocks along K (when a row of K elements cannot be bound whole) run in increasing k, each adding its
+ * partial product to C (beta = 1 after the first), a fixed order but not the unsplit rounding. */
 static void record_gemm(iopo_ctx *ctx, iopo_tensor *c, const iopo_tensor *a, const iopo_tensor *b,
                         const iopo_tensor *bias, int M, int N, int K, bool trans_a, bool trans_b, float alpha,
                         float beta) {
-    static const char *const names[2][2] = {{"matmul_nn", "matmul_nt"}, {"matmul_tn", "matmul_tt"}};
-    const gemm_tiles *t = gemm_pick_tiles(vk_get_limits(ctx), M, N);
-    uint32_t spec[6] = {tiles_invocations(t), t->bm, t->bn, t->bk, t->tm, t->tn};
-    uint32_t tiles_m = vk_div_up((uint64_t)M, t->bm), tiles_n = vk_div_up((uint64_t)N, t->bn);
-    gemm_push push = {(uint32_t)M, (uint32_t)N, (uint32_t)K, alpha, beta, bias != NULL, tiles_n, tiles_m * tiles_n};
-    vk_arg args[4] = {VK_W(c), VK_R(a), VK_R(b), VK_R(bias ? bias : vk_dummy(ctx))};
-    vk_dispatch_1d(ctx, names[trans_a][trans_b], spec, 6, args, 4, &push, sizeof push, (uint64_t)tiles_m * tiles_n);
+    if (vk_fits(ctx, c) && vk_fits(ctx, a) && vk_fits(ctx, b) && (!bias || vk_fits(ctx, bias))) {
+        gemm_block all = {0, 0, 0, (uint32_t)M, (uint32_t)N, (uint32_t)K};
+        record_gemm_block(ctx, c, a, b, bias, M, N, K, trans_a, trans_b, alpha, beta, &all, true);
+        return;
+    }
+    if (M == 0 || N == 0) return;
+    uint64_t bm, bn, bk;
+    gemm_plan(ctx, M, N, K, trans_a, trans_b, bias != NULL, &bm, &bn, &bk);
+    for (uint64_t m0 = 0; m0 < (uint64_t)M; m0 += bm)
+        for (uint64_t n0 = 0; n0 < (uint64_t)N; n0 += bn) {
+            uint64_t k0 = 0;
+            do {   // at least once: K = 0 still scales C and adds the bias
+                gemm_block blk = {m0, n0, k0, (uint32_t)((uint64_t)M - m0 < bm ? (uint64_t)M - m0 : bm),
+                                  (uint32_t)((uint64_t)N - n0 < bn ? (uint64_t)N - n0 : bn),
+                                  (uint32_t)((uint64_t)K - k0 < bk ? (uint64_t)K - k0 : bk)};
+                bool first = k0 == 0;
+                record_gemm_block(ctx, c, a, b, first ? bias : NULL, M, N, K, trans_a, trans_b, alpha,
+                                  first ? beta : 1.0f, &blk, false);
+                k0 += bk;
+            } while (k0 < (uint64_t)K);
+        }
 }
 
 /* dbias (N) += column sums of dout (M,N). */

@@ -11,14 +11,25 @@ void vkop_grad_norm(iopo_ctx *ctx, iopo_tensor *out, iopo_tensor *partials, iopo
     // out (2) = {norm, scale}; partials (>= iopo_grad_norm_scratch_elems); grads[i] (any size)
     uint32_t wg = vk_group_size(ctx, 256, sizeof(float));
     uint32_t offset = 0;
-    /* One pass-1 dispatch per tensor: each writes its own slots of partials. */
+    /* One pass-1 dispatch per tensor: each writes its own slots of partials. A tensor over one binding runs in
+     * pieces of max_binding bytes, in order, the later ones adding to the slots the first wrote (the same slots, so
+     * the scratch size does not depend on the device; a fixed order, so the sum is deterministic). */
+    size_t piece = (size_t)(vk_get_limits(ctx)->max_binding / 4);
     for (int i = 0; i < n; i++) {
-        uint32_t groups = (uint32_t)optim_norm_groups(grads[i]->numel);
+        size_t numel = grads[i]->numel;
+        uint32_t groups = (uint32_t)optim_norm_groups(numel);
         if (groups == 0) continue;
-        struct { uint32_t N, groups, offset; } p1 = {(uint32_t)grads[i]->numel, groups, offset};
-        /* Each tensor's dispatch writes only its own slots: declaring them lets the passes run without barriers. */
-        vk_arg a1[] = {VK_R(grads[i]), VK_W_PART(partials, (uint64_t)offset * 4, (uint64_t)groups * 4)};
-        vk_dispatch_1d(ctx, "optim_norm_partial", &wg, 1, a1, 2, &p1, sizeof p1, groups);
+        bool split = !vk_fits(ctx, grads[i]);
+        for (size_t begin = 0; begin < numel; begin += split ? piece : numel) {
+            size_t end = !split || numel - begin < piece ? numel : begin + piece;
+            struct { uint32_t N, groups, offset, accumulate; } p1 = {(uint32_t)(end - begin), groups, offset,
+                                                                     begin > 0};
+            /* Each tensor's dispatches touch only its own slots: declaring them lets the tensors' passes run
+             * without barriers (the pieces of one tensor still meet one: they share slots). */
+            vk_arg a1[] = {split ? vk_window_of(ctx, grads[i], false, begin, end).arg : VK_R(grads[i]),
+                           VK_W_PART(partials, (uint64_t)offset * 4, (uint64_t)groups * 4)};
+            vk_dispatch_1d(ctx, "optim_norm_partial", &wg, 1, a1, 2, &p1, sizeof p1, groups);
+        }
         offset += groups;
     }
     struct { uint32_t N; float max_norm; } p2 = {offset, max_norm};
@@ -50,5 +61,17 @@ void vkop_adamw_update(iopo_ctx *ctx, iopo_tensor *param, const iopo_tensor *gra
         p->eps,
     };
     vk_arg a[] = {VK_W(param), VK_R(grad), VK_W(m), VK_W(v), VK_R(scale ? scale : vk_dummy(ctx))};
-    vk_dispatch_1d(ctx, "optim_adamw", &wg, 1, a, 5, &pc, sizeof pc, vk_div_up(N, wg));
+    if (vk_fits(ctx, param) && vk_fits(ctx, grad) && vk_fits(ctx, m) && vk_fits(ctx, v)) {
+        vk_dispatch_1d(ctx, "optim_adamw", &wg, 1, a, 5, &pc, sizeof pc, vk_div_up(N, wg));
+        return;
+    }
+    /* Over one binding: pieces of max_binding bytes, each binding the same elements of the four vectors (element-wise,
+     * so every element is computed as unsplit). */
+    size_t piece = (size_t)(vk_get_limits(ctx)->max_binding / 4);
+    for (size_t begin = 0; begin < N; begin += piece) {
+        size_t end = N - begin < piece ? N : begin + piece;
+        pc.N = (uint32_t)(end - begin);
+        for (int i = 0; i < 4; i++) a[i] = vk_window_of(ctx, a[i].t, a[i].write, begin, end).arg;
+        vk_dispatch_1d(ctx, "optim_adamw", &wg, 1, a, 5, &pc, sizeof pc, vk_div_up(end - begin, wg));
+    }
 }

@@ -1,0 +1,326 @@
+/* Checks of the ops that split their work when a tensor exceeds one storage binding (docs/ARCHITECTURE.md, "Tensors
+ * beyond one binding"). Each op runs three times: on the CPU reference, on the device with its own binding limit
+ * (unsplit at these sizes) and on the device with the limit lowered (iopo_ctx_set_max_binding) so that its large
+ * tensors split into several windows. The split run must record more dispatches than the unsplit one (it did
+ * split), match the CPU, and be bit-identical to the unsplit run wherever splitting leaves each element's arithmetic
+ * alone (all but the GEMM blocks along K and the gradient-norm partials, which add per piece). The shapes carry a
+ * Qwen-sized vocabulary (151,936 rows), the largest the families in use have. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check/check.h"
+#include "vk/vk.h"
+
+#define QWEN_VOCAB 151936
+
+typedef struct split_run {
+    iopo_ctx *ctx;
+    size_t limit;          /* binding limit to set for the run (0 = the context's own) */
+    uint64_t dispatches;   /* recorded by the run */
+} split_run;
+
+static void run_begin(split_run *r) {
+    if (iopo_ctx_backend(r->ctx) == IOPO_BACKEND_VULKAN) {
+        iopo_ctx_set_max_binding(r->ctx, r->limit);
+        r->dispatches = vk_dispatch_count(r->ctx);
+    }
+}
+
+static void run_end(split_run *r) {
+    if (iopo_ctx_backend(r->ctx) == IOPO_BACKEND_VULKAN) {
+        r->dispatches = vk_dispatch_count(r->ctx) - r->dispatches;
+        iopo_ctx_set_max_binding(r->ctx, 0);
+    }
+}
+
+/* The rows every op's checks share: the split run did split, matches the CPU, and matches the unsplit run (exactly
+ * when `exact`, else within the CPU tolerance). */
+static void split_rows(check_ctx *cc, const char *op, const char *shape, const char *what, const split_run *whole,
+                       const split_run *split, const float *w, const float *s, const float *ref, size_t n,
+                       double atol, double rtol, bool exact, bool first_of_op) {
+    char row[96];
+    if (first_of_op) {
+        snprintf(row, sizeof row, "split: %llu dispatches vs %llu", (unsigned long long)split->dispatches,
+                 (unsigned long long)whole->dispatches);
+        check_row(cc, op, shape, row, (double)split->dispatches, (double)whole->dispatches,
+                  split->dispatches > whole->dispatches);
+    }
+    snprintf(row, sizeof row, "split %s vs cpu", what);
+    check_close(cc, op, shape, row, s, ref, n, atol, rtol);
+    if (exact) {
+        snprintf(row, sizeof row, "split %s == unsplit", what);
+        check_identical(cc, op, shape, row, s, w, n * sizeof(float));
+    } else {
+        snprintf(row, sizeof row, "split %s vs unsplit", what);
+        check_close(cc, op, shape, row, s, w, n, atol, rtol);
+    }
+}
+
+/* ---- element-wise: gelu backward (three operands, +=) ---------------------------------------------------------- */
+
+static float *gelu_bwd_run(split_run *r, const float *dinp0, const float *dout, const float *inp, size_t n) {
+    iopo_tensor *di = check_tensor1(r->ctx, IOPO_F32, dinp0, (int64_t)n);
+    iopo_tensor *d = check_tensor1(r->ctx, IOPO_F32, dout, (int64_t)n);
+    iopo_tensor *x = check_tensor1(r->ctx, IOPO_F32, inp, (int64_t)n);
+    run_begin(r);
+    iopo_gelu_backward(r->ctx, di, d, x, n);
+    run_end(r);
+    float *out = check_download(di);
+    iopo_tensor_free(di);
+    iopo_tensor_free(d);
+    iopo_tensor_free(x);
+    return out;
+}
+
+static void split_eltwise(check_ctx *cc) {
+    const size_t n = 100003;   // odd: the last piece is short
+    float *dinp0 = check_randn(cc, n, 1.0f), *dout = check_randn(cc, n, 1.0f), *inp = check_randn(cc, n, 2.0f);
+    split_run ref = {cc->cpu, 0, 0}, whole = {cc->dev, 0, 0}, split = {cc->dev, 64 << 10, 0};
+    float *r = gelu_bwd_run(&ref, dinp0, dout, inp, n);
+    float *w = gelu_bwd_run(&whole, dinp0, dout, inp, n);
+    float *s = gelu_bwd_run(&split, dinp0, dout, inp, n);
+    split_rows(cc, "gelu_bwd", "N100003 limit 64K", "dinp", &whole, &split, w, s, r, n, 1e-5, 1e-5, true, true);
+    free(r);
+    free(w);
+    free(s);
+    free(dinp0);
+    free(dout);
+    free(inp);
+}
+
+/* ---- optimizer: gradient norm with clipping, then AdamW ------------------------------------------------------- */
+
+typedef struct optim_out {
+    float *norm, *p, *m, *v;
+} optim_out;
+
+static optim_out optim_run(split_run *r, const float *p0, const float *g, const float *g2, size_t n, size_t n2) {
+    iopo_tensor *p = check_tensor1(r->ctx, IOPO_F32, p0, (int64_t)n);
+    iopo_tensor *grad = check_tensor1(r->ctx, IOPO_F32, g, (int64_t)n);
+    iopo_tensor *grad2 = check_tensor1(r->ctx, IOPO_F32, g2, (int64_t)n2);
+    iopo_tensor *m = check_tensor1(r->ctx, IOPO_F32, g2, (int64_t)n);   // non-zero moments: the update reads them
+    iopo_tensor *v = check_tensor1(r->ctx, IOPO_F32, NULL, (int64_t)n);
+    iopo_tensor_zero(v);
+    iopo_tensor *grads[2] = {grad, grad2};
+    iopo_tensor *out = check_tensor1(r->ctx, IOPO_F32, NULL, 2);
+    iopo_tensor *partials =
+        check_tensor1(r->ctx, IOPO_F32, NULL, (int64_t)iopo_grad_norm_scratch_elems(2, grads));
+    iopo_adamw_params hp = {.lr = 1e-2f, .beta1 = 0.9f, .beta2 = 0.99f, .eps = 1e-6f, .weight_decay = 0.1f,
+                            .step = 3};
+    run_begin(r);
+    iopo_grad_norm(r->ctx, out, partials, grads, 2, 1.0f);
+    iopo_adamw_update(r->ctx, p, grad, m, v, out, n, &hp);
+    run_end(r);
+    optim_out o = {check_download(out), check_download(p), check_download(m), check_download(v)};
+    iopo_tensor *all[] = {p, grad, grad2, m, v, out, partials};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) iopo_tensor_free(all[i]);
+    return o;
+}
+
+static void optim_out_free(optim_out *o) {
+    free(o->norm);
+    free(o->p);
+    free(o->m);
+    free(o->v);
+}
+
+static void split_optim(check_ctx *cc) {
+    const size_t n = 300007, n2 = 777;   // the first gradient splits into ~5 pieces, the second fits
+    float *p0 = check_randn(cc, n, 1.0f), *g = check_randn(cc, n, 0.1f), *g2 = check_randn(cc, n, 0.01f);
+    split_run ref = {cc->cpu, 0, 0}, whole = {cc->dev, 0, 0}, split = {cc->dev, 256 << 10, 0};
+    optim_out r = optim_run(&ref, p0, g, g2, n, n2);
+    optim_out w = optim_run(&whole, p0, g, g2, n, n2);
+    optim_out s = optim_run(&split, p0, g, g2, n, n2);
+    const char *shape = "N300007+777 limit 256K";
+    // The norm's partials add per piece (a fixed order, not the unsplit one): close, not identical.
+    split_rows(cc, "grad_norm", shape, "{norm, scale}", &whole, &split, w.norm, s.norm, r.norm, 2, 0, 1e-5, false,
+               true);
+    // AdamW is element-wise; its clip scale comes from the norm, so it is identical only given the same scale.
+    bool same_scale = memcmp(w.norm, s.norm, 2 * sizeof(float)) == 0;
+    split_rows(cc, "adamw", shape, "param", &whole, &split, w.p, s.p, r.p, n, 1e-6, 1e-5, same_scale, false);
+    split_rows(cc, "adamw", shape, "m", &whole, &split, w.m, s.m, r.m, n, 1e-7, 1e-5, same_scale, false);
+    split_rows(cc, "adamw", shape, "v", &whole, &split, w.v, s.v, r.v, n, 1e-9, 1e-5, same_scale, false);
+    // and run twice: the split sum is deterministic
+    optim_out again = optim_run(&split, p0, g, g2, n, n2);
+    check_identical(cc, "grad_norm", shape, "split run twice", s.norm, again.norm, 2 * sizeof(float));
+    optim_out_free(&again);
+    optim_out_free(&r);
+    optim_out_free(&w);
+    optim_out_free(&s);
+    free(p0);
+    free(g);
+    free(g2);
+}
+
+/* ---- token embedding over a Qwen-sized vocabulary ------------------------------------------------------------- */
+
+typedef struct emb_out {
+    float *out, *dwte;
+} emb_out;
+
+static emb_out emb_run(split_run *r, const int32_t *tok, const float *wte, const float *dout, const float *dwte0,
+                       int B, int T, int C, int V) {
+    int64_t shp_bt[2] = {B, T}, shp_btc[3] = {B, T, C}, shp_wte[2] = {V, C};
+    iopo_tensor *tokens = check_tensor(r->ctx, IOPO_I32, tok, 2, shp_bt);
+    iopo_tensor *w = check_tensor(r->ctx, IOPO_F32, wte, 2, shp_wte);
+    iopo_tensor *dw = check_tensor(r->ctx, IOPO_F32, dwte0, 2, shp_wte);
+    iopo_tensor *out = check_tensor(r->ctx, IOPO_F32, NULL, 3, shp_btc);
+    iopo_tensor *d = check_tensor(r->ctx, IOPO_F32, dout, 3, shp_btc);
+    run_begin(r);
+    iopo_embedding_forward(r->ctx, out, tokens, w, NULL, B, T, C, V);
+    iopo_embedding_backward(r->ctx, dw, NULL, d, tokens, B, T, C, V);
+    run_end(r);
+    emb_out o = {check_download(out), check_download(dw)};
+    iopo_tensor *all[] = {tokens, w, dw, out, d};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) iopo_tensor_free(all[i]);
+    return o;
+}
+
+static void split_embedding(check_ctx *cc) {
+    const int B = 2, T = 24, C = 16, V = QWEN_VOCAB;
+    size_t nbt = (size_t)B * T, nwte = (size_t)V * C;
+    int32_t *tok = check_randi(cc, nbt, 0, V);
+    // ids at both ends of the vocabulary and of a piece, repeated ids (rows collide), out-of-vocabulary ids
+    const int32_t special[] = {0, V - 1, 16383, 16384, 16385, -100, V, 7, 7, V - 1};
+    for (size_t i = 0; i < sizeof special / sizeof special[0]; i++) tok[i * 3] = special[i];
+    float *wte = check_randn(cc, nwte, 1.0f), *dout = check_randn(cc, nbt * C, 1.0f);
+    float *dwte0 = check_randn(cc, nwte, 1.0f);
+    split_run ref = {cc->cpu, 0, 0}, whole = {cc->dev, 0, 0}, split = {cc->dev, 1 << 20, 0};
+    emb_out r = emb_run(&ref, tok, wte, dout, dwte0, B, T, C, V);
+    emb_out w = emb_run(&whole, tok, wte, dout, dwte0, B, T, C, V);
+    emb_out s = emb_run(&split, tok, wte, dout, dwte0, B, T, C, V);
+    const char *shape = "B2 T24 C16 V151936 limit 1M";
+    split_rows(cc, "embedding_fwd", shape, "out", &whole, &split, w.out, s.out, r.out, nbt * C, 0, 0, true, true);
+    split_rows(cc, "embedding_bwd", shape, "dwte +=", &whole, &split, w.dwte, s.dwte, r.dwte, nwte, 1e-5, 1e-5, true,
+               false);
+    free(r.out), free(r.dwte), free(w.out), free(w.dwte), free(s.out), free(s.dwte);
+    free(tok);
+    free(wte);
+    free(dout);
+    free(dwte0);
+}
+
+/* ---- matmul: the tied LM head (W (V,C)) and a (K,N) layer with a bias ----------------------------------------- */
+
+typedef struct mm_out {
+    float *out, *dinp, *dw;
+} mm_out;
+
+static mm_out mm_run(split_run *r, const float *inp, const float *w, const float *bias, const float *dout,
+                     const float *dinp0, const float *dw0, int M, int K, int N, iopo_wlayout layout) {
+    int64_t shp_in[2] = {M, K}, shp_out[2] = {M, N};
+    int64_t shp_w[2] = {layout == IOPO_W_NK ? N : K, layout == IOPO_W_NK ? K : N};
+    iopo_tensor *x = check_tensor(r->ctx, IOPO_F32, inp, 2, shp_in);
+    iopo_tensor *wt = check_tensor(r->ctx, IOPO_F32, w, 2, shp_w);
+    iopo_tensor *b = bias ? check_tensor1(r->ctx, IOPO_F32, bias, N) : NULL;
+    iopo_tensor *out = check_tensor(r->ctx, IOPO_F32, NULL, 2, shp_out);
+    iopo_tensor *d = check_tensor(r->ctx, IOPO_F32, dout, 2, shp_out);
+    iopo_tensor *dx = check_tensor(r->ctx, IOPO_F32, dinp0, 2, shp_in);
+    iopo_tensor *dw = check_tensor(r->ctx, IOPO_F32, dw0, 2, shp_w);
+    run_begin(r);
+    iopo_matmul_forward(r->ctx, out, x, wt, b, M, K, N, layout);
+    iopo_matmul_backward(r->ctx, dx, dw, NULL, d, x, wt, M, K, N, layout);
+    run_end(r);
+    mm_out o = {check_download(out), check_download(dx), check_download(dw)};
+    iopo_tensor *all[] = {x, wt, b, out, d, dx, dw};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        if (all[i]) iopo_tensor_free(all[i]);
+    return o;
+}
+
+static void mm_case(check_ctx *cc, int M, int K, int N, iopo_wlayout layout, bool with_bias, size_t limit,
+                    const char *shape, bool dinp_exact, bool dw_exact) {
+    size_t nin = (size_t)M * K, nw = (size_t)K * N, nout = (size_t)M * N;
+    float *inp = check_randn(cc, nin, 1.0f), *w = check_randn(cc, nw, 0.1f), *dout = check_randn(cc, nout, 1.0f);
+    float *bias = with_bias ? check_randn(cc, (size_t)N, 1.0f) : NULL;
+    float *dinp0 = check_randn(cc, nin, 1.0f), *dw0 = check_randn(cc, nw, 1.0f);
+    split_run ref = {cc->cpu, 0, 0}, whole = {cc->dev, 0, 0}, split = {cc->dev, limit, 0};
+    mm_out r = mm_run(&ref, inp, w, bias, dout, dinp0, dw0, M, K, N, layout);
+    mm_out wo = mm_run(&whole, inp, w, bias, dout, dinp0, dw0, M, K, N, layout);
+    mm_out s = mm_run(&split, inp, w, bias, dout, dinp0, dw0, M, K, N, layout);
+    // fp32 sums of K (N for dinp, M for dW) products: the rounding grows like the square root of the terms
+    split_rows(cc, "matmul_fwd", shape, "out", &whole, &split, wo.out, s.out, r.out, nout, 1e-4, 1e-4, true, true);
+    split_rows(cc, "matmul_bwd", shape, "dinp +=", &whole, &split, wo.dinp, s.dinp, r.dinp, nin,
+               1e-3 + 1e-5 * sqrt((double)N), 1e-4, dinp_exact, false);
+    split_rows(cc, "matmul_bwd", shape, "dw +=", &whole, &split, wo.dw, s.dw, r.dw, nw, 1e-3 + 1e-5 * sqrt((double)M),
+               1e-4, dw_exact, false);
+    free(r.out), free(r.dinp), free(r.dw), free(wo.out), free(wo.dinp), free(wo.dw);
+    free(s.out), free(s.dinp), free(s.dw);
+    free(inp), free(w), free(dout), free(bias), free(dinp0), free(dw0);
+}
+
+static void split_matmul(check_ctx *cc) {
+    // The tied LM head, as GPT-2 small meets it: W (V,C) exceeds the limit, the logits (M,V) do not. The forward
+    // splits N (identical), dW its rows (identical); dinp sums over V, so it splits along K (close).
+    mm_case(cc, 16, 64, QWEN_VOCAB, IOPO_W_NK, false, 16u << 20, "M16 K64 N151936 NK limit 16M", false, true);
+    // A (K,N) layer with a bias, everything but W over a 16 KiB limit: output windows along M with a bias window,
+    // dinp along M (identical); dW sums over M, so it splits along K (close).
+    mm_case(cc, 300, 40, 50, IOPO_W_KN, true, 16u << 10, "M300 K40 N50 KN bias limit 16K", true, false);
+}
+
+/* ---- softmax cross-entropy over a Qwen-sized vocabulary ------------------------------------------------------- */
+
+typedef struct sce_out {
+    float *loss, *lse, *seq, *dlogits;
+} sce_out;
+
+static sce_out sce_run(split_run *r, const float *logits, const int32_t *targets, const float *mask,
+                       const float *dloss, int B, int T, int V) {
+    int64_t shp_l[3] = {B, T, V}, shp_bt[2] = {B, T};
+    iopo_tensor *lg = check_tensor(r->ctx, IOPO_F32, logits, 3, shp_l);
+    iopo_tensor *tg = check_tensor(r->ctx, IOPO_I32, targets, 2, shp_bt);
+    iopo_tensor *mk = check_tensor(r->ctx, IOPO_F32, mask, 2, shp_bt);
+    iopo_tensor *dl = check_tensor(r->ctx, IOPO_F32, dloss, 2, shp_bt);
+    iopo_tensor *loss = check_tensor(r->ctx, IOPO_F32, NULL, 2, shp_bt);
+    iopo_tensor *lse = check_tensor(r->ctx, IOPO_F32, NULL, 2, shp_bt);
+    iopo_tensor *seq = check_tensor1(r->ctx, IOPO_F32, NULL, B);
+    iopo_tensor *cnt = check_tensor1(r->ctx, IOPO_F32, NULL, B);
+    iopo_tensor *dlg = check_tensor(r->ctx, IOPO_F32, NULL, 3, shp_l);
+    run_begin(r);
+    iopo_softmax_ce_forward(r->ctx, loss, lse, seq, cnt, lg, tg, mk, B, T, V);
+    iopo_softmax_ce_backward(r->ctx, dlg, lg, lse, tg, mk, dl, NULL, B, T, V);
+    run_end(r);
+    sce_out o = {check_download(loss), check_download(lse), check_download(seq), check_download(dlg)};
+    iopo_tensor *all[] = {lg, tg, mk, dl, loss, lse, seq, cnt, dlg};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) iopo_tensor_free(all[i]);
+    return o;
+}
+
+static void split_softmax_ce(check_ctx *cc) {
+    const int B = 2, T = 8, V = QWEN_VOCAB;
+    size_t nbt = (size_t)B * T, nl = nbt * V;
+    float *logits = check_randn(cc, nl, 2.0f), *dloss = check_randn(cc, nbt, 1.0f);
+    int32_t *targets = check_randi(cc, nbt, 0, V);
+    float *mask = malloc(nbt * sizeof *mask);
+    for (size_t i = 0; i < nbt; i++) mask[i] = i % 5 == 2 ? 0.0f : 1.0f;
+    targets[2] = -100;   // masked: never read
+    split_run ref = {cc->cpu, 0, 0}, whole = {cc->dev, 0, 0}, split = {cc->dev, 1 << 20, 0};
+    sce_out r = sce_run(&ref, logits, targets, mask, dloss, B, T, V);
+    sce_out w = sce_run(&whole, logits, targets, mask, dloss, B, T, V);
+    sce_out s = sce_run(&split, logits, targets, mask, dloss, B, T, V);
+    const char *shape = "B2 T8 V151936 limit 1M";
+    split_rows(cc, "softmax_ce_fwd", shape, "loss", &whole, &split, w.loss, s.loss, r.loss, nbt, 1e-5, 1e-5, true,
+               true);
+    split_rows(cc, "softmax_ce_fwd", shape, "lse", &whole, &split, w.lse, s.lse, r.lse, nbt, 1e-5, 1e-5, true, false);
+    split_rows(cc, "softmax_ce_fwd", shape, "seq_logp", &whole, &split, w.seq, s.seq, r.seq, (size_t)B, 1e-4, 1e-5,
+               true, false);
+    split_rows(cc, "softmax_ce_bwd", shape, "dlogits", &whole, &split, w.dlogits, s.dlogits, r.dlogits, nl, 1e-7,
+               1e-4, true, false);
+    free(r.loss), free(r.lse), free(r.seq), free(r.dlogits), free(w.loss), free(w.lse), free(w.seq);
+    free(w.dlogits), free(s.loss), free(s.lse), free(s.seq), free(s.dlogits);
+    free(logits), free(dloss), free(targets), free(mask);
+}
+
+void check_split(check_ctx *cc) {
+    if (!cc->dev) {
+        check_row(cc, "split", "-", "no device: nothing splits on the CPU", 0, 0, true);
+        return;
+    }
+    split_eltwise(cc);
+    split_optim(cc);
+    split_embedding(cc);
+    split_matmul(cc);
+    split_softmax_ce(cc);
+}
