@@ -11,6 +11,7 @@
 
 #include "iopo/fileio.h"
 #include "iopo/jsonutil.h"
+#include "iopo/model.h"
 #include "iopo/train.h"
 
 typedef enum { K_STR, K_INT, K_LONG, K_DBL } key_type;
@@ -57,6 +58,8 @@ static const key_def keys[] = {
     DBL(lr, "peak learning rate"),
     INT(warmup_steps, "linear warmup from 0 to lr over this many steps"),
     DBL(warmup_ratio, "> 0 sets warmup_steps = ceil(warmup_ratio * steps), as TRL's warmup_ratio"),
+    INT(logits_budget_mb, "most MiB the LM head's logits may take; a larger micro-batch runs the head and the "
+                          "cross-entropy in chunks of sequences (recomputing each chunk's logits in the backward)"),
     INT(group_by_length, "1: sort records by length within windows of 50 micro-batches of the shuffled order, so "
                          "batches pad little"),
     STR(schedule, "decay after warmup: cosine, linear or constant"),
@@ -92,6 +95,7 @@ static const range_def ranges[] = {
     {"epochs", 0, 1e6, false, false},
     {"warmup_ratio", 0, 1, false, true},
     {"group_by_length", 0, 1, false, false},
+    {"logits_budget_mb", 1, 1 << 20, false, false},
     {"stop_at", 0, HUGE_VAL, false, false},
     {"batch_size", 1, 1 << 20, false, false},
     {"grad_accum", 1, 1 << 20, false, false},
@@ -244,6 +248,7 @@ void iopo_train_config_defaults(iopo_train_config *c) {
     c->eval_every = 0;
     c->save_every = 0;
     c->keep_checkpoints = 2;
+    c->logits_budget_mb = (int)(IOPO_LOGITS_BUDGET >> 20);
 }
 
 static bool set_value(iopo_train_config *c, const key_def *k, const char *sval, const cJSON *jval, const char *where,

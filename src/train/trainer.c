@@ -322,6 +322,7 @@ static int run_locked(const iopo_train_config *c, const iopo_ctx_options *copts)
 
     /* Memory plan before anything large is allocated. */
     size_t nparam = iopo_model_config_numel(&cfg);
+    cfg.logits_budget = (size_t)c->logits_budget_mb << 20;   /* the plan below sizes the head as the run will */
     double pbytes = 4.0 * (double)nparam, abytes = (double)iopo_model_activation_bytes(&cfg, c->batch_size * G, T);
     double need = 4 * pbytes + abytes;
     if (G > 1 && c->live_ref) need += pbytes + abytes;   /* the reference model and its activations */
@@ -428,7 +429,9 @@ static int run_locked(const iopo_train_config *c, const iopo_ctx_options *copts)
     iopo_batch *db = calloc((size_t)A, sizeof *db);
     for (int a = 0; a < A; a++) iopo_host_batch_alloc(&hb[a], B, T), iopo_batch_init(&db[a], ctx, B, T);
     /* Activations once, for the widest micro-batch; narrower ones run in views of them. */
+    iopo_model_set_logits_budget(m, (size_t)c->logits_budget_mb << 20);
     iopo_model_reserve(m, B, T);
+    if (ref_live) iopo_model_set_logits_budget(ref_live, (size_t)c->logits_budget_mb << 20);
     if (ref_live) iopo_model_reserve(ref_live, B, T);
     iopo_tensor *dloss = iopo_tensor_new2(ctx, IOPO_F32, B, T);
     float *hloss = malloc((size_t)B * T * sizeof *hloss), *hd = malloc((size_t)B * T * sizeof *hd);
