@@ -178,14 +178,16 @@ static void rows_case(check_ctx *cc, iopo_ctx *ctx, const char *backend) {
 
     float *dst0 = check_randn(cc, (size_t)B * T * W, 1.0f), *src = check_randn(cc, (size_t)B * W, 1.0f);
     int64_t shp_dst[3] = {B, T, W}, shp_src[2] = {B, W};
-    iopo_tensor *dst = check_tensor(ctx, IOPO_F32, dst0, 3, shp_dst), *s = check_tensor(ctx, IOPO_F32, src, 2, shp_src);
+    iopo_tensor *dst = check_tensor(ctx, IOPO_F32, dst0, 3, shp_dst);
+    iopo_tensor *s = check_tensor(ctx, IOPO_F32, src, 2, shp_src);
     iopo_tensor *p = check_tensor1(ctx, IOPO_I32, pos, B);
     iopo_scatter_rows(ctx, dst, s, p, B, T, W);
     float *got = check_download(dst);
     for (int b = 0; b < B; b++)
-        if (pos[b] >= 0 && pos[b] < T) memcpy(dst0 + ((size_t)b * T + pos[b]) * W, src + (size_t)b * W, W * 4);
+        if (pos[b] >= 0 && pos[b] < T)
+            memcpy(dst0 + ((size_t)b * T + pos[b]) * W, src + (size_t)b * W, W * sizeof(float));
     snprintf(what, sizeof what, "%s = formula (pos -1, Tmax skipped)", backend);
-    check_identical(cc, "scatter_rows", "B5 T7 W77 pos 3,-1,6,7,0", what, got, dst0, (size_t)B * T * W * 4);
+    check_identical(cc, "scatter_rows", "B5 T7 W77 pos 3,-1,6,7,0", what, got, dst0, (size_t)B * T * W * sizeof(float));
     free(got);
     iopo_tensor_free(dst);
     iopo_tensor_free(s);
@@ -195,7 +197,8 @@ static void rows_case(check_ctx *cc, iopo_ctx *ctx, const char *backend) {
 
     float *out0 = check_randn(cc, (size_t)N * C, 1.0f), *table = check_randn(cc, (size_t)R * C, 1.0f);
     int64_t shp_out[2] = {N, C}, shp_tab[2] = {R, C};
-    iopo_tensor *out = check_tensor(ctx, IOPO_F32, out0, 2, shp_out), *tab = check_tensor(ctx, IOPO_F32, table, 2, shp_tab);
+    iopo_tensor *out = check_tensor(ctx, IOPO_F32, out0, 2, shp_out);
+    iopo_tensor *tab = check_tensor(ctx, IOPO_F32, table, 2, shp_tab);
     iopo_tensor *ix = check_tensor1(ctx, IOPO_I32, idx, N);
     iopo_gather_rows_add(ctx, out, tab, ix, N, R, C);
     got = check_download(out);
@@ -203,7 +206,8 @@ static void rows_case(check_ctx *cc, iopo_ctx *ctx, const char *backend) {
         if (idx[i] >= 0 && idx[i] < R)
             for (int c = 0; c < C; c++) out0[(size_t)i * C + c] += table[(size_t)idx[i] * C + c];
     snprintf(what, sizeof what, "%s += formula (idx -1, R add 0)", backend);
-    check_identical(cc, "gather_rows_add", "N6 R9 C300 idx 0,8,-1,9,4,4", what, got, out0, (size_t)N * C * 4);
+    check_identical(cc, "gather_rows_add", "N6 R9 C300 idx 0,8,-1,9,4,4", what, got, out0,
+                    (size_t)N * C * sizeof(float));
     free(got);
     iopo_tensor_free(out);
     iopo_tensor_free(tab);
