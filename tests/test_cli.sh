@@ -51,6 +51,7 @@ expect 0 "peak fma \(probe\) .* [0-9.]+ +[0-9.]+%" -- "$iopo" bench ops --quick 
 bench_out=$(mktemp)
 "$iopo" bench ops --quick --min-time 0 >"$bench_out" 2>&1
 for op in gelu_forward layernorm_backward rmsnorm_forward matmul_forward embedding_backward attention_forward \
+          attention_decode scatter_rows gather_rows_add \
           rope_forward rope_backward qk_rmsnorm_forward qk_rmsnorm_backward \
           softmax_ce_bwd adamw grad_norm; do
   if grep -qE "^$op" "$bench_out"; then passes=$((passes + 1)); else echo "FAIL: bench has no $op row"; fails=$((fails + 1)); fi

@@ -99,6 +99,26 @@ void iopo_attention_backward(iopo_ctx *ctx, iopo_tensor *dqkv, iopo_tensor *scra
                              const iopo_tensor *qkv, const iopo_tensor *att, const iopo_tensor *lengths,
                              int B, int T, int NH, int NKV, int hd);
 
+/* ---- decoding with a KV cache ------------------------------------------------------------------------------- */
+
+/* Causal attention of one new token per sequence against a cache of packed q|k|v rows (the layout
+ * iopo_attention_forward reads: per position q (NH heads) | k (NKV) | v (NKV), hd each, W = (NH+2*NKV)*hd).
+ * cache (B,Tmax,W): rows 0..lengths[b]-1 of sequence b are valid, the last of them (lengths[b]-1) being the new token,
+ * whose q is the query; its keys/values are rows 0..lengths[b]-1 (k, v parts). Query head h uses kv head h/(NH/NKV);
+ * scores scaled by 1/sqrt(hd). out (B, NH*hd) = softmax(q k^T) v per head; a sequence with lengths[b] <= 0 gets a zero
+ * row. lengths (B) i32, clamped to [0, Tmax]. On the CPU bit-identical to row lengths[b]-1 of iopo_attention_forward
+ * on the same rows; on Vulkan within float tolerance of it (the keys are summed in chunks, then the chunks merged). */
+void iopo_attention_decode(iopo_ctx *ctx, iopo_tensor *out, const iopo_tensor *cache, const iopo_tensor *lengths,
+                           int B, int Tmax, int NH, int NKV, int hd);
+/* dst (B,Tmax,W)[b, pos[b], :] = src (B,W)[b, :] for each b with 0 <= pos[b] < Tmax (others skipped): writes each
+ * sequence's new row into its cache. pos (B) i32. */
+void iopo_scatter_rows(iopo_ctx *ctx, iopo_tensor *dst, const iopo_tensor *src, const iopo_tensor *pos, int B,
+                       int Tmax, int W);
+/* out (N,C) += table (R,C)[idx[i], :] for each i with 0 <= idx[i] < R (others add nothing): GPT-2's learned position
+ * embedding of decoded tokens at their positions. idx (N) i32. */
+void iopo_gather_rows_add(iopo_ctx *ctx, iopo_tensor *out, const iopo_tensor *table, const iopo_tensor *idx, int N,
+                          int R, int C);
+
 /* ---- rotary position embedding (Llama / Qwen2 / Qwen3) ------------------------------------------------------ */
 
 typedef enum { IOPO_ROPE_DEFAULT = 0, IOPO_ROPE_LLAMA3 = 1 } iopo_rope_scaling;

@@ -5,6 +5,7 @@ void bench_norm(bench_ctx *bc);
 void bench_matmul(bench_ctx *bc);
 void bench_embedding(bench_ctx *bc);
 void bench_attention(bench_ctx *bc);
+void bench_decode(bench_ctx *bc);
 void bench_rope(bench_ctx *bc);
 void bench_qk_norm(bench_ctx *bc);
 void bench_softmax_ce(bench_ctx *bc);
@@ -16,6 +17,7 @@ const bench_entry bench_registry[] = {
     {"matmul", bench_matmul},
     {"embedding", bench_embedding},
     {"attention", bench_attention},
+    {"decode", bench_decode},
     {"rope", bench_rope},
     {"qk_norm", bench_qk_norm},
     {"softmax_ce", bench_softmax_ce},

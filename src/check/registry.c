@@ -5,6 +5,7 @@ void check_norm(check_ctx *cc);
 void check_eltwise(check_ctx *cc);
 void check_embedding(check_ctx *cc);
 void check_attention(check_ctx *cc);
+void check_decode(check_ctx *cc);
 void check_rope(check_ctx *cc);
 void check_qk_norm(check_ctx *cc);
 void check_softmax_ce(check_ctx *cc);
@@ -19,6 +20,7 @@ const check_entry check_registry[] = {
     {"matmul", check_matmul},
     {"embedding", check_embedding},
     {"attention", check_attention},
+    {"decode", check_decode},
     {"rope", check_rope},
     {"qk_norm", check_qk_norm},
     {"softmax_ce", check_softmax_ce},

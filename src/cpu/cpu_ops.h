@@ -43,6 +43,11 @@ void cpu_attention_forward(float *out, float *att, const float *qkv, const int32
 void cpu_attention_backward(float *dqkv, float *scratch, const float *dout, const float *qkv, const float *att,
                             const int32_t *lengths, int B, int T, int NH, int NKV, int hd);
 
+void cpu_attention_decode(float *out, const float *cache, const int32_t *lengths, int B, int Tmax, int NH, int NKV,
+                          int hd);                                  /* out (B,NH*hd), cache (B,Tmax,(NH+2*NKV)*hd) */
+void cpu_scatter_rows(float *dst, const float *src, const int32_t *pos, int B, int Tmax, int W);
+void cpu_gather_rows_add(float *out, const float *table, const int32_t *idx, int N, int R, int C);
+
 void cpu_rope_tables(const iopo_rope_config *cfg, int hd, int npos, float *cos_t, float *sin_t);
 void cpu_rope_forward(float *out, const float *inp, const float *cos_t, const float *sin_t, const int32_t *positions,
                       int B, int T, int NH, int NKV, int hd, int npos);   /* out, inp (B,T,(NH+2*NKV)*hd) */

@@ -44,6 +44,13 @@ void vkop_attention_backward(iopo_ctx *ctx, iopo_tensor *dqkv, iopo_tensor *scra
                              const iopo_tensor *qkv, const iopo_tensor *att, const iopo_tensor *lengths, int B, int T,
                              int NH, int NKV, int hd);
 
+void vkop_attention_decode(iopo_ctx *ctx, iopo_tensor *out, const iopo_tensor *cache, const iopo_tensor *lengths,
+                           int B, int Tmax, int NH, int NKV, int hd);
+void vkop_scatter_rows(iopo_ctx *ctx, iopo_tensor *dst, const iopo_tensor *src, const iopo_tensor *pos, int B,
+                       int Tmax, int W);
+void vkop_gather_rows_add(iopo_ctx *ctx, iopo_tensor *out, const iopo_tensor *table, const iopo_tensor *idx, int N,
+                          int R, int C);
+
 void vkop_rope_forward(iopo_ctx *ctx, iopo_tensor *out, const iopo_tensor *inp, const iopo_tensor *cos_t,
                        const iopo_tensor *sin_t, const iopo_tensor *positions, int B, int T, int NH, int NKV, int hd,
                        int npos);

@@ -1,0 +1,49 @@
+// Row copies of KV-cache decoding (include/iopo/ops.h): one invocation per element, so no loop at all, whatever the
+// row width. Two entry points, chosen by define:
+// variant: scatter_rows -DROWS_SCATTER=1
+// variant: gather_rows_add -DROWS_GATHER_ADD=1
+#version 450
+#extension GL_GOOGLE_include_directive : require
+#include "common.glsl"
+
+layout(local_size_x_id = 0) in;
+
+layout(push_constant) uniform Push {
+    uint ngroups;   // workgroups that do work (vk_dispatch_1d may round the grid up)
+    uint n;         // rows moved: B (scatter) or N (gather)
+    uint rows;      // rows of the indexed tensor: Tmax (scatter's dst per sequence) or R (gather's table)
+    uint C;         // row width
+} p;
+
+#if defined(ROWS_SCATTER)
+layout(std430, set = 0, binding = 0) buffer Dst { float dst[]; };              // (B,Tmax,W): other rows kept
+layout(std430, set = 0, binding = 1) readonly buffer Src { float src[]; };     // (B,W)
+layout(std430, set = 0, binding = 2) readonly buffer Pos { int pos[]; };       // (B)
+
+void main() {
+    uint g = iopo_group_id();
+    if (g >= p.ngroups) return;
+    uint e = g * gl_WorkGroupSize.x + gl_LocalInvocationID.x;   // element of src
+    if (e >= p.n * p.C) return;
+    uint b = e / p.C, c = e % p.C;
+    int t = pos[b];
+    if (t < 0 || uint(t) >= p.rows) return;   // skipped sequence
+    dst[(b * p.rows + uint(t)) * p.C + c] = src[e];
+}
+
+#elif defined(ROWS_GATHER_ADD)
+layout(std430, set = 0, binding = 0) buffer Out { float out_[]; };             // (N,C) +=
+layout(std430, set = 0, binding = 1) readonly buffer Table { float table[]; }; // (R,C)
+layout(std430, set = 0, binding = 2) readonly buffer Idx { int idx[]; };       // (N)
+
+void main() {
+    uint g = iopo_group_id();
+    if (g >= p.ngroups) return;
+    uint e = g * gl_WorkGroupSize.x + gl_LocalInvocationID.x;   // element of out
+    if (e >= p.n * p.C) return;
+    uint i = e / p.C, c = e % p.C;
+    int r = idx[i];
+    if (r < 0 || uint(r) >= p.rows) return;   // out-of-table index: adds nothing
+    out_[e] += table[uint(r) * p.C + c];
+}
+#endif
