@@ -10,7 +10,8 @@
 #    dtype's reference fails (the check can fail);
 #  - iopo train runs 3 steps from the bf16 checkpoint and saves; transformers loads final/ with no missing,
 #    unexpected or mismatched keys, and its log-probs equal iopo score's of the trained model;
-#  - iopo generate (greedy) continues prompts with the same token ids as transformers' generate(do_sample=False).
+#  - iopo generate (greedy, KV cache) continues prompts with the same token ids as transformers'
+#    generate(do_sample=False); batched prompts of different lengths and the uncached path give the same text.
 # Usage: test_hf_peer.sh IOPO SOURCE_DIR WORK_DIR [DEVICE]
 set -u
 iopo=$1 src=$2 work=$3 device=${4:-}
@@ -149,7 +150,23 @@ sys.exit(not sum(b) < sum(a))' '$m-bf16.scores.jsonl' '$m.trained.scores.jsonl'"
     outs+=("$m.gen$i.out")
   done
   check "'$python' '$peer' compare-gen --ref '$m-fp32.gen.json' --iopo-outputs ${outs[*]}" \
-    "$mv: iopo's greedy tokens equal transformers' generate"
+    "$mv: iopo's greedy tokens equal transformers' generate (KV cache)"
+  # The same prompts in one batch over the KV cache (each at its own length), and without the cache: the same text.
+  : >"$m.prompts.jsonl"
+  for p in "${prompts[@]}"; do printf '{"prompt": "%s"}\n' "$p" >>"$m.prompts.jsonl"; done
+  "$iopo" generate --model "$m-fp32" --data "$m.prompts.jsonl" --template none --batch-size 3 \
+    --max-tokens $new_tokens "${dev[@]}" --out "$m.batch.jsonl" 2>"$m.batch.err" || fail "$mv: batch: $(tail -2 "$m.batch.err")"
+  "$iopo" generate --model "$m-fp32" --prompt "${prompts[1]}" --max-tokens $new_tokens --no-cache "${dev[@]}" \
+    >"$m.nocache.out" 2>&1 || fail "$mv: --no-cache: $(tail -2 "$m.nocache.out")"
+  check "'$python' - '$m.batch.jsonl' ${outs[*]} <<'PY'
+import json, sys
+# Random models emit arbitrary bytes: read both sides with the same escape for bytes that are not UTF-8.
+rows = [json.loads(l) for l in open(sys.argv[1], encoding='utf-8', errors='surrogateescape')]
+single = [open(f, encoding='utf-8', errors='surrogateescape', newline='').read() for f in sys.argv[2:]]
+ok = len(rows) == len(single) and all(r['prompt'] + r['response'] + '\\n' == s for r, s in zip(rows, single))
+sys.exit(not ok)
+PY" "$mv: three prompts batched over the KV cache give each prompt's own greedy continuation"
+  check "cmp -s '$m.gen1.out' '$m.nocache.out'" "$mv: generation with and without the KV cache agrees"
 done
 
 # Phase 3, one Python process: transformers loads every trained model.

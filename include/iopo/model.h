@@ -121,4 +121,19 @@ iopo_tensor *iopo_model_logits(iopo_model *m);
 void iopo_model_backward(iopo_model *m, const iopo_batch *b, const iopo_tensor *dloss, const iopo_tensor *dseq_logp);
 void iopo_model_zero_grad(iopo_model *m);
 
+/* ---- generation with a KV cache ---- */
+
+/* Per layer, the q|k|v rows (after q/k norm and RoPE) of every position so far, for B sequences of up to Tmax
+ * positions (Tmax <= the model's positions), with the scratch of one decoding step. */
+typedef struct iopo_kv_cache iopo_kv_cache;
+iopo_kv_cache *iopo_kv_cache_new(iopo_model *m, int B, int Tmax);
+void iopo_kv_cache_free(iopo_kv_cache *kv);
+/* Fills positions 0..b->T-1 of every sequence from one forward of the batch (b->B == the cache's B, right-padded:
+ * rows past a sequence's length are junk that later steps overwrite). */
+void iopo_kv_cache_prefill(iopo_kv_cache *kv, const iopo_batch *b);
+/* One token per sequence: tokens (B) i32 at positions pos[0..B) (host; -1 or >= Tmax: the sequence is done and
+ * nothing is written for it); its row goes into the cache and the step attends to positions 0..pos. Returns the
+ * next-token logits (B, V) (the cache's own tensor, overwritten by the next step). */
+iopo_tensor *iopo_kv_cache_step(iopo_kv_cache *kv, const iopo_tensor *tokens, const int32_t *pos);
+
 #endif

@@ -98,4 +98,10 @@ const char *iopo_template_for_tokenizer(const iopo_tokenizer *tok);
 /* A template as the Jinja string of tokenizer_config.json's chat_template; NULL for an unknown name. */
 const char *iopo_template_jinja(const char *name);
 
+/* The ids of a one-turn chat prompt (system may be NULL) under template `name` (auto resolves by the tokenizer),
+ * ending in the template's generation prompt, as training builds prompts; *stop_id = the template's end-of-turn token
+ * (plain: <|endoftext|>). Returns the count (*ids malloc'd), or -1 with a message. */
+long iopo_template_encode_prompt(const iopo_tokenizer *tok, const char *name, const char *system, const char *user,
+                                 int32_t **ids, int32_t *stop_id, char *err, size_t errlen);
+
 #endif

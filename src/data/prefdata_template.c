@@ -8,6 +8,7 @@
 
 #include "data/prefdata_internal.h"
 #include "iopo/prefdata.h"
+#include "tokenizer/tok_internal.h"
 
 static bool encode_into(const iopo_tokenizer *tok, const char *text, size_t len, pd_ids *out, char *why, size_t n) {
     int32_t *ids;
@@ -190,4 +191,22 @@ const char *iopo_template_jinja(const char *name) {
     if (strcmp(name, "plain") == 0)
         return "{% for message in messages %}{{ message['content'] + '\\n\\n' }}{% endfor %}";
     return NULL;
+}
+
+long iopo_template_encode_prompt(const iopo_tokenizer *tok, const char *name, const char *system, const char *user,
+                                 int32_t **ids, int32_t *stop_id, char *err, size_t errlen) {
+    pd_template t;
+    if (!pd_template_init(&t, name, tok, tok->path, 0, err, errlen)) return -1;
+    pd_turn turn = {.assistant = false, .content = user};
+    pd_prompt p = {.system = system, .turn = &turn, .n = 1};
+    pd_ids out = {0};
+    bool ok = pd_template_prompt(&t, &p, &out, err, errlen);
+    *stop_id = t.kind == PD_TEMPLATE_CHATML ? t.im_end : t.eot;
+    pd_template_free(&t);
+    if (!ok) {
+        pd_ids_free(&out);
+        return -1;
+    }
+    *ids = out.v ? out.v : malloc(4);
+    return out.n;
 }

@@ -639,6 +639,22 @@ void iopo_model_backward(iopo_model *m, const iopo_batch *b, const iopo_tensor *
     iopo_embedding_backward(x, G(m, -1, R_TOK_EMB), G(m, -1, R_POS_EMB), a->dres, b->tokens, B, T, C, V);
 }
 
+/* ---- for the KV-cached decoder (decode.c) ---- */
+
+int model_qkv_width(const iopo_model_config *c) { return qkv_width(c); }
+iopo_tensor *model_weight(const iopo_model *m, int layer, param_role r) { return W(m, layer, r); }
+param_role model_head_role(const iopo_model *m) { return head_role(m); }
+void model_norm_forward(iopo_model *m, iopo_tensor *out, iopo_tensor *mean, iopo_tensor *rstd, const iopo_tensor *inp,
+                        const iopo_tensor *w, const iopo_tensor *b, int N) {
+    norm_forward(m, out, mean, rstd, inp, w, b, N);
+}
+void model_linear_forward(iopo_model *m, iopo_tensor *out, const iopo_tensor *inp, int layer, param_role w,
+                          param_role b, int M, int K, int N) {
+    linear_forward(m, out, inp, layer, w, b, M, K, N);
+}
+/* Layer l's packed q|k|v rows as attention read them in the last forward ((B,T,W), after q/k norm and RoPE). */
+iopo_tensor *model_layer_qkv(iopo_model *m, int l) { return m->acts.layers[l].qkv_att; }
+
 /* ---- the rest of the interface -------------------------------------------------------------------------------- */
 
 void iopo_model_free(iopo_model *m) {

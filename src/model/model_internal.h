@@ -78,6 +78,17 @@ struct iopo_model {
     model_acts acts;
 };
 
+/* The driver's pieces the KV-cached decoder (decode.c) reuses, so a block is still written once. */
+int model_qkv_width(const iopo_model_config *c);
+iopo_tensor *model_weight(const iopo_model *m, int layer, param_role r);   /* NULL where the family has none */
+param_role model_head_role(const iopo_model *m);
+void model_norm_forward(iopo_model *m, iopo_tensor *out, iopo_tensor *mean, iopo_tensor *rstd, const iopo_tensor *inp,
+                        const iopo_tensor *w, const iopo_tensor *b, int N);
+/* b = R_COUNT: no bias */
+void model_linear_forward(iopo_model *m, iopo_tensor *out, const iopo_tensor *inp, int layer, param_role w,
+                          param_role b, int M, int K, int N);
+iopo_tensor *model_layer_qkv(iopo_model *m, int l);
+
 /* Parameters of cfg's family, allocated (zero) on ctx; NULL + message if the config is not valid. */
 iopo_model *model_new(iopo_ctx *ctx, const iopo_model_config *cfg, char *err, size_t errlen);
 
