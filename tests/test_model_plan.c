@@ -2,7 +2,8 @@
  *  - the memory plan is the allocation: iopo_model_activation_bytes(cfg, B, T) equals the bytes the model's
  *    activations take on the context once (B, T) is reserved; smaller batches then allocate nothing (they are
  *    views), a larger one grows the allocation to the larger of each dimension;
- *  - the parameter count of a config equals the built model's;
+ *  - the parameter count of a config equals the built model's; parameters and gradients are views of per-decay-class
+ *    arenas, aligned and without overlap;
  *  - the checkpoint names: fused q/k/v become q_proj, k_proj, v_proj of the right shapes, a tied head is not written,
  *    an untied one is; save then load gives back every tensor bit for bit;
  *  - the LM head in chunks of sequences (a small logits budget) gives the unchunked head's log-probs and gradients,
@@ -103,6 +104,23 @@ static void run_case(const family_case *fc, const char *work) {
     if (!m) return;
     CHECK(iopo_model_numel(m) == iopo_model_config_numel(&fc->cfg), "%s: numel %zu, config says %zu", fc->label,
           iopo_model_numel(m), iopo_model_config_numel(&fc->cfg));
+
+    /* The arenas: every parameter's value and gradient are views of its segment, 64-element aligned, in order without
+     * overlap, each segment one decay class. */
+    int nseg = iopo_model_segment_count(m);
+    CHECK(nseg >= 1 && nseg <= 2, "%s: %d parameter segments for a small model (one per decay class expected)",
+          fc->label, nseg);
+    size_t end[8] = {0};
+    for (int i = 0; i < iopo_model_param_count(m); i++) {
+        iopo_param *p = iopo_model_param(m, i);
+        const iopo_param_segment *sg = p->segment < nseg ? iopo_model_segment(m, p->segment) : NULL;
+        CHECK(sg && p->value->view_of == sg->value && p->grad->view_of == sg->grad && p->offset % 64 == 0 &&
+                  p->offset >= end[p->segment] && p->offset + p->value->numel <= sg->value->numel &&
+                  sg->decay == p->decay,
+              "%s: %s is not a view in its segment's arena (segment %d, offset %zu)", fc->label, p->name, p->segment,
+              p->offset);
+        if (sg) end[p->segment] = p->offset + p->value->numel;
+    }
 
     /* Names and shapes of what a checkpoint holds. */
     iopo_st_entry *e;

@@ -52,6 +52,9 @@ size_t iopo_ctx_device_memory(const iopo_ctx *ctx);
  * above what the context started with; tests use it to run the split paths on small shapes); 0 restores it. Returns
  * the limit now in force; 0 on the CPU backend, which has none. */
 size_t iopo_ctx_set_max_binding(iopo_ctx *ctx, size_t bytes);
+/* The largest single tensor the context can allocate (Vulkan: min(maxMemoryAllocationSize, maxBufferSize); the CPU
+ * backend: SIZE_MAX). */
+size_t iopo_ctx_max_tensor_bytes(const iopo_ctx *ctx);
 /* Bytes held by tensors on the context now, and the most held at once since it was created (both backends). */
 size_t iopo_ctx_tensor_bytes(const iopo_ctx *ctx);
 size_t iopo_ctx_tensor_bytes_peak(const iopo_ctx *ctx);

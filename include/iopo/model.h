@@ -34,13 +34,24 @@ typedef struct iopo_model_config {
 
 #define IOPO_LOGITS_BUDGET ((size_t)256 << 20)
 
+/* Parameters and gradients live in arenas: per weight-decay class, a few large tensors (segments, each at most the
+ * device's largest allocation) of which every parameter's value and gradient are views, zero between parameters. The
+ * optimizer, the gradient norm and zeroing run once per segment, not once per tensor, and a data-parallel all-reduce
+ * would see a few buffers. */
+typedef struct iopo_param_segment {
+    iopo_tensor *value, *grad;   /* (n) each */
+    bool decay;                  /* weight decay applies to every parameter in it */
+} iopo_param_segment;
+
 typedef struct iopo_param {
     char name[96];            /* iopo's name: the Hugging Face tensor name, or for a fused tensor a name of its own
                                  (e.g. "model.layers.0.self_attn.qkv_proj.weight"; see iopo_model_export) */
     int ndim;
     int64_t shape[4];
     bool decay;               /* weight decay applies (2-D weights) */
-    iopo_tensor *value, *grad;
+    iopo_tensor *value, *grad;   /* views into the segment's value and grad */
+    int segment;
+    size_t offset;               /* elements into the segment */
 } iopo_param;
 
 /* One batch on the model's context: right-padded token ids and, for every position, the label it predicts and its
@@ -87,6 +98,8 @@ iopo_ctx *iopo_model_ctx(const iopo_model *m);
 int iopo_model_param_count(const iopo_model *m);
 iopo_param *iopo_model_param(iopo_model *m, int i);
 size_t iopo_model_numel(const iopo_model *m);
+int iopo_model_segment_count(const iopo_model *m);
+const iopo_param_segment *iopo_model_segment(const iopo_model *m, int i);
 /* Bytes of activations (forward and backward scratch) for a batch shape, for memory planning: the same list that
  * allocates them sizes them, so this is what the model allocates for (B, T). */
 size_t iopo_model_activation_bytes(const iopo_model_config *cfg, int B, int T);

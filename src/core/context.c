@@ -1,6 +1,7 @@
 /* The public context and tensor API over both backends. */
 #include <errno.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -122,6 +123,12 @@ size_t iopo_ctx_device_memory(const iopo_ctx *ctx) {
     for (uint32_t h = 0; h < mp->memoryHeapCount; h++)
         if (mp->memoryHeaps[h].flags & VK_MEMORY_HEAP_DEVICE_LOCAL_BIT) total += (size_t)mp->memoryHeaps[h].size;
     return total;
+}
+
+size_t iopo_ctx_max_tensor_bytes(const iopo_ctx *ctx) {
+    if (!ctx->vk) return SIZE_MAX;
+    const vk_limits *l = vk_get_limits(ctx);
+    return (size_t)(l->max_buffer < l->max_alloc ? l->max_buffer : l->max_alloc);
 }
 
 void iopo_sync(iopo_ctx *ctx) {

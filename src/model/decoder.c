@@ -84,8 +84,6 @@ static void add_param(iopo_model *m, const family_param *fp, int layer) {
             snprintf(q, sizeof p->name - (size_t)(q - p->name), "qkv_proj%s", rest);
         }
     }
-    p->value = iopo_tensor_new(m->ctx, IOPO_F32, p->ndim, p->shape);
-    p->grad = iopo_tensor_new(m->ctx, IOPO_F32, p->ndim, p->shape);
     m->slot[(layer < 0 ? c->n_layer : layer) * R_COUNT + fp->role] = i;
 }
 
@@ -149,6 +147,52 @@ size_t iopo_model_config_numel(const iopo_model_config *c) {
     return n;
 }
 
+/* Each parameter starts at a multiple of this many elements (256 bytes: the largest storage-buffer offset alignment
+ * Vulkan allows), so every view binds on any device. */
+#define ARENA_ALIGN 64
+
+/* Parameters of each decay class packed in order into segments of at most the device's largest allocation (a
+ * parameter larger than that gets a segment of its own, whose allocation then reports the limit); values and
+ * gradients are views. */
+static void alloc_arenas(iopo_model *m) {
+    size_t max_elems = iopo_ctx_max_tensor_bytes(m->ctx) / 4;
+    int cap = 4;
+    m->segments = calloc((size_t)cap, sizeof *m->segments);
+    size_t *fill = calloc((size_t)cap, sizeof *fill);
+    int open_seg[2] = {-1, -1};   /* the segment each decay class is filling */
+    for (int i = 0; i < m->nparams; i++) {
+        iopo_param *p = &m->params[i];
+        size_t n = 1;
+        for (int d = 0; d < p->ndim; d++) n *= (size_t)p->shape[d];
+        size_t need = (n + ARENA_ALIGN - 1) / ARENA_ALIGN * ARENA_ALIGN;
+        int cls = p->decay ? 1 : 0, sidx = open_seg[cls];
+        if (sidx < 0 || fill[sidx] + need > max_elems) {
+            if (m->nsegments == cap) {
+                cap *= 2;
+                m->segments = realloc(m->segments, (size_t)cap * sizeof *m->segments);
+                fill = realloc(fill, (size_t)cap * sizeof *fill);
+            }
+            sidx = open_seg[cls] = m->nsegments++;
+            m->segments[sidx] = (iopo_param_segment){.decay = p->decay};
+            fill[sidx] = 0;
+        }
+        p->segment = sidx;
+        p->offset = fill[sidx];
+        fill[sidx] += need;
+    }
+    for (int s = 0; s < m->nsegments; s++) {
+        m->segments[s].value = iopo_tensor_new1(m->ctx, IOPO_F32, (int64_t)fill[s]);
+        m->segments[s].grad = iopo_tensor_new1(m->ctx, IOPO_F32, (int64_t)fill[s]);
+    }
+    for (int i = 0; i < m->nparams; i++) {
+        iopo_param *p = &m->params[i];
+        iopo_param_segment *sg = &m->segments[p->segment];
+        p->value = iopo_tensor_view(sg->value, p->offset, p->ndim, p->shape);
+        p->grad = iopo_tensor_view(sg->grad, p->offset, p->ndim, p->shape);
+    }
+    free(fill);
+}
+
 iopo_model *model_new(iopo_ctx *ctx, const iopo_model_config *cfg, char *err, size_t errlen) {
     if (!iopo_model_config_check(cfg, err, errlen)) return NULL;
     iopo_model *m = calloc(1, sizeof *m);
@@ -168,6 +212,7 @@ iopo_model *model_new(iopo_ctx *ctx, const iopo_model_config *cfg, char *err, si
             if (param_present(cfg, &f->layer[i])) add_param(m, &f->layer[i], l);
     for (int i = 0; i < f->nlast; i++)
         if (param_present(cfg, &f->last[i])) add_param(m, &f->last[i], -1);
+    alloc_arenas(m);
     return m;
 }
 
@@ -664,6 +709,11 @@ void iopo_model_free(iopo_model *m) {
         iopo_tensor_free(m->params[i].value);
         iopo_tensor_free(m->params[i].grad);
     }
+    for (int s = 0; s < m->nsegments; s++) {
+        iopo_tensor_free(m->segments[s].value);
+        iopo_tensor_free(m->segments[s].grad);
+    }
+    free(m->segments);
     free(m->params);
     free(m->meta);
     free(m->slot);
@@ -671,8 +721,11 @@ void iopo_model_free(iopo_model *m) {
 }
 
 void iopo_model_zero_grad(iopo_model *m) {
-    for (int i = 0; i < m->nparams; i++) iopo_tensor_zero(m->params[i].grad);
+    for (int s = 0; s < m->nsegments; s++) iopo_tensor_zero(m->segments[s].grad);
 }
+
+int iopo_model_segment_count(const iopo_model *m) { return m->nsegments; }
+const iopo_param_segment *iopo_model_segment(const iopo_model *m, int i) { return &m->segments[i]; }
 
 const iopo_model_config *iopo_model_get_config(const iopo_model *m) { return &m->cfg; }
 iopo_ctx *iopo_model_ctx(const iopo_model *m) { return m->ctx; }
@@ -680,7 +733,7 @@ int iopo_model_param_count(const iopo_model *m) { return m->nparams; }
 iopo_param *iopo_model_param(iopo_model *m, int i) { return &m->params[i]; }
 size_t iopo_model_numel(const iopo_model *m) {
     size_t n = 0;
-    for (int i = 0; i < m->nparams; i++) n += m->params[i].value->numel;
+    for (int i = 0; i < m->nparams; i++) n += m->params[i].value->numel;   /* the parameters, not the arenas' gaps */
     return n;
 }
 iopo_tensor *iopo_model_token_loss(iopo_model *m) { return m->acts.loss; }

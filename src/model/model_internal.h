@@ -75,6 +75,8 @@ struct iopo_model {
     param_meta *meta;
     int nparams;
     int *slot;               /* (L+1) * R_COUNT: parameter index of (layer, role), layer L = model-wide; -1 absent */
+    iopo_param_segment *segments;
+    int nsegments;
     model_acts acts;
 };
 
