@@ -92,7 +92,7 @@ iopo_tensor *iopo_kv_cache_step(iopo_kv_cache *kv, const iopo_tensor *tokens, co
     const model_family *f = m->fam;
     iopo_ctx *x = m->ctx;
     int B = kv->B, C = c->n_embd, NH = c->n_head, NKV = c->n_kv_head, hd = c->head_dim, V = c->vocab_size;
-    int F = c->n_ffn, Wd = model_qkv_width(c), A = NH * hd;
+    int Wd = model_qkv_width(c), A = NH * hd;
     int32_t *len = malloc((size_t)B * sizeof *len);
     for (int s = 0; s < B; s++) len[s] = pos[s] >= 0 && pos[s] < kv->Tmax ? pos[s] + 1 : 0;
     iopo_tensor_upload(kv->pos, pos);
@@ -104,28 +104,15 @@ iopo_tensor *iopo_kv_cache_step(iopo_kv_cache *kv, const iopo_tensor *tokens, co
         model_norm_forward(m, kv->xn, kv->mean, kv->rstd, kv->x, model_weight(m, l, R_ATTN_NORM_W),
                            model_weight(m, l, R_ATTN_NORM_B), B);
         model_linear_forward(m, kv->qkv, kv->xn, l, R_QKV_W, R_QKV_B, B, C, Wd);   /* (B, q|k|v) */
-        iopo_tensor *row = kv->qkv;
-        if (f->qk_norm) {
-            iopo_qk_rmsnorm_forward(x, kv->qkv_n, kv->qk_rstd, kv->qkv, model_weight(m, l, R_Q_NORM),
-                                    model_weight(m, l, R_K_NORM), B, NH, NKV, hd, c->norm_eps);
-            row = kv->qkv_n;
-        }
-        if (!f->learned_pos)   /* positions (B, T = 1): each sequence's own */
-            iopo_rope_forward(x, row, row, kv->rope_cos, kv->rope_sin, kv->pos, B, 1, NH, NKV, hd, kv->Tmax);
+        iopo_tensor *row = f->qk_norm ? kv->qkv_n : kv->qkv;   /* positions (B, T = 1): each sequence's own */
+        model_qkv_prepare(m, l, row, kv->qk_rstd, kv->qkv, kv->rope_cos, kv->rope_sin, kv->pos, B, 1, kv->Tmax);
         iopo_scatter_rows(x, kv->cache[l], row, kv->pos, B, kv->Tmax, Wd);
         iopo_attention_decode(x, kv->atty, kv->cache[l], kv->lengths, B, kv->Tmax, NH, NKV, hd);
         model_linear_forward(m, kv->tmp, kv->atty, l, R_O_W, R_O_B, B, A, C);
         iopo_add(x, kv->x_mid, kv->x, kv->tmp, (size_t)B * C);
         model_norm_forward(m, kv->xn, kv->mean, kv->rstd, kv->x_mid, model_weight(m, l, R_MLP_NORM_W),
                            model_weight(m, l, R_MLP_NORM_B), B);
-        model_linear_forward(m, kv->up, kv->xn, l, R_UP_W, R_UP_B, B, C, F);
-        if (f->mlp == MLP_SWIGLU) {
-            model_linear_forward(m, kv->gate, kv->xn, l, R_GATE_W, R_COUNT, B, C, F);
-            iopo_swiglu_forward(x, kv->hidden, kv->gate, kv->up, (size_t)B * F);
-        } else {
-            iopo_gelu_forward(x, kv->hidden, kv->up, (size_t)B * F);
-        }
-        model_linear_forward(m, kv->tmp, kv->hidden, l, R_DOWN_W, R_DOWN_B, B, F, C);
+        model_mlp_forward(m, l, kv->tmp, kv->xn, kv->up, kv->gate, kv->hidden, B);
         iopo_add(x, kv->x, kv->x_mid, kv->tmp, (size_t)B * C);
     }
     model_norm_forward(m, kv->xn, kv->mean, kv->rstd, kv->x, model_weight(m, -1, R_NORM_F_W),

@@ -256,7 +256,7 @@ static void plan_head(const iopo_model_config *c, int B, int T, bool *chunked, i
     *rows = *chunked ? (fit / T > 0 ? fit / T : 1) * (int64_t)T : (int64_t)B * T;
 }
 /* Sequences per head chunk for a (B, T) batch within an allocation of `rows` logits rows. */
-static int head_chunk(int B, int T, int64_t rows) {
+static int head_chunk_seqs(int B, int T, int64_t rows) {
     int64_t k = rows / T;
     return k < 1 ? 1 : k > B ? B : (int)k;
 }
@@ -316,7 +316,7 @@ static void walk_acts(const iopo_model_config *c, const model_family *f, int B, 
     else plan_head(c, B, T, &chunked, &rows);
     if (w->mode != WALK_VIEW) w->head_chunked = chunked, w->head_rows = rows;
     if (chunked) {
-        int64_t Bc = head_chunk(B, T, rows);
+        int64_t Bc = head_chunk_seqs(B, T, rows);
         ACT2(a->logits, Bc * T, V);
         ACT2(a->c_in, Bc * T, C);
         ACT2(a->c_dnorm, Bc * T, C);
@@ -500,29 +500,51 @@ static void linear_backward(iopo_model *m, iopo_tensor *dinp, const iopo_tensor 
 /* LM head: logits = normf @ head^T, the head being (V, C) = torch Linear's [out, in] in every family, then the
  * softmax cross-entropy. Chunked: per chunk of Bc whole sequences, its rows are copied into chunk tensors, and its
  * results (per-token loss and lse, per-sequence log-prob sums and counts) copied back; the logits are dropped. */
-static void head_chunk_forward(iopo_model *m, const iopo_batch *b, int b0, int nb) {
+/* Views of the chunk tensors for a chunk of nb sequences, and its inputs copied in from the batch-wide rows. */
+typedef struct head_chunk {
+    iopo_tensor *in, *logits, *dnorm;                     /* (nb*T,C), (nb*T,V), (nb*T,C) */
+    iopo_tensor *targets, *mask, *loss, *lse, *dloss;     /* (nb,T) */
+    iopo_tensor *seq_logp, *seq_count, *dseq;             /* (nb) */
+} head_chunk;
+
+static head_chunk head_chunk_open(iopo_model *m, const iopo_batch *b, int b0, int nb) {
     model_acts *a = &m->acts;
-    iopo_ctx *x = m->ctx;
     int T = b->T, C = m->cfg.n_embd, V = m->cfg.vocab_size;
     size_t r0 = (size_t)b0 * T, nr = (size_t)nb * T;
-    int64_t rows_shape[2] = {(int64_t)nr, C}, tok_shape[2] = {nb, T}, seq_shape[1] = {nb};
-    iopo_tensor *in = iopo_tensor_view(a->c_in, 0, 2, rows_shape), *lg = iopo_tensor_view(a->logits, 0, 2,
-                                                                                          (int64_t[]){(int64_t)nr, V});
-    iopo_tensor *tg = iopo_tensor_view(a->c_targets, 0, 2, tok_shape), *mk = iopo_tensor_view(a->c_mask, 0, 2, tok_shape);
-    iopo_tensor *ls = iopo_tensor_view(a->c_loss, 0, 2, tok_shape), *lse = iopo_tensor_view(a->c_lse, 0, 2, tok_shape);
-    iopo_tensor *sl = iopo_tensor_view(a->c_seq_logp, 0, 1, seq_shape);
-    iopo_tensor *sc = iopo_tensor_view(a->c_seq_count, 0, 1, seq_shape);
-    iopo_tensor_copy_range(in, 0, a->normf, r0 * C, nr * C);
-    iopo_tensor_copy_range(tg, 0, b->targets, r0, nr);
-    iopo_tensor_copy_range(mk, 0, b->mask, r0, nr);
-    iopo_matmul_forward(x, lg, in, W(m, -1, head_role(m)), NULL, (int)nr, C, V, IOPO_W_NK);
-    iopo_softmax_ce_forward(x, ls, lse, sl, sc, lg, tg, mk, nb, T, V);
-    iopo_tensor_copy_range(a->loss, r0, ls, 0, nr);
-    iopo_tensor_copy_range(a->lse, r0, lse, 0, nr);
-    iopo_tensor_copy_range(a->seq_logp, (size_t)b0, sl, 0, (size_t)nb);
-    iopo_tensor_copy_range(a->seq_count, (size_t)b0, sc, 0, (size_t)nb);
-    iopo_tensor *vs[] = {in, lg, tg, mk, ls, lse, sl, sc};
+    int64_t rows[2] = {(int64_t)nr, C}, logit_rows[2] = {(int64_t)nr, V}, tok[2] = {nb, T}, seq[1] = {nb};
+    head_chunk h = {
+        .in = iopo_tensor_view(a->c_in, 0, 2, rows), .logits = iopo_tensor_view(a->logits, 0, 2, logit_rows),
+        .dnorm = iopo_tensor_view(a->c_dnorm, 0, 2, rows), .targets = iopo_tensor_view(a->c_targets, 0, 2, tok),
+        .mask = iopo_tensor_view(a->c_mask, 0, 2, tok), .loss = iopo_tensor_view(a->c_loss, 0, 2, tok),
+        .lse = iopo_tensor_view(a->c_lse, 0, 2, tok), .dloss = iopo_tensor_view(a->c_dloss, 0, 2, tok),
+        .seq_logp = iopo_tensor_view(a->c_seq_logp, 0, 1, seq), .seq_count = iopo_tensor_view(a->c_seq_count, 0, 1, seq),
+        .dseq = iopo_tensor_view(a->c_dseq, 0, 1, seq),
+    };
+    iopo_tensor_copy_range(h.in, 0, a->normf, r0 * C, nr * C);
+    iopo_tensor_copy_range(h.targets, 0, b->targets, r0, nr);
+    iopo_tensor_copy_range(h.mask, 0, b->mask, r0, nr);
+    /* The logits of the chunk, which the backward recomputes rather than keeps. */
+    iopo_matmul_forward(m->ctx, h.logits, h.in, W(m, -1, head_role(m)), NULL, (int)nr, C, V, IOPO_W_NK);
+    return h;
+}
+
+static void head_chunk_close(head_chunk *h) {
+    iopo_tensor *vs[] = {h->in, h->logits, h->dnorm, h->targets, h->mask, h->loss, h->lse, h->dloss, h->seq_logp,
+                         h->seq_count, h->dseq};
     for (size_t i = 0; i < sizeof vs / sizeof vs[0]; i++) iopo_tensor_free(vs[i]);
+}
+
+static void head_chunk_forward(iopo_model *m, const iopo_batch *b, int b0, int nb) {
+    model_acts *a = &m->acts;
+    size_t r0 = (size_t)b0 * b->T, nr = (size_t)nb * b->T;
+    head_chunk h = head_chunk_open(m, b, b0, nb);
+    iopo_softmax_ce_forward(m->ctx, h.loss, h.lse, h.seq_logp, h.seq_count, h.logits, h.targets, h.mask, nb, b->T,
+                            m->cfg.vocab_size);
+    iopo_tensor_copy_range(a->loss, r0, h.loss, 0, nr);
+    iopo_tensor_copy_range(a->lse, r0, h.lse, 0, nr);
+    iopo_tensor_copy_range(a->seq_logp, (size_t)b0, h.seq_logp, 0, (size_t)nb);
+    iopo_tensor_copy_range(a->seq_count, (size_t)b0, h.seq_count, 0, (size_t)nb);
+    head_chunk_close(&h);
 }
 
 static void head_forward(iopo_model *m, const iopo_batch *b) {
@@ -534,7 +556,7 @@ static void head_forward(iopo_model *m, const iopo_batch *b) {
                                 T, V);
         return;
     }
-    int Bc = head_chunk(B, T, a->head_rows);
+    int Bc = head_chunk_seqs(B, T, a->head_rows);
     for (int b0 = 0; b0 < B; b0 += Bc) head_chunk_forward(m, b, b0, B - b0 < Bc ? B - b0 : Bc);
 }
 
@@ -543,31 +565,19 @@ static void head_forward(iopo_model *m, const iopo_batch *b) {
 static void head_chunk_backward(iopo_model *m, const iopo_batch *b, const iopo_tensor *dloss,
                                 const iopo_tensor *dseq_logp, int b0, int nb) {
     model_acts *a = &m->acts;
-    iopo_ctx *x = m->ctx;
     int T = b->T, C = m->cfg.n_embd, V = m->cfg.vocab_size;
     size_t r0 = (size_t)b0 * T, nr = (size_t)nb * T;
-    int64_t rows_shape[2] = {(int64_t)nr, C}, tok_shape[2] = {nb, T}, seq_shape[1] = {nb};
-    iopo_tensor *in = iopo_tensor_view(a->c_in, 0, 2, rows_shape), *lg = iopo_tensor_view(a->logits, 0, 2,
-                                                                                          (int64_t[]){(int64_t)nr, V});
-    iopo_tensor *dn = iopo_tensor_view(a->c_dnorm, 0, 2, rows_shape);
-    iopo_tensor *tg = iopo_tensor_view(a->c_targets, 0, 2, tok_shape), *mk = iopo_tensor_view(a->c_mask, 0, 2, tok_shape);
-    iopo_tensor *lse = iopo_tensor_view(a->c_lse, 0, 2, tok_shape);
-    iopo_tensor *dl = dloss ? iopo_tensor_view(a->c_dloss, 0, 2, tok_shape) : NULL;
-    iopo_tensor *ds = dseq_logp ? iopo_tensor_view(a->c_dseq, 0, 1, seq_shape) : NULL;
-    iopo_tensor_copy_range(in, 0, a->normf, r0 * C, nr * C);
-    iopo_tensor_copy_range(tg, 0, b->targets, r0, nr);
-    iopo_tensor_copy_range(mk, 0, b->mask, r0, nr);
-    iopo_tensor_copy_range(lse, 0, a->lse, r0, nr);
-    if (dl) iopo_tensor_copy_range(dl, 0, dloss, r0, nr);
-    if (ds) iopo_tensor_copy_range(ds, 0, dseq_logp, (size_t)b0, (size_t)nb);
-    iopo_matmul_forward(x, lg, in, W(m, -1, head_role(m)), NULL, (int)nr, C, V, IOPO_W_NK);
-    iopo_softmax_ce_backward(x, lg, lg, lse, tg, mk, dl, ds, nb, T, V);
-    iopo_tensor_zero(dn);
-    iopo_matmul_backward(x, dn, G(m, -1, head_role(m)), NULL, lg, in, W(m, -1, head_role(m)), (int)nr, C, V,
-                         IOPO_W_NK);
-    iopo_tensor_copy_range(a->dnorm, r0 * C, dn, 0, nr * C);
-    iopo_tensor *vs[] = {in, lg, dn, tg, mk, lse, dl, ds};
-    for (size_t i = 0; i < sizeof vs / sizeof vs[0]; i++) iopo_tensor_free(vs[i]);
+    head_chunk h = head_chunk_open(m, b, b0, nb);
+    iopo_tensor_copy_range(h.lse, 0, a->lse, r0, nr);
+    if (dloss) iopo_tensor_copy_range(h.dloss, 0, dloss, r0, nr);
+    if (dseq_logp) iopo_tensor_copy_range(h.dseq, 0, dseq_logp, (size_t)b0, (size_t)nb);
+    iopo_softmax_ce_backward(m->ctx, h.logits, h.logits, h.lse, h.targets, h.mask, dloss ? h.dloss : NULL,
+                             dseq_logp ? h.dseq : NULL, nb, T, V);
+    iopo_tensor_zero(h.dnorm);
+    iopo_matmul_backward(m->ctx, h.dnorm, G(m, -1, head_role(m)), NULL, h.logits, h.in, W(m, -1, head_role(m)),
+                         (int)nr, C, V, IOPO_W_NK);
+    iopo_tensor_copy_range(a->dnorm, r0 * C, h.dnorm, 0, nr * C);
+    head_chunk_close(&h);
 }
 
 /* d(normf) into a->dnorm (overwritten) and the head weight's gradient (added). */
@@ -582,15 +592,43 @@ static void head_backward(iopo_model *m, const iopo_batch *b, const iopo_tensor 
                              W(m, -1, head_role(m)), B * T, C, V, IOPO_W_NK);
         return;
     }
-    int Bc = head_chunk(B, T, a->head_rows);
+    int Bc = head_chunk_seqs(B, T, a->head_rows);
     for (int b0 = 0; b0 < B; b0 += Bc) head_chunk_backward(m, b, dloss, dseq_logp, b0, B - b0 < Bc ? B - b0 : Bc);
+}
+
+/* A block's MLP on M rows: out (M,C) = down(act(in)), act = gelu(up(in)) or silu(gate(in)) * up(in); up, gate and
+ * hidden (M,F) keep what the backward reads (gate NULL for GELU). */
+void model_mlp_forward(iopo_model *m, int l, iopo_tensor *out, const iopo_tensor *in, iopo_tensor *up,
+                       iopo_tensor *gate, iopo_tensor *hidden, int M) {
+    int C = m->cfg.n_embd, F = m->cfg.n_ffn;
+    linear_forward(m, up, in, l, R_UP_W, R_UP_B, M, C, F);
+    if (m->fam->mlp == MLP_SWIGLU) {
+        linear_forward(m, gate, in, l, R_GATE_W, R_COUNT, M, C, F);
+        iopo_swiglu_forward(m->ctx, hidden, gate, up, (size_t)M * F);
+    } else {
+        iopo_gelu_forward(m->ctx, hidden, up, (size_t)M * F);
+    }
+    linear_forward(m, out, hidden, l, R_DOWN_W, R_DOWN_B, M, F, C);
+}
+
+/* The projection's packed q|k|v (B,T,W) made what attention reads, into out: the per-head q/k RMSNorm (rstd saved)
+ * where the family has it, then RoPE at positions (B,T) from tables of npos rows (in place). Without q/k norm out is
+ * qkv itself. */
+void model_qkv_prepare(iopo_model *m, int l, iopo_tensor *out, iopo_tensor *qk_rstd, const iopo_tensor *qkv,
+                       const iopo_tensor *cos_t, const iopo_tensor *sin_t, const iopo_tensor *positions, int B, int T,
+                       int npos) {
+    const iopo_model_config *c = &m->cfg;
+    if (m->fam->qk_norm)
+        iopo_qk_rmsnorm_forward(m->ctx, out, qk_rstd, qkv, W(m, l, R_Q_NORM), W(m, l, R_K_NORM), B * T, c->n_head,
+                                c->n_kv_head, c->head_dim, c->norm_eps);
+    if (!m->fam->learned_pos)
+        iopo_rope_forward(m->ctx, out, out, cos_t, sin_t, positions, B, T, c->n_head, c->n_kv_head, c->head_dim, npos);
 }
 
 void iopo_model_forward(iopo_model *m, const iopo_batch *b) {
     const iopo_model_config *c = &m->cfg;
-    const model_family *f = m->fam;
     int B = b->B, T = b->T, C = c->n_embd, NH = c->n_head, NKV = c->n_kv_head, hd = c->head_dim;
-    int V = c->vocab_size, F = c->n_ffn, L = c->n_layer, Wd = qkv_width(c), A = NH * hd, BT = B * T;
+    int V = c->vocab_size, L = c->n_layer, Wd = qkv_width(c), A = NH * hd, BT = B * T;
     if (T > c->n_ctx) {
         fprintf(stderr, "iopo: internal error: sequence length %d exceeds the model's %d positions\n", T, c->n_ctx);
         abort();
@@ -604,25 +642,13 @@ void iopo_model_forward(iopo_model *m, const iopo_batch *b) {
         norm_forward(m, la->norm1, la->norm1_mean, la->norm1_rstd, a->residual[l], W(m, l, R_ATTN_NORM_W),
                      W(m, l, R_ATTN_NORM_B), BT);
         linear_forward(m, la->qkv, la->norm1, l, R_QKV_W, R_QKV_B, BT, C, Wd);   /* (BT, q|k|v) */
-        if (f->qk_norm)
-            iopo_qk_rmsnorm_forward(x, la->qkv_att, la->qk_rstd, la->qkv, W(m, l, R_Q_NORM), W(m, l, R_K_NORM), BT,
-                                    NH, NKV, hd, c->norm_eps);
-        if (!f->learned_pos)
-            iopo_rope_forward(x, la->qkv_att, la->qkv_att, a->rope_cos, a->rope_sin, a->positions, B, T, NH, NKV, hd,
-                              T);
+        model_qkv_prepare(m, l, la->qkv_att, la->qk_rstd, la->qkv, a->rope_cos, a->rope_sin, a->positions, B, T, T);
         iopo_attention_forward(x, la->atty, la->att, la->qkv_att, b->lengths, B, T, NH, NKV, hd);
         linear_forward(m, a->tmp, la->atty, l, R_O_W, R_O_B, BT, A, C);
         iopo_add(x, la->x_mid, a->residual[l], a->tmp, (size_t)BT * C);
         norm_forward(m, la->norm2, la->norm2_mean, la->norm2_rstd, la->x_mid, W(m, l, R_MLP_NORM_W),
                      W(m, l, R_MLP_NORM_B), BT);
-        linear_forward(m, la->up, la->norm2, l, R_UP_W, R_UP_B, BT, C, F);
-        if (f->mlp == MLP_SWIGLU) {
-            linear_forward(m, la->gate, la->norm2, l, R_GATE_W, R_COUNT, BT, C, F);
-            iopo_swiglu_forward(x, la->hidden, la->gate, la->up, (size_t)BT * F);
-        } else {
-            iopo_gelu_forward(x, la->hidden, la->up, (size_t)BT * F);
-        }
-        linear_forward(m, a->tmp, la->hidden, l, R_DOWN_W, R_DOWN_B, BT, F, C);
+        model_mlp_forward(m, l, a->tmp, la->norm2, la->up, la->gate, la->hidden, BT);
         iopo_add(x, a->residual[l + 1], la->x_mid, a->tmp, (size_t)BT * C);
     }
     norm_forward(m, a->normf, a->normf_mean, a->normf_rstd, a->residual[L], W(m, -1, R_NORM_F_W),

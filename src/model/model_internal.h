@@ -90,6 +90,11 @@ void model_norm_forward(iopo_model *m, iopo_tensor *out, iopo_tensor *mean, iopo
 void model_linear_forward(iopo_model *m, iopo_tensor *out, const iopo_tensor *inp, int layer, param_role w,
                           param_role b, int M, int K, int N);
 iopo_tensor *model_layer_qkv(iopo_model *m, int l);
+void model_mlp_forward(iopo_model *m, int l, iopo_tensor *out, const iopo_tensor *in, iopo_tensor *up,
+                       iopo_tensor *gate, iopo_tensor *hidden, int M);
+void model_qkv_prepare(iopo_model *m, int l, iopo_tensor *out, iopo_tensor *qk_rstd, const iopo_tensor *qkv,
+                       const iopo_tensor *cos_t, const iopo_tensor *sin_t, const iopo_tensor *positions, int B, int T,
+                       int npos);
 
 /* Parameters of cfg's family, allocated (zero) on ctx; NULL + message if the config is not valid. */
 iopo_model *model_new(iopo_ctx *ctx, const iopo_model_config *cfg, char *err, size_t errlen);
