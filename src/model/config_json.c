@@ -125,6 +125,8 @@ static bool read_rope(iopo_model_config *c, const cJSON *root, const char *path,
     return true;
 }
 
+const char *const llama_like_ignored[] = {".rotary_emb.inv_freq", NULL};
+
 bool llama_like_read_config(iopo_model_config *c, const cJSON *root, const char *path, char *err, size_t errlen) {
     if (!cfg_int(root, "num_hidden_layers", 1, 1024, &c->n_layer, path, err, errlen) ||
         !cfg_int(root, "num_attention_heads", 1, 4096, &c->n_head, path, err, errlen) ||

@@ -87,6 +87,28 @@ bool cfg_bool(const cJSON *root, const char *key, bool *out, const char *path, c
 bool cfg_string_in(const cJSON *root, const char *key, const char *const *allowed, const char *path, char *err,
                    size_t errlen);
 
+/* Parameter rows the Llama-shaped families share (transformers' Llama naming), for their tables in family_*.c. */
+#define LLAMA_EMBED {R_TOK_EMB, WHEN_ALWAYS, {"model.embed_tokens.weight"}}
+#define LLAMA_ATTN_NORM {R_ATTN_NORM_W, WHEN_ALWAYS, {"model.layers.%d.input_layernorm.weight"}}
+#define LLAMA_QKV_W                                                                                                   \
+    {R_QKV_W, WHEN_ALWAYS,                                                                                            \
+     {"model.layers.%d.self_attn.q_proj.weight", "model.layers.%d.self_attn.k_proj.weight",                          \
+      "model.layers.%d.self_attn.v_proj.weight"}}
+#define LLAMA_QKV_B(when)                                                                                             \
+    {R_QKV_B, (when),                                                                                                 \
+     {"model.layers.%d.self_attn.q_proj.bias", "model.layers.%d.self_attn.k_proj.bias",                              \
+      "model.layers.%d.self_attn.v_proj.bias"}}
+#define LLAMA_O_W {R_O_W, WHEN_ALWAYS, {"model.layers.%d.self_attn.o_proj.weight"}}
+#define LLAMA_O_B {R_O_B, WHEN_ATTN_BIAS, {"model.layers.%d.self_attn.o_proj.bias"}}
+#define LLAMA_MLP                                                                                                     \
+    {R_MLP_NORM_W, WHEN_ALWAYS, {"model.layers.%d.post_attention_layernorm.weight"}},                               \
+        {R_GATE_W, WHEN_ALWAYS, {"model.layers.%d.mlp.gate_proj.weight"}},                                          \
+        {R_UP_W, WHEN_ALWAYS, {"model.layers.%d.mlp.up_proj.weight"}},                                              \
+        {R_DOWN_W, WHEN_ALWAYS, {"model.layers.%d.mlp.down_proj.weight"}}
+#define LLAMA_LAST                                                                                                    \
+    {R_NORM_F_W, WHEN_ALWAYS, {"model.norm.weight"}}, {R_LM_HEAD, WHEN_UNTIED, {"lm_head.weight"}}
+extern const char *const llama_like_ignored[];   /* an old Llama's rotary_emb.inv_freq */
+
 /* The config.json reader and writer of the Llama-shaped families (llama, qwen2, qwen3): hidden_size,
  * intermediate_size, num_attention_heads, num_key_value_heads, head_dim, rms_norm_eps, RoPE (rope_theta and
  * rope_scaling, or transformers 5's rope_parameters), max_position_embeddings, tie_word_embeddings, hidden_act. */

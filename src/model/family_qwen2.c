@@ -2,29 +2,11 @@
  * (always; o_proj has none), rope_theta 1e6 for the released models, the head tied for the small sizes. */
 #include "model/family.h"
 
-static const char *const ignored[] = {".rotary_emb.inv_freq", NULL};
-
-static const family_param first[] = {
-    {R_TOK_EMB, WHEN_ALWAYS, {"model.embed_tokens.weight"}},
-};
+static const family_param first[] = {LLAMA_EMBED};
 static const family_param layer[] = {
-    {R_ATTN_NORM_W, WHEN_ALWAYS, {"model.layers.%d.input_layernorm.weight"}},
-    {R_QKV_W, WHEN_ALWAYS,
-     {"model.layers.%d.self_attn.q_proj.weight", "model.layers.%d.self_attn.k_proj.weight",
-      "model.layers.%d.self_attn.v_proj.weight"}},
-    {R_QKV_B, WHEN_ALWAYS,
-     {"model.layers.%d.self_attn.q_proj.bias", "model.layers.%d.self_attn.k_proj.bias",
-      "model.layers.%d.self_attn.v_proj.bias"}},
-    {R_O_W, WHEN_ALWAYS, {"model.layers.%d.self_attn.o_proj.weight"}},
-    {R_MLP_NORM_W, WHEN_ALWAYS, {"model.layers.%d.post_attention_layernorm.weight"}},
-    {R_GATE_W, WHEN_ALWAYS, {"model.layers.%d.mlp.gate_proj.weight"}},
-    {R_UP_W, WHEN_ALWAYS, {"model.layers.%d.mlp.up_proj.weight"}},
-    {R_DOWN_W, WHEN_ALWAYS, {"model.layers.%d.mlp.down_proj.weight"}},
+    LLAMA_ATTN_NORM, LLAMA_QKV_W, LLAMA_QKV_B(WHEN_ALWAYS), LLAMA_O_W, LLAMA_MLP,
 };
-static const family_param last[] = {
-    {R_NORM_F_W, WHEN_ALWAYS, {"model.norm.weight"}},
-    {R_LM_HEAD, WHEN_UNTIED, {"lm_head.weight"}},
-};
+static const family_param last[] = {LLAMA_LAST};
 
 static bool read_config(iopo_model_config *c, const cJSON *root, const char *path, char *err, size_t errlen) {
     if (!llama_like_read_config(c, root, path, err, errlen)) return false;
@@ -52,7 +34,7 @@ const model_family family_qwen2 = {
     .first = first, .nfirst = sizeof first / sizeof first[0],
     .layer = layer, .nlayer = sizeof layer / sizeof layer[0],
     .last = last, .nlast = sizeof last / sizeof last[0],
-    .ignored = ignored,
+    .ignored = llama_like_ignored,
     .read_config = read_config,
     .write_config = write_config,
     .defaults = defaults,
