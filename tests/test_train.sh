@@ -191,6 +191,28 @@ check "grep -q '\"warmup_steps\":[[:space:]]*3,' '$work/pad32/train_config.json'
 eot=$(printf '%s' '<|endoftext|>' | "$iopo" tokenize --tokenizer "$tok" | tr -d '[:space:]')
 check "grep -q '\"template_name\":[[:space:]]*\"plain\"' '$work/pad32/train_config.json' && grep -q '\"iopo_template\":[[:space:]]*\"plain\"' '$work/pad32/final/tokenizer_config.json' && grep -q '\"chat_template\":' '$work/pad32/final/tokenizer_config.json' && grep -q '\"eos_token_id\":[[:space:]]*$eot,' '$work/pad32/final/generation_config.json'" \
   "template auto with the demo tokenizer is plain, recorded in train_config.json and final/tokenizer_config.json; generation_config.json stops at <|endoftext|> ($eot)"
+# save_dtype bfloat16: final/ holds BF16 tensors, each the fp32 checkpoint's rounded as torch rounds; config says so.
+mixed --steps 2 --seq-len 32 --save-dtype bfloat16 --out "$work/bf16" >"$work/bf16.log" 2>&1 || fail "bf16 run"
+check "/usr/bin/python3 - '$work/bf16' <<'PY'
+import json, struct, sys, torch
+def load(path):
+    b = open(path, 'rb').read()
+    n = struct.unpack('<Q', b[:8])[0]
+    h = json.loads(b[8:8 + n])
+    out = {}
+    for k, v in h.items():
+        if k == '__metadata__':
+            continue
+        lo, hi = v['data_offsets']
+        dt = {'F32': torch.float32, 'BF16': torch.bfloat16}[v['dtype']]
+        out[k] = torch.frombuffer(bytearray(b[8 + n + lo:8 + n + hi]), dtype=dt).reshape(v['shape'])
+    return out
+d = sys.argv[1]
+a, b = load(d + '/checkpoint-2/model.safetensors'), load(d + '/final/model.safetensors')
+cfg = json.load(open(d + '/final/config.json'))
+ok = a.keys() == b.keys() and all(b[k].dtype == torch.bfloat16 and torch.equal(a[k].to(torch.bfloat16), b[k]) for k in a)
+sys.exit(not (ok and cfg['torch_dtype'] == 'bfloat16' and a[next(iter(a))].dtype == torch.float32))
+PY" "save_dtype bfloat16: final/ is BF16 (torch's rounding of the fp32 checkpoint), config.json says bfloat16, checkpoints stay fp32"
 mixed --epochs 1 --warmup-ratio 0.25 --seq-len 31 --out "$work/pad31" >"$work/pad31.log" 2>&1 || fail "seq_len 31 run"
 check "[ \"\$(losses '$work/pad32/metrics.jsonl' | head -1)\" = \"\$(losses '$work/pad31/metrics.jsonl' | head -1)\" ]" \
   "no record reaches seq_len: seq_len 32 and 31 give the same first-step loss and gradient norm (rows padded to their longest)"

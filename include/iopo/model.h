@@ -91,6 +91,8 @@ int iopo_model_export(iopo_model *m, bool grads, iopo_st_entry **out);
 void iopo_model_export_free(iopo_st_entry *e, int n);
 /* Writes config.json and model.safetensors (fp32) into dir atomically (each file replaced whole). */
 bool iopo_model_save(iopo_model *m, const char *dir, char *err, size_t errlen);
+/* The same with the weights stored as bf16 (bf16 true; config.json's torch_dtype says "bfloat16"). */
+bool iopo_model_save_dtype(iopo_model *m, const char *dir, bool bf16, char *err, size_t errlen);
 void iopo_model_free(iopo_model *m);
 
 const iopo_model_config *iopo_model_get_config(const iopo_model *m);

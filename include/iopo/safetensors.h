@@ -62,5 +62,8 @@ typedef struct iopo_st_entry {
  * back to back (Hugging Face's reader rejects gaps), so each is 4-byte aligned. Names must be unique. */
 bool iopo_st_write(const char *path, const iopo_st_entry *entries, int n, const char *const *metadata, char *err,
                    size_t errlen);
+/* The same with every tensor stored as BF16, rounded from the fp32 data as torch rounds (nearest, ties to even). */
+bool iopo_st_write_bf16(const char *path, const iopo_st_entry *entries, int n, const char *const *metadata, char *err,
+                        size_t errlen);
 
 #endif

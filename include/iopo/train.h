@@ -9,6 +9,7 @@ typedef struct iopo_train_config {
     char model[1024], data[1024], eval_data[1024], out[1024], resume[1024], device[32], tokenizer[1024];
     char objective[16];   /* "sft" | "dpo" | "iopo" */
     char template_name[16], loss_type[16], on_bad_record[16], ref_model[1024];
+    char save_dtype[16];  /* "float32" | "bfloat16": the weights of out/final (checkpoints stay float32) */
     double beta, label_smoothing, pref_ftx;
     char schedule[16];    /* "cosine" | "linear" | "constant" (after warmup) */
     int steps, stop_at, live_ref, batch_size, grad_accum, seq_len, warmup_steps, log_every, eval_every, save_every, keep_checkpoints;

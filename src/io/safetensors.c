@@ -742,8 +742,43 @@ static void sb_json_string(sbuf *b, const char *s) {
 
 static bool write_all(FILE *f, const void *p, size_t n) { return n == 0 || fwrite(p, 1, n, f) == n; }
 
+/* fp32 -> bf16 as torch's .to(torch.bfloat16) does: round to nearest, ties to even; NaN stays a (quiet) NaN. */
+static uint16_t f32_to_bf16(float f) {
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    if ((u & 0x7f800000u) == 0x7f800000u && (u & 0x007fffffu)) return (uint16_t)((u >> 16) | 0x0040u);
+    u += 0x7fffu + ((u >> 16) & 1u);
+    return (uint16_t)(u >> 16);
+}
+
+static bool write_tensor(FILE *f, const float *data, size_t nbytes, bool bf16) {
+    if (!bf16) return write_all(f, data, nbytes);
+    size_t n = nbytes / 2;
+    uint16_t buf[4096];
+    for (size_t i = 0; i < n;) {
+        size_t k = n - i < 4096 ? n - i : 4096;
+        for (size_t j = 0; j < k; j++) buf[j] = f32_to_bf16(data[i + j]);
+        if (!write_all(f, buf, k * 2)) return false;
+        i += k;
+    }
+    return true;
+}
+
+static bool st_write(const char *path, const iopo_st_entry *entries, int n, const char *const *metadata, bool bf16,
+                     char *err, size_t errlen);
+
 bool iopo_st_write(const char *path, const iopo_st_entry *entries, int n, const char *const *metadata, char *err,
                    size_t errlen) {
+    return st_write(path, entries, n, metadata, false, err, errlen);
+}
+
+bool iopo_st_write_bf16(const char *path, const iopo_st_entry *entries, int n, const char *const *metadata, char *err,
+                        size_t errlen) {
+    return st_write(path, entries, n, metadata, true, err, errlen);
+}
+
+static bool st_write(const char *path, const iopo_st_entry *entries, int n, const char *const *metadata, bool bf16,
+                     char *err, size_t errlen) {
     if (n < 0 || (n > 0 && !entries)) {
         set_err(err, errlen, "%s: invalid tensor list (n = %d)", path, n);
         return false;
@@ -774,7 +809,7 @@ bool iopo_st_write(const char *path, const iopo_st_entry *entries, int n, const 
             if (e->shape[d] < 0 || (uint64_t)e->shape[d] > (uint64_t)JSON_INT_MAX) bad = true;
             else if (__builtin_mul_overflow(numel, (size_t)e->shape[d], &numel)) bad = true;
         }
-        if (bad || __builtin_mul_overflow(numel, (size_t)4, &nbytes[i])) {
+        if (bad || __builtin_mul_overflow(numel, (size_t)(bf16 ? 2 : 4), &nbytes[i])) {
             char s[160];
             fmt_shape(s, sizeof s, e->ndim, e->shape);
             set_err(err, errlen, "%s: tensor '%s' has an invalid shape %s", path, e->name, s);
@@ -818,14 +853,14 @@ bool iopo_st_write(const char *path, const iopo_st_entry *entries, int n, const 
         comma = true;
     }
     /* Tensors are packed back to back from offset 0 with nothing after the last one: the reference implementation
-     * rejects gaps. fp32 sizes keep every tensor 4-byte aligned once the data section is 8-byte aligned. */
+     * rejects gaps. Every tensor stays aligned to its element size once the data section is 8-byte aligned. */
     uint64_t off = 0;
     for (int i = 0; i < n; i++) {
         const iopo_st_entry *e = &entries[i];
         if (comma) sb_put(&h, ",", 1);
         comma = true;
         sb_json_string(&h, e->name);
-        sb_puts(&h, ":{\"dtype\":\"F32\",\"shape\":[");
+        sb_puts(&h, bf16 ? ":{\"dtype\":\"BF16\",\"shape\":[" : ":{\"dtype\":\"F32\",\"shape\":[");
         for (int d = 0; d < e->ndim; d++) sb_printf(&h, "%s%" PRId64, d ? "," : "", e->shape[d]);
         sb_printf(&h, "],\"data_offsets\":[%" PRIu64 ",", off);
         off += nbytes[i];
@@ -843,7 +878,7 @@ bool iopo_st_write(const char *path, const iopo_st_entry *entries, int n, const 
     uint8_t len8[8];
     for (int i = 0; i < 8; i++) len8[i] = (uint8_t)((uint64_t)h.len >> (8 * i));
     bool wrote = write_all(af.f, len8, 8) && write_all(af.f, h.s, h.len);
-    for (int i = 0; i < n && wrote; i++) wrote = write_all(af.f, entries[i].data, nbytes[i]);
+    for (int i = 0; i < n && wrote; i++) wrote = write_tensor(af.f, entries[i].data, nbytes[i], bf16);
     if (!wrote) {
         set_err(err, errlen, "%s: writing %s: %s", path, af.tmp_path, strerror(errno));
         iopo_atomic_abort(&af);

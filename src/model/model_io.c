@@ -217,6 +217,10 @@ void iopo_model_export_free(iopo_st_entry *e, int n) {
 }
 
 bool iopo_model_save(iopo_model *m, const char *dir, char *err, size_t errlen) {
+    return iopo_model_save_dtype(m, dir, false, err, errlen);
+}
+
+bool iopo_model_save_dtype(iopo_model *m, const char *dir, bool bf16, char *err, size_t errlen) {
     if (!iopo_mkdirs(dir, err, errlen)) return false;
     const iopo_model_config *c = &m->cfg;
     cJSON *root = cJSON_CreateObject();
@@ -226,7 +230,9 @@ bool iopo_model_save(iopo_model *m, const char *dir, char *err, size_t errlen) {
     m->fam->write_config(c, root);
     if (c->bos_id >= 0) cJSON_AddNumberToObject(root, "bos_token_id", c->bos_id);
     if (c->eos_id >= 0) cJSON_AddNumberToObject(root, "eos_token_id", c->eos_id);
-    cJSON_AddStringToObject(root, "torch_dtype", "float32");
+    /* torch_dtype (transformers 4) and dtype (transformers 5) say what the file holds. */
+    cJSON_AddStringToObject(root, "torch_dtype", bf16 ? "bfloat16" : "float32");
+    cJSON_AddStringToObject(root, "dtype", bf16 ? "bfloat16" : "float32");
     char *json = cJSON_Print(root);
     cJSON_Delete(root);
     char path[4096];
@@ -242,7 +248,7 @@ bool iopo_model_save(iopo_model *m, const char *dir, char *err, size_t errlen) {
     int n = iopo_model_export(m, false, &e);
     snprintf(path, sizeof path, "%s/model.safetensors", dir);
     const char *meta[] = {"format", "pt", NULL};
-    ok = iopo_st_write(path, e, n, meta, err, errlen);
+    ok = bf16 ? iopo_st_write_bf16(path, e, n, meta, err, errlen) : iopo_st_write(path, e, n, meta, err, errlen);
     iopo_model_export_free(e, n);
     return ok;
 }

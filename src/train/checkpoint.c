@@ -70,8 +70,9 @@ static bool write_hf_side_files(const char *dir, const checkpoint_tokenizer *t, 
     return write_json(dir, "generation_config.json", gc, err, errlen);
 }
 
-static bool write_model_dir(iopo_model *m, const char *dir, const checkpoint_tokenizer *tok, char *err, size_t errlen) {
-    if (!iopo_model_save(m, dir, err, errlen)) return false;
+static bool write_model_dir(iopo_model *m, const char *dir, const checkpoint_tokenizer *tok, bool bf16, char *err,
+                            size_t errlen) {
+    if (!iopo_model_save_dtype(m, dir, bf16, err, errlen)) return false;
     if (!tok || !tok->json) return true;
     char path[2200];
     snprintf(path, sizeof path, "%s/tokenizer.json", dir);
@@ -100,7 +101,7 @@ bool checkpoint_save(const char *out, iopo_model *m, iopo_optimizer *o, const ch
     char dir[2048], tmp[2048], path[2200];
     snprintf(dir, sizeof dir, "%s/checkpoint-%d", out, st->step);
     snprintf(tmp, sizeof tmp, "%s/.checkpoint-%d.tmp", out, st->step);
-    if (!iopo_remove_tree(tmp, err, errlen) || !write_model_dir(m, tmp, tok, err, errlen)) return false;
+    if (!iopo_remove_tree(tmp, err, errlen) || !write_model_dir(m, tmp, tok, false, err, errlen)) return false;
     test_hooks_in_save(st->step);
     int n = iopo_model_param_count(m);
     iopo_st_entry *e = calloc((size_t)(2 * n), sizeof *e);
@@ -147,12 +148,12 @@ bool checkpoint_save(const char *out, iopo_model *m, iopo_optimizer *o, const ch
     return true;
 }
 
-bool checkpoint_save_final(const char *out, iopo_model *m, const checkpoint_tokenizer *tok, char *final_dir,
+bool checkpoint_save_final(const char *out, iopo_model *m, const checkpoint_tokenizer *tok, bool bf16, char *final_dir,
                            size_t final_len, char *err, size_t errlen) {
     char tmp[2048];
     snprintf(final_dir, final_len, "%s/final", out);
     snprintf(tmp, sizeof tmp, "%s/.final.tmp", out);
-    return iopo_remove_tree(tmp, err, errlen) && write_model_dir(m, tmp, tok, err, errlen) &&
+    return iopo_remove_tree(tmp, err, errlen) && write_model_dir(m, tmp, tok, bf16, err, errlen) &&
            iopo_commit_dir(tmp, final_dir, err, errlen);
 }
 

@@ -34,8 +34,9 @@ void checkpoint_tokenizer_describe(checkpoint_tokenizer *t, const iopo_tokenizer
 
 bool checkpoint_save(const char *out, iopo_model *m, iopo_optimizer *o, const checkpoint_state *st,
                      const checkpoint_tokenizer *tok, char *saved_dir, size_t saved_len, char *err, size_t errlen);
-/* out/final/: the model alone (a plain Hugging Face model directory), written as out/.final.tmp and renamed whole. */
-bool checkpoint_save_final(const char *out, iopo_model *m, const checkpoint_tokenizer *tok, char *final_dir,
+/* out/final/: the model alone (a plain Hugging Face model directory; weights in bf16 when bf16, the run's save_dtype),
+ * written as out/.final.tmp and renamed whole. Checkpoints stay fp32, so that a resume continues exactly. */
+bool checkpoint_save_final(const char *out, iopo_model *m, const checkpoint_tokenizer *tok, bool bf16, char *final_dir,
                            size_t final_len, char *err, size_t errlen);
 /* The step of the checkpoint out/latest names, or -1. */
 int checkpoint_latest_step(const char *out);

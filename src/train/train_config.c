@@ -71,6 +71,7 @@ static const key_def keys[] = {
     DBL(grad_clip, "clip the global gradient norm to this (0 = off)"),
     INT(log_every, "steps between progress lines and metrics.jsonl records"),
     INT(eval_every, "steps between evaluations on eval_data (0 = only at the end)"),
+    STR(save_dtype, "weights of out/final: float32 or bfloat16 (checkpoints stay float32, so a resume is exact)"),
     INT(save_every, "steps between checkpoints (0 = only at the end)"),
     INT(keep_checkpoints, "checkpoints kept in out (older ones are deleted; 0 = keep all)"),
     INT(overwrite, "1 (or bare --overwrite): out holds an earlier run; remove its files and start over"),
@@ -230,6 +231,7 @@ void iopo_train_config_defaults(iopo_train_config *c) {
     snprintf(c->template_name, sizeof c->template_name, "auto");
     snprintf(c->loss_type, sizeof c->loss_type, "sigmoid");
     snprintf(c->on_bad_record, sizeof c->on_bad_record, "error");
+    snprintf(c->save_dtype, sizeof c->save_dtype, "float32");
     c->beta = 0.1;
     c->steps = 100;
     c->batch_size = 8;
@@ -415,6 +417,8 @@ bool iopo_train_config_validate(const iopo_train_config *c, char *err, size_t er
         return snprintf(err, errlen, "loss_type '%s': expected sigmoid, ipo, hinge or robust", c->loss_type), false;
     if (strcmp(c->on_bad_record, "error") && strcmp(c->on_bad_record, "skip"))
         return snprintf(err, errlen, "on_bad_record '%s': expected error or skip", c->on_bad_record), false;
+    if (strcmp(c->save_dtype, "float32") && strcmp(c->save_dtype, "bfloat16"))
+        return snprintf(err, errlen, "save_dtype '%s': expected float32 or bfloat16", c->save_dtype), false;
     if (strcmp(c->schedule, "cosine") && strcmp(c->schedule, "linear") && strcmp(c->schedule, "constant"))
         return snprintf(err, errlen, "schedule '%s': expected cosine, linear or constant", c->schedule), false;
     for (int k = 0; k < NKEYS; k++) {

@@ -578,7 +578,8 @@ static int run_locked(const iopo_train_config *c, const iopo_ctx_options *copts)
         goto loop_done;
     }
     char final_dir[4200] = "";
-    if (st.step == c->steps && !checkpoint_save_final(c->out, m, &tok_copy, final_dir, sizeof final_dir, err, sizeof err))
+    if (st.step == c->steps && !checkpoint_save_final(c->out, m, &tok_copy, !strcmp(c->save_dtype, "bfloat16"),
+                                                     final_dir, sizeof final_dir, err, sizeof err))
         goto loop_done;
     if (positions_run > 0)
         fprintf(stderr, "padding: %.1f%% of the %.0f positions computed in this run (micro-batches pad to their longest "
