@@ -107,7 +107,12 @@ bool cfg_string_in(const cJSON *root, const char *key, const char *const *allowe
         {R_DOWN_W, WHEN_ALWAYS, {"model.layers.%d.mlp.down_proj.weight"}}
 #define LLAMA_LAST                                                                                                    \
     {R_NORM_F_W, WHEN_ALWAYS, {"model.norm.weight"}}, {R_LM_HEAD, WHEN_UNTIED, {"lm_head.weight"}}
-extern const char *const llama_like_ignored[];   /* an old Llama's rotary_emb.inv_freq */
+extern const char *const llama_like_ignored[];
+/* The descriptor fields the Llama-shaped families share (their tables named first, layer, last). */
+#define LLAMA_SHAPED_FAMILY                                                                                           \
+    .norm = NORM_RMS, .mlp = MLP_SWIGLU, .layout = IOPO_W_NK, .first = first,                                       \
+    .nfirst = sizeof first / sizeof first[0], .layer = layer, .nlayer = sizeof layer / sizeof layer[0],             \
+    .last = last, .nlast = sizeof last / sizeof last[0], .ignored = llama_like_ignored, .init = llama_like_init   /* an old Llama's rotary_emb.inv_freq */
 
 /* The config.json reader and writer of the Llama-shaped families (llama, qwen2, qwen3): hidden_size,
  * intermediate_size, num_attention_heads, num_key_value_heads, head_dim, rms_norm_eps, RoPE (rope_theta and

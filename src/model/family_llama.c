@@ -23,15 +23,8 @@ static void defaults(iopo_model_config *c) {
 const model_family family_llama = {
     .name = "llama",
     .architecture = "LlamaForCausalLM",
-    .norm = NORM_RMS,
-    .mlp = MLP_SWIGLU,
-    .layout = IOPO_W_NK,
-    .first = first, .nfirst = sizeof first / sizeof first[0],
-    .layer = layer, .nlayer = sizeof layer / sizeof layer[0],
-    .last = last, .nlast = sizeof last / sizeof last[0],
-    .ignored = llama_like_ignored,
+    LLAMA_SHAPED_FAMILY,
     .read_config = llama_like_read_config,
     .write_config = write_config,
     .defaults = defaults,
-    .init = llama_like_init,
 };

@@ -26,16 +26,9 @@ static void defaults(iopo_model_config *c) {
 const model_family family_qwen3 = {
     .name = "qwen3",
     .architecture = "Qwen3ForCausalLM",
-    .norm = NORM_RMS,
-    .mlp = MLP_SWIGLU,
+    LLAMA_SHAPED_FAMILY,
     .qk_norm = true,
-    .layout = IOPO_W_NK,
-    .first = first, .nfirst = sizeof first / sizeof first[0],
-    .layer = layer, .nlayer = sizeof layer / sizeof layer[0],
-    .last = last, .nlast = sizeof last / sizeof last[0],
-    .ignored = llama_like_ignored,
     .read_config = llama_like_read_config,
     .write_config = write_config,
     .defaults = defaults,
-    .init = llama_like_init,
 };
