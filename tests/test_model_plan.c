@@ -6,7 +6,7 @@
  *    arenas, aligned and without overlap;
  *  - the checkpoint names: fused q/k/v become q_proj, k_proj, v_proj of the right shapes, a tied head is not written,
  *    an untied one is; save then load gives back every tensor bit for bit;
- *  - the LM head in chunks of sequences (a small logits budget) gives the unchunked head's log-probs and gradients,
+ *  - the LM head in chunks of sequences or pieces of one (a small logits budget) gives the unchunked head's log-probs and gradients,
  *    and allocates what its plan says;
  *  - a forward and backward on the Vulkan device give what the CPU backend gives (loose tolerance; the ops checks and
  *    the Hugging Face peer tests hold the values to account).
@@ -62,10 +62,11 @@ static int step(iopo_model *m, iopo_ctx *ctx, int B, int T, int seed, iopo_st_en
     fill_batch(&b, B, T, iopo_model_get_config(m)->vocab_size, seed);
     iopo_model_zero_grad(m);
     iopo_model_forward(m, &b);
-    /* The gradient of the summed label log-probs (dseq_logp = 1 per row). */
+    /* The gradient of the label log-probs weighted by sequence, (b+1) for sequence b, so that a sum or a gradient
+     * credited to the wrong sequence shows. */
     iopo_tensor *ones = iopo_tensor_new1(ctx, IOPO_F32, B);
     float *h1 = malloc((size_t)B * 4);
-    for (int i = 0; i < B; i++) h1[i] = 1.0f;
+    for (int i = 0; i < B; i++) h1[i] = (float)(i + 1);
     iopo_tensor_upload(ones, h1);
     free(h1);
     iopo_model_backward(m, &b, NULL, ones);
@@ -73,7 +74,7 @@ static int step(iopo_model *m, iopo_ctx *ctx, int B, int T, int seed, iopo_st_en
     float *lp = malloc((size_t)B * 4);
     iopo_tensor_download(iopo_model_seq_logp(m), lp);
     *loss_sum = 0;
-    for (int i = 0; i < B; i++) *loss_sum += lp[i];
+    for (int i = 0; i < B; i++) *loss_sum += (float)(i + 1) * lp[i];
     free(lp);
     iopo_batch_free(&b);
     return iopo_model_export(m, true, g);
@@ -190,18 +191,23 @@ static void run_case(const family_case *fc, const char *work) {
               dn, plan, iopo_ctx_tensor_bytes(cs[d]) - base);
     }
     /* The chunked LM head: with a budget of two sequences' logits, a (5, 7) batch runs the head in chunks of 2, 2
-     * and 1 sequences; its log-probs and gradients match the unchunked head's, the plan still equals the allocation
-     * and the logits are the chunk's, not the batch's. */
-    for (int d = 0; d < 2; d++) {
-        const char *dn = d ? "vulkan" : "cpu";
+     * and 1 sequences; with a budget of 3 rows, every sequence in pieces of 3, 3 and 1 positions. Its log-probs and
+     * gradients match the unchunked head's, the plan still equals the allocation and the logits are the chunk's, not
+     * the batch's. */
+    for (int k = 0; k < 4; k++) {
+        int d = k % 2;
+        size_t budget = (size_t)(k < 2 ? 2 * 7 : 3) * fc->cfg.vocab_size * 4;
+        const char *dn = k == 0 ? "cpu, chunks of sequences" : k == 1 ? "vulkan, chunks of sequences"
+                                                                      : k == 2 ? "cpu, pieces of sequences"
+                                                                               : "vulkan, pieces of sequences";
         iopo_st_entry *gu, *gc;
         float lu, lc;
         iopo_model_set_logits_budget(ms[d], 0);
         int nu = step(ms[d], cs[d], 5, 7, 3, &gu, &lu);
         CHECK(iopo_model_logits(ms[d]) != NULL, "%s (%s): the unchunked head has no logits", fc->label, dn);
-        iopo_model_set_logits_budget(ms[d], (size_t)2 * 7 * fc->cfg.vocab_size * 4);
+        iopo_model_set_logits_budget(ms[d], budget);
         iopo_model_config small = fc->cfg;
-        small.logits_budget = (size_t)2 * 7 * fc->cfg.vocab_size * 4;
+        small.logits_budget = budget;
         size_t base = iopo_ctx_tensor_bytes(cs[d]);
         int nc = step(ms[d], cs[d], 5, 7, 3, &gc, &lc);
         size_t held = iopo_ctx_tensor_bytes(cs[d]) - base, plan = iopo_model_activation_bytes(&small, 5, 7);

@@ -170,6 +170,34 @@ static void regex_semantics(void) {
     CHECK(regex_matches("(?i:'s)", "'S"), "inline case-insensitive group");
 }
 
+/* iopo_utf8_lossy against what Python 3's bytes.decode("utf-8", errors="replace") gives for the same bytes. */
+static void utf8_lossy_cases(void) {
+    static const struct {
+        const char *in, *want;
+        size_t n;
+    } cases[] = {
+        {"a\xe2\x82", "a\xef\xbf\xbd", 3},                                  /* cut inside a character */
+        {"a\xe2\x82" "b", "a\xef\xbf\xbd" "b", 4},
+        {"\xed\xa0\x80", "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd", 3},            /* a surrogate */
+        {"\xf0\x9f\x98\x80x", "\xf0\x9f\x98\x80x", 5},                         /* valid: kept */
+        {"\xf0\x9f\x98", "\xef\xbf\xbd", 3},
+        {"\xc0\xaf", "\xef\xbf\xbd\xef\xbf\xbd", 2},                           /* overlong */
+        {"\xff", "\xef\xbf\xbd", 1},
+        {"\xf4\x90\x80\x80", "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd", 4},  /* above U+10FFFF */
+        {"\xe0\x80\xaf", "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd", 3},
+        {"\x80\x80", "\xef\xbf\xbd\xef\xbf\xbd", 2},
+        {"\xc3\xa9\xc3", "\xc3\xa9\xef\xbf\xbd", 3},
+        {"a\0b", "a\xef\xbf\xbd" "b", 3},                                     /* NUL: the result is a C string */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        size_t len;
+        char *got = iopo_utf8_lossy(cases[i].in, cases[i].n, &len);
+        CHECK(got && len == strlen(cases[i].want) && memcmp(got, cases[i].want, len) == 0,
+              "utf8_lossy case %zu: got %zu bytes, want %zu", i, got ? len : 0, strlen(cases[i].want));
+        free(got);
+    }
+}
+
 int main(int argc, char **argv) {
     if (argc != 2) {
         fprintf(stderr, "usage: test_tokenizer ASSETS_DEMO_DIR\n");
@@ -193,6 +221,7 @@ int main(int argc, char **argv) {
     }
 
     regex_semantics();
+    utf8_lossy_cases();
 
     /* ---- the demo tokenizer: ids from tools/make_tokenizer.py encode ---- */
     iopo_tokenizer *demo = load(demo_path);

@@ -27,8 +27,9 @@ typedef struct iopo_model_config {
     iopo_rope_config rope;    /* RoPE families */
     int bos_id, eos_id;       /* bos_token_id / eos_token_id of config.json, -1 when absent (first id of a list) */
     /* Not from config.json: the most bytes the LM head's logits may take (0: IOPO_LOGITS_BUDGET). A batch whose
-     * (B*T, V) logits are larger runs the head and the cross-entropy in chunks of whole sequences, forward and
-     * backward, so the full logits never exist (the backward recomputes each chunk's logits). */
+     * (B*T, V) logits are larger runs the head and the cross-entropy in chunks of whole sequences (or of positions
+     * of one sequence, where one alone is larger), forward and backward, so the full logits never exist (the
+     * backward recomputes each chunk's logits). */
     size_t logits_budget;
 } iopo_model_config;
 

@@ -32,6 +32,10 @@ long iopo_tokenizer_encode(const iopo_tokenizer *tok, const char *text, size_t l
  * bytes as they are). Unknown ids are an error (NULL + message). */
 char *iopo_tokenizer_decode(const iopo_tokenizer *tok, const int32_t *ids, size_t n, size_t *len, char *err,
                             size_t errlen);
+/* Text fit for JSON from decoded bytes (n of them): valid UTF-8 as Python's decode("utf-8", errors="replace") gives
+ * it, each ill-formed or cut sequence one U+FFFD; a NUL byte also becomes U+FFFD (the result is a C string). Returns
+ * malloc'd, NUL-terminated text (*len its length if non-NULL), or NULL when out of memory. */
+char *iopo_utf8_lossy(const char *s, size_t n, size_t *len);
 /* Size of the id space: the largest id + 1 over the vocabulary and added tokens. */
 int iopo_tokenizer_vocab_size(const iopo_tokenizer *tok);
 /* Id of a token given by its vocabulary or added-token string (e.g. "<|endoftext|>"), or -1. */

@@ -392,6 +392,10 @@ int cmd_generate(int argc, char **argv) {
                 char *text = ps[i].nout ? iopo_tokenizer_decode(tok, ps[i].out, ps[i].nout, &tl, err, sizeof err)
                                         : strdup("");
                 if (!text) text = strdup("");
+                if (data) {   /* JSON strings are UTF-8: a response cut inside a character ends in U+FFFD */
+                    char *valid = iopo_utf8_lossy(text, tl, NULL);
+                    if (valid) free(text), text = valid;
+                }
                 if (!data) {
                     fputs(ps[i].text, out);
                     fwrite(text, 1, ps[i].nout ? tl : 0, out);

@@ -248,17 +248,22 @@ typedef struct act_walk {
 } act_walk;
 
 /* The LM head's logits rows for a (B, T) batch: all B*T rows when their logits fit the budget, else as many whole
- * sequences as fit (at least one). */
+ * sequences as fit, else (one sequence's logits alone exceed it) as many rows of one sequence as fit (at least one). */
 static size_t logits_budget(const iopo_model_config *c) { return c->logits_budget ? c->logits_budget : IOPO_LOGITS_BUDGET; }
 static void plan_head(const iopo_model_config *c, int B, int T, bool *chunked, int64_t *rows) {
     int64_t fit = (int64_t)(logits_budget(c) / ((size_t)c->vocab_size * 4));
     *chunked = (int64_t)B * T > fit;
-    *rows = *chunked ? (fit / T > 0 ? fit / T : 1) * (int64_t)T : (int64_t)B * T;
+    *rows = !*chunked ? (int64_t)B * T : fit >= T ? fit / T * (int64_t)T : fit > 0 ? fit : 1;
 }
-/* Sequences per head chunk for a (B, T) batch within an allocation of `rows` logits rows. */
-static int head_chunk_seqs(int B, int T, int64_t rows) {
+/* A head chunk for a (B, T) batch within an allocation of `rows` logits rows: `seqs` whole sequences, or, where
+ * one sequence does not fit, pieces of `len` < T positions of one sequence. */
+typedef struct head_split {
+    int seqs, len;
+} head_split;
+static head_split head_chunking(int B, int T, int64_t rows) {
+    if (rows < T) return (head_split){1, (int)rows};
     int64_t k = rows / T;
-    return k < 1 ? 1 : k > B ? B : (int)k;
+    return (head_split){k > B ? B : (int)k, T};
 }
 
 static void act(act_walk *w, iopo_tensor **slot, iopo_dtype dt, int ndim, int64_t d0, int64_t d1, int64_t d2,
@@ -316,18 +321,22 @@ static void walk_acts(const iopo_model_config *c, const model_family *f, int B, 
     else plan_head(c, B, T, &chunked, &rows);
     if (w->mode != WALK_VIEW) w->head_chunked = chunked, w->head_rows = rows;
     if (chunked) {
-        int64_t Bc = head_chunk_seqs(B, T, rows);
-        ACT2(a->logits, Bc * T, V);
-        ACT2(a->c_in, Bc * T, C);
-        ACT2(a->c_dnorm, Bc * T, C);
-        act(w, &a->c_targets, IOPO_I32, 2, Bc, T, 0, 0);
-        ACT2(a->c_mask, Bc, T);
-        ACT2(a->c_loss, Bc, T);
-        ACT2(a->c_lse, Bc, T);
-        ACT2(a->c_dloss, Bc, T);
-        ACT1(a->c_seq_logp, Bc);
-        ACT1(a->c_seq_count, Bc);
-        ACT1(a->c_dseq, Bc);
+        head_split hs = head_chunking(B, T, rows);
+        int64_t Bc = hs.seqs, Tc = hs.len;
+        ACT2(a->logits, Bc * Tc, V);
+        ACT2(a->c_in, Bc * Tc, C);
+        ACT2(a->c_dnorm, Bc * Tc, C);
+        act(w, &a->c_targets, IOPO_I32, 2, Bc, Tc, 0, 0);
+        ACT2(a->c_mask, Bc, Tc);
+        ACT2(a->c_loss, Bc, Tc);
+        ACT2(a->c_lse, Bc, Tc);
+        ACT2(a->c_dloss, Bc, Tc);
+        /* Per sequence: B, not Bc, so that a view for a shorter batch, whose chunks hold more sequences, fits. */
+        ACT1(a->c_seq_logp, B);
+        ACT1(a->c_seq_count, B);
+        ACT1(a->c_dseq, B);
+        ACT1(a->c_acc_logp, 1);    /* a sequence's sums over the pieces so far */
+        ACT1(a->c_acc_count, 1);
     } else {
         ACT2(a->logits, BT, V);
     }
@@ -498,21 +507,24 @@ static void linear_backward(iopo_model *m, iopo_tensor *dinp, const iopo_tensor 
 }
 
 /* LM head: logits = normf @ head^T, the head being (V, C) = torch Linear's [out, in] in every family, then the
- * softmax cross-entropy. Chunked: per chunk of Bc whole sequences, its rows are copied into chunk tensors, and its
- * results (per-token loss and lse, per-sequence log-prob sums and counts) copied back; the logits are dropped. */
-/* Views of the chunk tensors for a chunk of nb sequences, and its inputs copied in from the batch-wide rows. */
+ * softmax cross-entropy. Chunked: per chunk (nb whole sequences, or len positions of one sequence) its rows are
+ * copied into chunk tensors, and its results (per-token loss and lse, per-sequence log-prob sums and counts) copied
+ * back, a piece of a sequence adding its sums to the pieces before it; the logits are dropped. */
 typedef struct head_chunk {
-    iopo_tensor *in, *logits, *dnorm;                     /* (nb*T,C), (nb*T,V), (nb*T,C) */
-    iopo_tensor *targets, *mask, *loss, *lse, *dloss;     /* (nb,T) */
+    int b0, nb, t0, len;                                  /* sequences b0.., positions t0..t0+len of each */
+    size_t r0, nr;                                        /* its rows of the (B*T) batch */
+    iopo_tensor *in, *logits, *dnorm;                     /* (nr,C), (nr,V), (nr,C) */
+    iopo_tensor *targets, *mask, *loss, *lse, *dloss;     /* (nb,len) */
     iopo_tensor *seq_logp, *seq_count, *dseq;             /* (nb) */
 } head_chunk;
 
-static head_chunk head_chunk_open(iopo_model *m, const iopo_batch *b, int b0, int nb) {
+static head_chunk head_chunk_open(iopo_model *m, const iopo_batch *b, int b0, int nb, int t0, int len) {
     model_acts *a = &m->acts;
     int T = b->T, C = m->cfg.n_embd, V = m->cfg.vocab_size;
-    size_t r0 = (size_t)b0 * T, nr = (size_t)nb * T;
-    int64_t rows[2] = {(int64_t)nr, C}, logit_rows[2] = {(int64_t)nr, V}, tok[2] = {nb, T}, seq[1] = {nb};
+    size_t r0 = (size_t)b0 * T + (size_t)t0, nr = (size_t)nb * len;
+    int64_t rows[2] = {(int64_t)nr, C}, logit_rows[2] = {(int64_t)nr, V}, tok[2] = {nb, len}, seq[1] = {nb};
     head_chunk h = {
+        .b0 = b0, .nb = nb, .t0 = t0, .len = len, .r0 = r0, .nr = nr,
         .in = iopo_tensor_view(a->c_in, 0, 2, rows), .logits = iopo_tensor_view(a->logits, 0, 2, logit_rows),
         .dnorm = iopo_tensor_view(a->c_dnorm, 0, 2, rows), .targets = iopo_tensor_view(a->c_targets, 0, 2, tok),
         .mask = iopo_tensor_view(a->c_mask, 0, 2, tok), .loss = iopo_tensor_view(a->c_loss, 0, 2, tok),
@@ -534,18 +546,52 @@ static void head_chunk_close(head_chunk *h) {
     for (size_t i = 0; i < sizeof vs / sizeof vs[0]; i++) iopo_tensor_free(vs[i]);
 }
 
-static void head_chunk_forward(iopo_model *m, const iopo_batch *b, int b0, int nb) {
+static void head_chunk_forward(iopo_model *m, const iopo_batch *b, int b0, int nb, int t0, int len) {
     model_acts *a = &m->acts;
-    size_t r0 = (size_t)b0 * b->T, nr = (size_t)nb * b->T;
-    head_chunk h = head_chunk_open(m, b, b0, nb);
-    iopo_softmax_ce_forward(m->ctx, h.loss, h.lse, h.seq_logp, h.seq_count, h.logits, h.targets, h.mask, nb, b->T,
+    head_chunk h = head_chunk_open(m, b, b0, nb, t0, len);
+    iopo_softmax_ce_forward(m->ctx, h.loss, h.lse, h.seq_logp, h.seq_count, h.logits, h.targets, h.mask, nb, len,
                             m->cfg.vocab_size);
-    iopo_tensor_copy_range(a->loss, r0, h.loss, 0, nr);
-    iopo_tensor_copy_range(a->lse, r0, h.lse, 0, nr);
-    iopo_tensor_copy_range(a->seq_logp, (size_t)b0, h.seq_logp, 0, (size_t)nb);
-    iopo_tensor_copy_range(a->seq_count, (size_t)b0, h.seq_count, 0, (size_t)nb);
+    iopo_tensor_copy_range(a->loss, h.r0, h.loss, 0, h.nr);
+    iopo_tensor_copy_range(a->lse, h.r0, h.lse, 0, h.nr);
+    if (len == b->T) {
+        iopo_tensor_copy_range(a->seq_logp, (size_t)b0, h.seq_logp, 0, (size_t)nb);
+        iopo_tensor_copy_range(a->seq_count, (size_t)b0, h.seq_count, 0, (size_t)nb);
+    } else {   /* a piece of one sequence: its sums added to the pieces' before it, written after the last */
+        if (t0 == 0) {
+            iopo_tensor_copy_range(a->c_acc_logp, 0, h.seq_logp, 0, 1);
+            iopo_tensor_copy_range(a->c_acc_count, 0, h.seq_count, 0, 1);
+        } else {
+            iopo_accumulate(m->ctx, a->c_acc_logp, h.seq_logp, 1);
+            iopo_accumulate(m->ctx, a->c_acc_count, h.seq_count, 1);
+        }
+        if (t0 + len == b->T) {
+            iopo_tensor_copy_range(a->seq_logp, (size_t)b0, a->c_acc_logp, 0, 1);
+            iopo_tensor_copy_range(a->seq_count, (size_t)b0, a->c_acc_count, 0, 1);
+        }
+    }
     head_chunk_close(&h);
 }
+
+/* Chunked head backward: the chunk's logits are recomputed (one more head matmul per chunk), turned into dlogits in
+ * place with the chunk's upstream gradients, and its rows of d(normf) written (each row belongs to one chunk). */
+static void head_chunk_backward(iopo_model *m, const iopo_batch *b, const iopo_tensor *dloss,
+                                const iopo_tensor *dseq_logp, int b0, int nb, int t0, int len) {
+    model_acts *a = &m->acts;
+    int C = m->cfg.n_embd, V = m->cfg.vocab_size;
+    head_chunk h = head_chunk_open(m, b, b0, nb, t0, len);
+    iopo_tensor_copy_range(h.lse, 0, a->lse, h.r0, h.nr);
+    if (dloss) iopo_tensor_copy_range(h.dloss, 0, dloss, h.r0, h.nr);
+    if (dseq_logp) iopo_tensor_copy_range(h.dseq, 0, dseq_logp, (size_t)b0, (size_t)nb);
+    iopo_softmax_ce_backward(m->ctx, h.logits, h.logits, h.lse, h.targets, h.mask, dloss ? h.dloss : NULL,
+                             dseq_logp ? h.dseq : NULL, nb, len, V);
+    iopo_tensor_zero(h.dnorm);
+    iopo_matmul_backward(m->ctx, h.dnorm, G(m, -1, head_role(m)), NULL, h.logits, h.in, W(m, -1, head_role(m)),
+                         (int)h.nr, C, V, IOPO_W_NK);
+    iopo_tensor_copy_range(a->dnorm, h.r0 * C, h.dnorm, 0, h.nr * C);
+    head_chunk_close(&h);
+}
+
+static int min_int(int a, int b) { return a < b ? a : b; }
 
 static void head_forward(iopo_model *m, const iopo_batch *b) {
     model_acts *a = &m->acts;
@@ -556,28 +602,11 @@ static void head_forward(iopo_model *m, const iopo_batch *b) {
                                 T, V);
         return;
     }
-    int Bc = head_chunk_seqs(B, T, a->head_rows);
-    for (int b0 = 0; b0 < B; b0 += Bc) head_chunk_forward(m, b, b0, B - b0 < Bc ? B - b0 : Bc);
-}
-
-/* Chunked head backward: the chunk's logits are recomputed (one more head matmul per chunk), turned into dlogits in
- * place with the chunk's upstream gradients, and its rows of d(normf) written (each row belongs to one chunk). */
-static void head_chunk_backward(iopo_model *m, const iopo_batch *b, const iopo_tensor *dloss,
-                                const iopo_tensor *dseq_logp, int b0, int nb) {
-    model_acts *a = &m->acts;
-    int T = b->T, C = m->cfg.n_embd, V = m->cfg.vocab_size;
-    size_t r0 = (size_t)b0 * T, nr = (size_t)nb * T;
-    head_chunk h = head_chunk_open(m, b, b0, nb);
-    iopo_tensor_copy_range(h.lse, 0, a->lse, r0, nr);
-    if (dloss) iopo_tensor_copy_range(h.dloss, 0, dloss, r0, nr);
-    if (dseq_logp) iopo_tensor_copy_range(h.dseq, 0, dseq_logp, (size_t)b0, (size_t)nb);
-    iopo_softmax_ce_backward(m->ctx, h.logits, h.logits, h.lse, h.targets, h.mask, dloss ? h.dloss : NULL,
-                             dseq_logp ? h.dseq : NULL, nb, T, V);
-    iopo_tensor_zero(h.dnorm);
-    iopo_matmul_backward(m->ctx, h.dnorm, G(m, -1, head_role(m)), NULL, h.logits, h.in, W(m, -1, head_role(m)),
-                         (int)nr, C, V, IOPO_W_NK);
-    iopo_tensor_copy_range(a->dnorm, r0 * C, h.dnorm, 0, nr * C);
-    head_chunk_close(&h);
+    /* In order: a sequence's pieces from t0 = 0, which the forward's sums rely on. */
+    head_split hs = head_chunking(B, T, a->head_rows);
+    for (int b0 = 0; b0 < B; b0 += hs.seqs)
+        for (int t0 = 0; t0 < T; t0 += hs.len)
+            head_chunk_forward(m, b, b0, min_int(hs.seqs, B - b0), t0, min_int(hs.len, T - t0));
 }
 
 /* d(normf) into a->dnorm (overwritten) and the head weight's gradient (added). */
@@ -592,8 +621,10 @@ static void head_backward(iopo_model *m, const iopo_batch *b, const iopo_tensor 
                              W(m, -1, head_role(m)), B * T, C, V, IOPO_W_NK);
         return;
     }
-    int Bc = head_chunk_seqs(B, T, a->head_rows);
-    for (int b0 = 0; b0 < B; b0 += Bc) head_chunk_backward(m, b, dloss, dseq_logp, b0, B - b0 < Bc ? B - b0 : Bc);
+    head_split hs = head_chunking(B, T, a->head_rows);
+    for (int b0 = 0; b0 < B; b0 += hs.seqs)
+        for (int t0 = 0; t0 < T; t0 += hs.len)
+            head_chunk_backward(m, b, dloss, dseq_logp, b0, min_int(hs.seqs, B - b0), t0, min_int(hs.len, T - t0));
 }
 
 /* A block's MLP on M rows: out (M,C) = down(act(in)), act = gelu(up(in)) or silu(gate(in)) * up(in); up, gate and

@@ -49,12 +49,13 @@ typedef struct model_acts {
     iopo_tensor *positions;                         /* (B,T) i32 RoPE positions */
     iopo_tensor *rope_cos, *rope_sin;               /* (T,hd/2) */
     iopo_tensor *normf, *normf_mean, *normf_rstd;   /* (BT,C), (BT), (BT) */
-    iopo_tensor *logits;                            /* (BT,V), or (Bc*T,V) for a chunk of Bc sequences */
-    /* A chunked head (logits of the whole batch over budget): per chunk of Bc sequences, the rows it reads and
-     * writes, copied from and to the batch-wide tensors. NULL when the head runs on the whole batch at once. */
+    iopo_tensor *logits;                            /* (BT,V), or a chunk's: (Bc*T,V) or one sequence's (Tc,V) */
+    /* A chunked head (logits of the whole batch over budget): per chunk of Bc sequences or Tc positions of one, the
+     * rows it reads and writes, copied from and to the batch-wide tensors. NULL when the head runs on the whole batch at once. */
     iopo_tensor *c_in, *c_dnorm;                    /* (Bc*T,C) */
-    iopo_tensor *c_targets, *c_mask, *c_loss, *c_lse, *c_dloss;   /* (Bc,T); targets i32 */
-    iopo_tensor *c_seq_logp, *c_seq_count, *c_dseq; /* (Bc) */
+    iopo_tensor *c_targets, *c_mask, *c_loss, *c_lse, *c_dloss;   /* (Bc,T) or (1,Tc); targets i32 */
+    iopo_tensor *c_seq_logp, *c_seq_count, *c_dseq; /* (B) */
+    iopo_tensor *c_acc_logp, *c_acc_count;          /* (1): sums over the pieces of one sequence */
     iopo_tensor *loss, *lse;                        /* (B,T) */
     iopo_tensor *seq_logp, *seq_count;              /* (B) */
     iopo_tensor *tmp;                               /* (BT,C) a branch's projection output */

@@ -59,7 +59,7 @@ static const key_def keys[] = {
     INT(warmup_steps, "linear warmup from 0 to lr over this many steps"),
     DBL(warmup_ratio, "> 0 sets warmup_steps = ceil(warmup_ratio * steps), as TRL's warmup_ratio"),
     INT(logits_budget_mb, "most MiB the LM head's logits may take; a larger micro-batch runs the head and the "
-                          "cross-entropy in chunks of sequences (recomputing each chunk's logits in the backward)"),
+                          "cross-entropy in chunks of sequences or of positions (recomputing each chunk's logits in the backward)"),
     INT(group_by_length, "1: sort records by length within windows of 50 micro-batches of the shuffled order, so "
                          "batches pad little"),
     STR(schedule, "decay after warmup: cosine, linear or constant"),
