@@ -6,8 +6,8 @@
  *    arenas, aligned and without overlap;
  *  - the checkpoint names: fused q/k/v become q_proj, k_proj, v_proj of the right shapes, a tied head is not written,
  *    an untied one is; save then load gives back every tensor bit for bit;
- *  - the LM head in chunks of sequences or pieces of one (a small logits budget) gives the unchunked head's log-probs and gradients,
- *    and allocates what its plan says;
+ *  - the LM head in chunks of sequences or pieces of one (a small logits budget) gives the unchunked head's
+ *    log-probs and gradients, and allocates what its plan says;
  *  - a forward and backward on the Vulkan device give what the CPU backend gives (loose tolerance; the ops checks and
  *    the Hugging Face peer tests hold the values to account).
  * Usage: test_model_plan WORK_DIR */

@@ -10,6 +10,14 @@ typedef struct iopo_train_config {
     char objective[16];   /* "sft" | "dpo" | "iopo" */
     char template_name[16], loss_type[16], on_bad_record[16], ref_model[1024];
     char save_dtype[16];  /* "float32" | "bfloat16": the weights of out/final (checkpoints stay float32) */
+    /* LoRA: finetuning_type "lora" trains low-rank adapters on the lora_target linear layers (PEFT's layout) and
+     * freezes the base; "full" trains every weight. */
+    char finetuning_type[16];   /* "full" | "lora" */
+    char lora_target[256];      /* "all" or module names, comma-separated (q_proj,v_proj / c_attn) */
+    char adapter[1024];         /* a PEFT adapter directory to start from (LoRA) */
+    int lora_rank, use_rslora;
+    double lora_alpha;          /* 0: 2 x lora_rank (LLaMA-Factory's default) */
+    double lora_dropout;
     double beta, label_smoothing, pref_ftx;
     char schedule[16];    /* "cosine" | "linear" | "constant" (after warmup) */
     int steps, stop_at, live_ref, batch_size, grad_accum, seq_len, warmup_steps, log_every, eval_every, save_every, keep_checkpoints;

@@ -529,8 +529,8 @@ static head_chunk head_chunk_open(iopo_model *m, const iopo_batch *b, int b0, in
         .dnorm = iopo_tensor_view(a->c_dnorm, 0, 2, rows), .targets = iopo_tensor_view(a->c_targets, 0, 2, tok),
         .mask = iopo_tensor_view(a->c_mask, 0, 2, tok), .loss = iopo_tensor_view(a->c_loss, 0, 2, tok),
         .lse = iopo_tensor_view(a->c_lse, 0, 2, tok), .dloss = iopo_tensor_view(a->c_dloss, 0, 2, tok),
-        .seq_logp = iopo_tensor_view(a->c_seq_logp, 0, 1, seq), .seq_count = iopo_tensor_view(a->c_seq_count, 0, 1, seq),
-        .dseq = iopo_tensor_view(a->c_dseq, 0, 1, seq),
+        .seq_logp = iopo_tensor_view(a->c_seq_logp, 0, 1, seq),
+        .seq_count = iopo_tensor_view(a->c_seq_count, 0, 1, seq), .dseq = iopo_tensor_view(a->c_dseq, 0, 1, seq),
     };
     iopo_tensor_copy_range(h.in, 0, a->normf, r0 * C, nr * C);
     iopo_tensor_copy_range(h.targets, 0, b->targets, r0, nr);

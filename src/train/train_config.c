@@ -59,7 +59,8 @@ static const key_def keys[] = {
     INT(warmup_steps, "linear warmup from 0 to lr over this many steps"),
     DBL(warmup_ratio, "> 0 sets warmup_steps = ceil(warmup_ratio * steps), as TRL's warmup_ratio"),
     INT(logits_budget_mb, "most MiB the LM head's logits may take; a larger micro-batch runs the head and the "
-                          "cross-entropy in chunks of sequences or of positions (recomputing each chunk's logits in the backward)"),
+                          "cross-entropy in chunks of sequences or of positions (recomputing each chunk's logits in "
+                          "the backward)"),
     INT(group_by_length, "1: sort records by length within windows of 50 micro-batches of the shuffled order, so "
                          "batches pad little"),
     STR(schedule, "decay after warmup: cosine, linear or constant"),
@@ -72,6 +73,16 @@ static const key_def keys[] = {
     INT(log_every, "steps between progress lines and metrics.jsonl records"),
     INT(eval_every, "steps between evaluations on eval_data (0 = only at the end)"),
     STR(save_dtype, "weights of out/final: float32 or bfloat16 (checkpoints stay float32, so a resume is exact)"),
+    STR(finetuning_type, "full (train every weight) or lora (train low-rank adapters on lora_target, the base frozen)"),
+    INT(lora_rank, "LoRA rank r"),
+    DBL(lora_alpha, "LoRA alpha: the update is scaled by alpha / r (alpha / sqrt(r) with use_rslora); 0: 2 x "
+                    "lora_rank"),
+    DBL(lora_dropout, "dropout on the adapters' input (seeded, deterministic)"),
+    STR(lora_target, "linear layers that get adapters: all, or module names comma-separated (q_proj,v_proj; GPT-2: "
+                     "c_attn,c_proj,c_fc)"),
+    INT(use_rslora, "1: rank-stabilised LoRA scaling alpha / sqrt(r)"),
+    STR(adapter, "a PEFT LoRA adapter directory to start from (adapter_config.json, adapter_model.safetensors); its "
+                 "r, alpha and targets are used"),
     INT(save_every, "steps between checkpoints (0 = only at the end)"),
     INT(keep_checkpoints, "checkpoints kept in out (older ones are deleted; 0 = keep all)"),
     INT(overwrite, "1 (or bare --overwrite): out holds an earlier run; remove its files and start over"),
@@ -113,6 +124,10 @@ static const range_def ranges[] = {
     {"log_every", 1, HUGE_VAL, false, false},
     {"eval_every", 0, HUGE_VAL, false, false},
     {"save_every", 0, HUGE_VAL, false, false},
+    {"lora_rank", 1, 1 << 16, false, false},
+    {"lora_alpha", 0, HUGE_VAL, false, false},
+    {"lora_dropout", 0, 1, false, true},
+    {"use_rslora", 0, 1, false, false},
     {"keep_checkpoints", 0, HUGE_VAL, false, false},
 };
 
@@ -170,6 +185,7 @@ static const struct {
     {"resume_from_checkpoint", "resume", NULL},
     {"template", "template_name", NULL},
     {"stage", "objective", NULL},
+    {"adapter_name_or_path", "adapter", NULL},
 };
 
 /* Edits (insert, delete, substitute, swap two neighbours) from a to b: "stpes" is one swap from "steps". */
@@ -232,6 +248,9 @@ void iopo_train_config_defaults(iopo_train_config *c) {
     snprintf(c->loss_type, sizeof c->loss_type, "sigmoid");
     snprintf(c->on_bad_record, sizeof c->on_bad_record, "error");
     snprintf(c->save_dtype, sizeof c->save_dtype, "float32");
+    snprintf(c->finetuning_type, sizeof c->finetuning_type, "full");
+    snprintf(c->lora_target, sizeof c->lora_target, "all");
+    c->lora_rank = 8;
     c->beta = 0.1;
     c->steps = 100;
     c->batch_size = 8;
@@ -419,6 +438,11 @@ bool iopo_train_config_validate(const iopo_train_config *c, char *err, size_t er
         return snprintf(err, errlen, "on_bad_record '%s': expected error or skip", c->on_bad_record), false;
     if (strcmp(c->save_dtype, "float32") && strcmp(c->save_dtype, "bfloat16"))
         return snprintf(err, errlen, "save_dtype '%s': expected float32 or bfloat16", c->save_dtype), false;
+    if (strcmp(c->finetuning_type, "full") && strcmp(c->finetuning_type, "lora"))
+        return snprintf(err, errlen, "finetuning_type '%s': expected full or lora", c->finetuning_type), false;
+    if (c->adapter[0] && strcmp(c->finetuning_type, "lora"))
+        return snprintf(err, errlen, "adapter is given but finetuning_type is '%s': an adapter trains with "
+                                     "finetuning_type lora", c->finetuning_type), false;
     if (strcmp(c->schedule, "cosine") && strcmp(c->schedule, "linear") && strcmp(c->schedule, "constant"))
         return snprintf(err, errlen, "schedule '%s': expected cosine, linear or constant", c->schedule), false;
     for (int k = 0; k < NKEYS; k++) {
@@ -558,7 +582,9 @@ char *iopo_train_config_to_json(const iopo_train_config *c) {
  * on --resume would make the checkpoints and metrics of one run describe two different trainings. */
 static const char *const meaning_keys[] = {"objective", "model",          "ref_model", "data",          "seq_len",
                                            "tokenizer", "template_name",  "loss_type", "beta",          "label_smoothing",
-                                           "pref_ftx",  "on_bad_record",  "batch_size", "grad_accum",   "seed", NULL};
+                                           "pref_ftx",  "on_bad_record",  "batch_size", "grad_accum",   "seed",
+                                           "finetuning_type", "lora_rank", "lora_alpha", "lora_dropout",
+                                           "lora_target", "use_rslora", "adapter", NULL};
 
 bool iopo_train_config_is_meaning_key(const char *name) {
     for (int i = 0; meaning_keys[i]; i++)
