@@ -223,4 +223,17 @@ void iopo_grad_norm(iopo_ctx *ctx, iopo_tensor *out, iopo_tensor *partials, iopo
 void iopo_adamw_update(iopo_ctx *ctx, iopo_tensor *param, const iopo_tensor *grad, iopo_tensor *m, iopo_tensor *v,
                        const iopo_tensor *scale, size_t N, const iopo_adamw_params *p);
 
+/* ---- LoRA adapters' element-wise pieces (the rest of an adapter is GEMM) ------------------------------------ */
+
+/* dst (M, dst_ld): columns [dst_col0, dst_col0 + n) of every row (= or, with accumulate, +=) alpha times columns
+ * [src_col0, src_col0 + n) of src (M, src_ld). An adapter's output goes into its columns of a fused q|k|v projection
+ * this way, and those columns of the projection's output gradient come back. dst and src must differ. */
+void iopo_lora_cols(iopo_ctx *ctx, iopo_tensor *dst, const iopo_tensor *src, int M, int n, int dst_ld, int dst_col0,
+                    int src_ld, int src_col0, float alpha, bool accumulate);
+/* Inverted dropout with a stateless mask: dst (n) (= or +=) src (n) * 1/(1-p) where keep(seed, i), else 0. Element i
+ * is kept when a 32-bit hash of (seed, i) has its top 24 bits >= round(p * 2^24), so a backward with the same seed
+ * applies the forward's mask without storing it, and both backends give the same bits. p in [0, 1); dst != src. */
+void iopo_lora_dropout(iopo_ctx *ctx, iopo_tensor *dst, const iopo_tensor *src, size_t n, uint32_t seed, float p,
+                       bool accumulate);
+
 #endif

@@ -11,6 +11,7 @@ void check_qk_norm(check_ctx *cc);
 void check_softmax_ce(check_ctx *cc);
 void check_optim(check_ctx *cc);
 void check_pref(check_ctx *cc);
+void check_lora(check_ctx *cc);
 void check_split(check_ctx *cc);
 
 /* Order: cheap element-wise ops first, so a broken runtime shows on the simplest shader. */
@@ -26,6 +27,7 @@ const check_entry check_registry[] = {
     {"softmax_ce", check_softmax_ce},
     {"optim", check_optim},
     {"pref", check_pref},
+    {"lora", check_lora},
     {"split", check_split},
 };
 const int check_registry_count = (int)(sizeof check_registry / sizeof check_registry[0]);

@@ -71,4 +71,10 @@ void cpu_grad_norm(float *out, const float *const *grads, const size_t *numels, 
 void cpu_adamw_update(float *param, const float *grad, float *m, float *v, const float *scale, size_t N,
                       const iopo_adamw_params *p);
 
+void cpu_lora_cols(float *dst, const float *src, int M, int n, int dst_ld, int dst_col0, int src_ld, int src_col0,
+                   float alpha, bool accumulate);
+bool cpu_lora_keep(uint32_t seed, uint32_t index, uint32_t threshold);
+void cpu_lora_dropout(float *dst, const float *src, size_t n, uint32_t seed, uint32_t threshold, float scale,
+                      bool accumulate);
+
 #endif

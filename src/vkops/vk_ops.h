@@ -80,4 +80,9 @@ void vkop_grad_norm(iopo_ctx *ctx, iopo_tensor *out, iopo_tensor *partials, iopo
 void vkop_adamw_update(iopo_ctx *ctx, iopo_tensor *param, const iopo_tensor *grad, iopo_tensor *m, iopo_tensor *v,
                        const iopo_tensor *scale, size_t N, const iopo_adamw_params *p);
 
+void vkop_lora_cols(iopo_ctx *ctx, iopo_tensor *dst, const iopo_tensor *src, int M, int n, int dst_ld, int dst_col0,
+                    int src_ld, int src_col0, float alpha, bool accumulate);
+void vkop_lora_dropout(iopo_ctx *ctx, iopo_tensor *dst, const iopo_tensor *src, size_t n, uint32_t seed,
+                       uint32_t threshold, float scale, bool accumulate);
+
 #endif
