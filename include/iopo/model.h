@@ -12,6 +12,17 @@
 #include "iopo/ops.h"
 #include "iopo/safetensors.h"
 
+/* LoRA adapters on a model's linear layers (PEFT's LoraConfig; rank 0: none). Not part of config.json: set by the run
+ * or read from an adapter_config.json, and part of the model config because the adapters' activations are part of
+ * what a batch allocates. */
+typedef struct iopo_lora_config {
+    int rank;                 /* r */
+    float alpha;              /* the update is scaled by alpha / r, or alpha / sqrt(r) with rslora */
+    float dropout;            /* on the adapter's input, while training */
+    bool rslora;
+    char target[256];         /* "all" (every linear layer of the blocks, not the LM head) or module names, comma-separated */
+} iopo_lora_config;
+
 /* What a model is, read from (and written to) its config.json. The architecture follows from `arch` (its family:
  * see src/model/family.h); every family fills the same fields, so code above the model reads one struct. */
 typedef struct iopo_model_config {
@@ -31,6 +42,7 @@ typedef struct iopo_model_config {
      * of one sequence, where one alone is larger), forward and backward, so the full logits never exist (the
      * backward recomputes each chunk's logits). */
     size_t logits_budget;
+    iopo_lora_config lora;    /* not from config.json: the adapters (rank 0: none) */
 } iopo_model_config;
 
 #define IOPO_LOGITS_BUDGET ((size_t)256 << 20)
@@ -88,13 +100,42 @@ iopo_model *iopo_model_load(iopo_ctx *ctx, const char *dir, char *err, size_t er
 /* The model's tensors as its checkpoint names them (Hugging Face names and shapes), host fp32 copies of the values
  * (grads false) or of the gradients: a fused internal parameter becomes its several checkpoint tensors; a tied head
  * is not repeated. Returns the count; free with iopo_model_export_free. */
-int iopo_model_export(iopo_model *m, bool grads, iopo_st_entry **out);
+int iopo_model_export(iopo_model *m, bool grads, iopo_st_entry **out);   /* with adapters, grads: theirs */
 void iopo_model_export_free(iopo_st_entry *e, int n);
 /* Writes config.json and model.safetensors (fp32) into dir atomically (each file replaced whole). */
 bool iopo_model_save(iopo_model *m, const char *dir, char *err, size_t errlen);
 /* The same with the weights stored as bf16 (bf16 true; config.json's torch_dtype says "bfloat16"). */
 bool iopo_model_save_dtype(iopo_model *m, const char *dir, bool bf16, char *err, size_t errlen);
 void iopo_model_free(iopo_model *m);
+
+/* ---- LoRA adapters (src/model/lora.c) ---- */
+
+/* Adds adapters as lc says (lc->target checked against the family's module names; an unknown name is an error listing
+ * them), initialised as PEFT does it (A Kaiming-uniform from seed, B zero, so the model is unchanged), and freezes the
+ * base: its gradients are freed and never computed; from then on the model's parameters (iopo_model_param_count,
+ * _param, _segment_count, _segment, zero_grad) are the adapters' A and B. */
+bool iopo_model_add_lora(iopo_model *m, const iopo_lora_config *lc, uint64_t seed, char *err, size_t errlen);
+/* Reads a PEFT LoRA adapter directory (adapter_config.json, adapter_model.safetensors) and adds its adapters with
+ * their values. A config iopo cannot follow (DoRA, biases, modules_to_save, per-layer patterns, a regex
+ * target_modules) or a tensor missing or left over is an error naming it. */
+bool iopo_model_load_adapter(iopo_model *m, const char *dir, char *err, size_t errlen);
+/* Reads dir/adapter_config.json (what iopo_model_load_adapter accepts) into lc. */
+bool iopo_adapter_config_read(const char *dir, iopo_lora_config *lc, char *err, size_t errlen);
+/* True if dir holds adapter_config.json. base (may be NULL): its base_model_name_or_path. */
+bool iopo_adapter_dir_base(const char *dir, char *base, size_t n);
+/* Writes the adapters as PEFT saves them into dir: adapter_config.json (base_model_name_or_path = base) and
+ * adapter_model.safetensors (fp32), each atomically. */
+bool iopo_model_save_adapter(iopo_model *m, const char *dir, const char *base, char *err, size_t errlen);
+/* Folds the adapters into the base weights (W += scale * B @ A) and removes them: the model is a plain model again,
+ * what PEFT's merge_and_unload gives. */
+void iopo_model_merge_lora(iopo_model *m);
+/* Dropout of the adapters applies in forwards while training is true, with masks drawn from seed (set it per
+ * micro-batch: the backward of a forward must see the forward's seed). Off by default. */
+void iopo_model_set_lora_training(iopo_model *m, bool training, uint32_t seed);
+bool iopo_model_has_lora(const iopo_model *m);
+/* Elements of the adapters cfg->lora describes on a model of cfg (for memory planning); 0 + err if its target names
+ * no module of the family (or rank is 0). */
+size_t iopo_lora_numel(const iopo_model_config *cfg, char *err, size_t errlen);
 
 const iopo_model_config *iopo_model_get_config(const iopo_model *m);
 iopo_ctx *iopo_model_ctx(const iopo_model *m);

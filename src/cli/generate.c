@@ -351,6 +351,7 @@ int cmd_generate(int argc, char **argv) {
         fprintf(stderr, "iopo generate: %s\n", err);
         rc = 1;
     }
+    if (m && iopo_model_has_lora(m)) iopo_model_merge_lora(m);   /* an adapter directory: decode base + adapter merged */
     if (m) {
         const iopo_model_config *cfg = iopo_model_get_config(m);
         stops[2] = cfg->eos_id;

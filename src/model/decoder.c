@@ -154,43 +154,46 @@ size_t iopo_model_config_numel(const iopo_model_config *c) {
 /* Parameters of each decay class packed in order into segments of at most the device's largest allocation (a
  * parameter larger than that gets a segment of its own, whose allocation then reports the limit); values and
  * gradients are views. */
-static void alloc_arenas(iopo_model *m) {
-    size_t max_elems = iopo_ctx_max_tensor_bytes(m->ctx) / 4;
-    int cap = 4;
-    m->segments = calloc((size_t)cap, sizeof *m->segments);
+void model_alloc_arenas(iopo_ctx *ctx, iopo_param *params, int np, bool grads, iopo_param_segment **segments,
+                        int *nsegments) {
+    size_t max_elems = iopo_ctx_max_tensor_bytes(ctx) / 4;
+    int cap = 4, nseg = 0;
+    iopo_param_segment *segs = calloc((size_t)cap, sizeof *segs);
     size_t *fill = calloc((size_t)cap, sizeof *fill);
     int open_seg[2] = {-1, -1};   /* the segment each decay class is filling */
-    for (int i = 0; i < m->nparams; i++) {
-        iopo_param *p = &m->params[i];
+    for (int i = 0; i < np; i++) {
+        iopo_param *p = &params[i];
         size_t n = 1;
         for (int d = 0; d < p->ndim; d++) n *= (size_t)p->shape[d];
         size_t need = (n + ARENA_ALIGN - 1) / ARENA_ALIGN * ARENA_ALIGN;
         int cls = p->decay ? 1 : 0, sidx = open_seg[cls];
         if (sidx < 0 || fill[sidx] + need > max_elems) {
-            if (m->nsegments == cap) {
+            if (nseg == cap) {
                 cap *= 2;
-                m->segments = realloc(m->segments, (size_t)cap * sizeof *m->segments);
+                segs = realloc(segs, (size_t)cap * sizeof *segs);
                 fill = realloc(fill, (size_t)cap * sizeof *fill);
             }
-            sidx = open_seg[cls] = m->nsegments++;
-            m->segments[sidx] = (iopo_param_segment){.decay = p->decay};
+            sidx = open_seg[cls] = nseg++;
+            segs[sidx] = (iopo_param_segment){.decay = p->decay};
             fill[sidx] = 0;
         }
         p->segment = sidx;
         p->offset = fill[sidx];
         fill[sidx] += need;
     }
-    for (int s = 0; s < m->nsegments; s++) {
-        m->segments[s].value = iopo_tensor_new1(m->ctx, IOPO_F32, (int64_t)fill[s]);
-        m->segments[s].grad = iopo_tensor_new1(m->ctx, IOPO_F32, (int64_t)fill[s]);
+    for (int s = 0; s < nseg; s++) {
+        segs[s].value = iopo_tensor_new1(ctx, IOPO_F32, (int64_t)fill[s]);
+        segs[s].grad = grads ? iopo_tensor_new1(ctx, IOPO_F32, (int64_t)fill[s]) : NULL;
     }
-    for (int i = 0; i < m->nparams; i++) {
-        iopo_param *p = &m->params[i];
-        iopo_param_segment *sg = &m->segments[p->segment];
+    for (int i = 0; i < np; i++) {
+        iopo_param *p = &params[i];
+        iopo_param_segment *sg = &segs[p->segment];
         p->value = iopo_tensor_view(sg->value, p->offset, p->ndim, p->shape);
-        p->grad = iopo_tensor_view(sg->grad, p->offset, p->ndim, p->shape);
+        p->grad = grads ? iopo_tensor_view(sg->grad, p->offset, p->ndim, p->shape) : NULL;
     }
     free(fill);
+    *segments = segs;
+    *nsegments = nseg;
 }
 
 iopo_model *model_new(iopo_ctx *ctx, const iopo_model_config *cfg, char *err, size_t errlen) {
@@ -212,7 +215,7 @@ iopo_model *model_new(iopo_ctx *ctx, const iopo_model_config *cfg, char *err, si
             if (param_present(cfg, &f->layer[i])) add_param(m, &f->layer[i], l);
     for (int i = 0; i < f->nlast; i++)
         if (param_present(cfg, &f->last[i])) add_param(m, &f->last[i], -1);
-    alloc_arenas(m);
+    model_alloc_arenas(ctx, m->params, m->nparams, true, &m->segments, &m->nsegments);
     return m;
 }
 
@@ -284,6 +287,14 @@ static void walk_acts(const iopo_model_config *c, const model_family *f, int B, 
     int64_t BT = (int64_t)B * T, C = c->n_embd, NH = c->n_head, NKV = c->n_kv_head, hd = c->head_dim;
     int64_t V = c->vocab_size, F = c->n_ffn, Wd = qkv_width(c), A = NH * hd;
     bool ln = f->norm == NORM_LAYER, rope = !f->learned_pos, swiglu = f->mlp == MLP_SWIGLU;
+    lora_site sites[LORA_MAX_SITES];
+    int nlora = c->lora.rank > 0 ? lora_select(c, f, sites, NULL, 0) : 0;
+    if (nlora < 0) nlora = 0;
+    int64_t lora_part = 0, lora_k = 0;   /* the widest fused module, the widest adapted input */
+    for (int k = 0; k < nlora; k++) {
+        if (sites[k].n < sites[k].N && sites[k].n > lora_part) lora_part = sites[k].n;
+        if (sites[k].K > lora_k) lora_k = sites[k].K;
+    }
     for (int l = 0; l <= c->n_layer; l++) ACT2(a->residual[l], BT, C);
     for (int l = 0; l < c->n_layer; l++) {
         layer_acts *la = &a->layers[l];
@@ -306,6 +317,7 @@ static void walk_acts(const iopo_model_config *c, const model_family *f, int B, 
         ACT2(la->up, BT, F);
         if (swiglu) ACT2(la->gate, BT, F);
         ACT2(la->hidden, BT, F);
+        for (int k = 0; k < nlora; k++) ACT2(la->lora_h[k], BT, c->lora.rank);
     }
     if (rope) {
         act(w, &a->positions, IOPO_I32, 2, B, T, 0, 0);
@@ -345,6 +357,14 @@ static void walk_acts(const iopo_model_config *c, const model_family *f, int B, 
     ACT1(a->seq_logp, B);
     ACT1(a->seq_count, B);
     ACT2(a->tmp, BT, C);
+    if (nlora) {
+        if (lora_part) ACT2(a->lora_part, BT, lora_part);
+        ACT2(a->lora_dh, BT, c->lora.rank);
+        if (c->lora.dropout > 0) {
+            ACT2(a->lora_xd, BT, lora_k);
+            ACT2(a->lora_dx, BT, lora_k);
+        }
+    }
     ACT2(a->dres, BT, C);
     ACT2(a->dnorm, BT, C);
     ACT2(a->datty, BT, A);
@@ -498,12 +518,14 @@ static void linear_forward(iopo_model *m, iopo_tensor *out, const iopo_tensor *i
                            param_role b, int M, int K, int N) {
     iopo_matmul_forward(m->ctx, out, inp, W(m, layer, w), b == R_COUNT ? NULL : W(m, layer, b), M, K, N,
                         m->fam->layout);
+    if (m->lora && layer >= 0) lora_linear_forward(m, out, inp, layer, w, M);
 }
 
 static void linear_backward(iopo_model *m, iopo_tensor *dinp, const iopo_tensor *dout, const iopo_tensor *inp,
                             int layer, param_role w, param_role b, int M, int K, int N) {
     iopo_matmul_backward(m->ctx, dinp, G(m, layer, w), b == R_COUNT ? NULL : G(m, layer, b), dout, inp,
                          W(m, layer, w), M, K, N, m->fam->layout);
+    if (m->lora && layer >= 0) lora_linear_backward(m, dinp, dout, inp, layer, w, M);
 }
 
 /* LM head: logits = normf @ head^T, the head being (V, C) = torch Linear's [out, in] in every family, then the
@@ -738,7 +760,8 @@ void iopo_model_backward(iopo_model *m, const iopo_batch *b, const iopo_tensor *
         norm_backward(m, a->dres, G(m, l, R_ATTN_NORM_W), G(m, l, R_ATTN_NORM_B), a->dnorm, a->residual[l],
                       W(m, l, R_ATTN_NORM_W), la->norm1_mean, la->norm1_rstd, BT);
     }
-    iopo_embedding_backward(x, G(m, -1, R_TOK_EMB), G(m, -1, R_POS_EMB), a->dres, b->tokens, B, T, C, V);
+    if (G(m, -1, R_TOK_EMB) || G(m, -1, R_POS_EMB))   /* a frozen base has no embedding gradients */
+        iopo_embedding_backward(x, G(m, -1, R_TOK_EMB), G(m, -1, R_POS_EMB), a->dres, b->tokens, B, T, C, V);
 }
 
 /* ---- for the KV-cached decoder (decode.c) ---- */
@@ -752,6 +775,10 @@ void model_norm_forward(iopo_model *m, iopo_tensor *out, iopo_tensor *mean, iopo
 }
 void model_linear_forward(iopo_model *m, iopo_tensor *out, const iopo_tensor *inp, int layer, param_role w,
                           param_role b, int M, int K, int N) {
+    if (m->lora) {   /* an adapter keeps activations of the training batch's shape: decode a merged model */
+        fprintf(stderr, "iopo: internal error: decoding a model with unmerged adapters (merge them first)\n");
+        abort();
+    }
     linear_forward(m, out, inp, layer, w, b, M, K, N);
 }
 /* Layer l's packed q|k|v rows as attention read them in the last forward ((B,T,W), after q/k norm and RoPE). */
@@ -759,9 +786,13 @@ iopo_tensor *model_layer_qkv(iopo_model *m, int l) { return m->acts.layers[l].qk
 
 /* ---- the rest of the interface -------------------------------------------------------------------------------- */
 
+void model_invalidate_acts(iopo_model *m) { free_acts(m); }
+
 void iopo_model_free(iopo_model *m) {
     if (!m) return;
     free_acts(m);
+    lora_free(m);
+    free(m->src_dir);
     for (int i = 0; i < m->nparams; i++) {
         iopo_tensor_free(m->params[i].value);
         iopo_tensor_free(m->params[i].grad);
@@ -777,17 +808,20 @@ void iopo_model_free(iopo_model *m) {
     free(m);
 }
 
+/* The trainable parameters: the adapters once there are any (the base is then frozen), else the model's own. */
 void iopo_model_zero_grad(iopo_model *m) {
-    for (int s = 0; s < m->nsegments; s++) iopo_tensor_zero(m->segments[s].grad);
+    for (int s = 0; s < iopo_model_segment_count(m); s++) iopo_tensor_zero(iopo_model_segment(m, s)->grad);
 }
 
-int iopo_model_segment_count(const iopo_model *m) { return m->nsegments; }
-const iopo_param_segment *iopo_model_segment(const iopo_model *m, int i) { return &m->segments[i]; }
+int iopo_model_segment_count(const iopo_model *m) { return m->lora ? m->lora->nsegments : m->nsegments; }
+const iopo_param_segment *iopo_model_segment(const iopo_model *m, int i) {
+    return m->lora ? &m->lora->segments[i] : &m->segments[i];
+}
 
 const iopo_model_config *iopo_model_get_config(const iopo_model *m) { return &m->cfg; }
 iopo_ctx *iopo_model_ctx(const iopo_model *m) { return m->ctx; }
-int iopo_model_param_count(const iopo_model *m) { return m->nparams; }
-iopo_param *iopo_model_param(iopo_model *m, int i) { return &m->params[i]; }
+int iopo_model_param_count(const iopo_model *m) { return m->lora ? m->lora->nparams : m->nparams; }
+iopo_param *iopo_model_param(iopo_model *m, int i) { return m->lora ? &m->lora->params[i] : &m->params[i]; }
 size_t iopo_model_numel(const iopo_model *m) {
     size_t n = 0;
     for (int i = 0; i < m->nparams; i++) n += m->params[i].value->numel;   /* the parameters, not the arenas' gaps */

@@ -21,7 +21,9 @@ bool iopo_model_dir_resolve(const char *path, char *dir, size_t dirlen, char *er
         return false;
     }
     snprintf(probe, sizeof probe, "%s/config.json", path);
-    if (stat(probe, &sb) == 0) {
+    bool model = stat(probe, &sb) == 0;
+    snprintf(probe, sizeof probe, "%s/adapter_config.json", path);   /* a LoRA adapter: loads onto its base */
+    if (model || stat(probe, &sb) == 0) {
         if ((size_t)snprintf(dir, dirlen, "%s", path) >= dirlen) {
             snprintf(err, errlen, "%s: path too long", path);
             return false;
@@ -46,8 +48,10 @@ bool iopo_model_dir_resolve(const char *path, char *dir, size_t dirlen, char *er
     }
     if (ok) {
         snprintf(probe, sizeof probe, "%s/config.json", dir);
-        if (stat(probe, &sb) != 0) {
-            snprintf(err, errlen, "%s names %s, which has no config.json", path, name);
+        char aprobe[4200];
+        snprintf(aprobe, sizeof aprobe, "%s/adapter_config.json", dir);
+        if (stat(probe, &sb) != 0 && stat(aprobe, &sb) != 0) {
+            snprintf(err, errlen, "%s names %s, which has no config.json (nor adapter_config.json)", path, name);
             ok = false;
         }
     }

@@ -21,6 +21,44 @@ typedef struct param_meta {
     param_piece piece[3];
 } param_meta;
 
+/* A linear module an adapter can sit on, as PEFT names it (q_proj, c_attn, ...): the layer's weight role, and where
+ * its output lies in the layer's output (a fused q|k|v weight holds three modules). The same in every block. */
+#define LORA_MAX_SITES 8
+typedef struct lora_site {
+    param_role role;
+    char name[24];            /* module name, the last component of its checkpoint path */
+    char path[48];            /* checkpoint path of the module, "%d" the layer ("model.layers.%d.self_attn.q_proj") */
+    int K, N;                 /* the layer's in and out features */
+    int n, col0;              /* the module's out features and first column in the layer's output */
+} lora_site;
+/* The modules of c's family that c->lora.target selects (all of them for "all"), in the block's order; -1 and a
+ * message naming the family's module names for a target that matches none. */
+int lora_select(const iopo_model_config *c, const model_family *f, lora_site *out, char *err, size_t errlen);
+
+typedef struct lora_state {
+    lora_site site[LORA_MAX_SITES];
+    int nsites;               /* adapters per block */
+    float scale;
+    iopo_param *params;       /* block l, site k: A (r,K) at 2*(l*nsites+k), B (n,r) after it */
+    int nparams;
+    iopo_param_segment *segments;
+    int nsegments;
+    bool training;            /* dropout applies */
+    uint32_t seed;
+} lora_state;
+/* The adapters' share of a linear layer's forward (out (M,N) += the adapted modules' updates; inp (M,K)) and
+ * backward (dinp (M,K) +=, the adapters' gradients +=), called by the driver's linear_forward/linear_backward. */
+void lora_linear_forward(iopo_model *m, iopo_tensor *out, const iopo_tensor *inp, int layer, param_role w, int M);
+void lora_linear_backward(iopo_model *m, iopo_tensor *dinp, const iopo_tensor *dout, const iopo_tensor *inp,
+                          int layer, param_role w, int M);
+void lora_free(iopo_model *m);
+/* Drops the activations (the next batch plans them anew: adapters came or went). */
+void model_invalidate_acts(iopo_model *m);
+/* Packs params into per-decay-class segments of at most the device's largest allocation (values, and gradients when
+ * grads), every parameter a view (decoder.c; the adapters' arenas are made the same way). */
+void model_alloc_arenas(iopo_ctx *ctx, iopo_param *params, int n, bool grads, iopo_param_segment **segments,
+                        int *nsegments);
+
 /* Activations of one block for a batch shape; NULL where the family has no such tensor. */
 typedef struct layer_acts {
     iopo_tensor *norm1, *norm1_mean, *norm1_rstd;   /* (BT,C), (BT), (BT); mean only for LayerNorm */
@@ -34,6 +72,7 @@ typedef struct layer_acts {
     iopo_tensor *norm2, *norm2_mean, *norm2_rstd;   /* (BT,C), (BT), (BT) */
     iopo_tensor *up, *gate;                         /* (BT,F): GELU: c_fc output (up); SwiGLU: up_proj, gate_proj */
     iopo_tensor *hidden;                            /* (BT,F) gelu(up) or silu(gate) * up: down_proj's input */
+    iopo_tensor *lora_h[LORA_MAX_SITES];            /* (BT,r) each adapter's dropout(x) @ A^T */
 } layer_acts;
 
 /* Every field is a view, for the current batch shape, of tensors allocated once for the reserved shape. */
@@ -65,6 +104,9 @@ typedef struct model_acts {
     iopo_tensor *dqkv, *dqkv2;                      /* (BT,W); dqkv2 only with RoPE */
     iopo_tensor *dup, *dgate, *dhidden;             /* (BT,F); dgate only for SwiGLU */
     iopo_tensor *datt;                              /* (B,NH,T,T) */
+    iopo_tensor *lora_part;                         /* (BT,n) a fused module's columns; only if one is adapted */
+    iopo_tensor *lora_dh;                           /* (BT,r) */
+    iopo_tensor *lora_xd, *lora_dx;                 /* (BT,Kmax) the dropped input and its gradient; with dropout */
     size_t bytes;                                   /* allocated */
 } model_acts;
 
@@ -79,6 +121,8 @@ struct iopo_model {
     iopo_param_segment *segments;
     int nsegments;
     model_acts acts;
+    lora_state *lora;        /* NULL: no adapters (the base trains) */
+    char *src_dir;           /* the directory it was loaded from (absolute), or NULL */
 };
 
 /* The driver's pieces the KV-cached decoder (decode.c) reuses, so a block is still written once. */

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "iopo/fileio.h"
 #include "iopo/jsonutil.h"
@@ -58,8 +59,16 @@ static bool token_id(const cJSON *root, const char *key, int vocab, int *out, co
 }
 
 bool iopo_model_config_load(iopo_model_config *cfg, const char *dir, char *err, size_t errlen) {
-    char path[4096];
+    char path[4096], base[4096];
     snprintf(path, sizeof path, "%s/config.json", dir);
+    /* An adapter directory: its base's config, with the adapter's LoRA settings. */
+    if (access(path, F_OK) != 0 && iopo_adapter_dir_base(dir, base, sizeof base) && base[0] && strcmp(base, dir)) {
+        iopo_lora_config lc;
+        if (!iopo_adapter_config_read(dir, &lc, err, errlen) || !iopo_model_config_load(cfg, base, err, errlen))
+            return false;
+        cfg->lora = lc;
+        return true;
+    }
     size_t len;
     char ferr[512];
     char *text = iopo_read_file(path, &len, ferr, sizeof ferr);
@@ -127,7 +136,32 @@ static bool is_ignored(const model_family *f, const iopo_model_config *c, const 
     return c->tied && (strcmp(name, "lm_head.weight") == 0 || strcmp(name, "transformer.lm_head.weight") == 0);
 }
 
+static iopo_model *load_plain(iopo_ctx *ctx, const char *dir, char *err, size_t errlen);
+
+/* A model directory, or a PEFT adapter directory: its base (base_model_name_or_path) with the adapter on it. */
 iopo_model *iopo_model_load(iopo_ctx *ctx, const char *dir, char *err, size_t errlen) {
+    char probe[4200], base[4096];
+    snprintf(probe, sizeof probe, "%s/config.json", dir);
+    if (access(probe, F_OK) == 0 || !iopo_adapter_dir_base(dir, base, sizeof base)) return load_plain(ctx, dir, err, errlen);
+    if (!base[0]) {
+        snprintf(err, errlen, "%s/adapter_config.json: no base_model_name_or_path: give the base model (--model BASE "
+                              "with --adapter %s)", dir, dir);
+        return NULL;
+    }
+    char why[4096];
+    iopo_model *m = load_plain(ctx, base, why, sizeof why);
+    if (!m) {
+        snprintf(err, errlen, "%s: the adapter's base model %s: %s", dir, base, why);
+        return NULL;
+    }
+    if (!iopo_model_load_adapter(m, dir, err, errlen)) {
+        iopo_model_free(m);
+        return NULL;
+    }
+    return m;
+}
+
+static iopo_model *load_plain(iopo_ctx *ctx, const char *dir, char *err, size_t errlen) {
     iopo_model_config cfg;
     if (!iopo_model_config_load(&cfg, dir, err, errlen)) return NULL;
     iopo_safetensors *st = iopo_st_open(dir, err, errlen);
@@ -184,10 +218,23 @@ iopo_model *iopo_model_load(iopo_ctx *ctx, const char *dir, char *err, size_t er
         iopo_model_free(m);
         return NULL;
     }
+    m->src_dir = realpath(dir, NULL);   /* what an adapter trained on it names as its base */
     return m;
 }
 
 int iopo_model_export(iopo_model *m, bool grads, iopo_st_entry **out) {
+    if (grads && m->lora) {   /* a frozen base has no gradients: the adapters' (PEFT's names) */
+        lora_state *s = m->lora;
+        iopo_st_entry *e = calloc((size_t)s->nparams, sizeof *e);
+        for (int i = 0; i < s->nparams; i++) {
+            iopo_param *p = &s->params[i];
+            float *h = malloc(p->grad->numel * sizeof *h + 4);
+            iopo_tensor_download(p->grad, h);
+            e[i] = (iopo_st_entry){.name = p->name, .data = h, .ndim = 2, .shape = {p->shape[0], p->shape[1]}};
+        }
+        *out = e;
+        return s->nparams;
+    }
     int n = 0;
     for (int i = 0; i < m->nparams; i++) n += m->meta[i].npieces;
     iopo_st_entry *e = calloc((size_t)n, sizeof *e);

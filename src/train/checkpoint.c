@@ -70,9 +70,14 @@ static bool write_hf_side_files(const char *dir, const checkpoint_tokenizer *t, 
     return write_json(dir, "generation_config.json", gc, err, errlen);
 }
 
+/* A model directory, or for a LoRA run its adapter as PEFT saves one (the frozen base is not written again; the
+ * adapter names it as base_model_name_or_path, and iopo's commands load the pair from the adapter directory). */
 static bool write_model_dir(iopo_model *m, const char *dir, const checkpoint_tokenizer *tok, bool bf16, char *err,
                             size_t errlen) {
-    if (!iopo_model_save_dtype(m, dir, bf16, err, errlen)) return false;
+    if (!iopo_mkdirs(dir, err, errlen)) return false;
+    if (iopo_model_has_lora(m) ? !iopo_model_save_adapter(m, dir, NULL, err, errlen)
+                               : !iopo_model_save_dtype(m, dir, bf16, err, errlen))
+        return false;
     if (!tok || !tok->json) return true;
     char path[2200];
     snprintf(path, sizeof path, "%s/tokenizer.json", dir);

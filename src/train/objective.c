@@ -117,19 +117,24 @@ static uint64_t fnv1a(uint64_t h, const void *data, size_t n) {
     return h;
 }
 
-float *objective_reference_logps(iopo_ctx *ctx, const char *model_dir, const iopo_dataset *ds, int rows_per_batch,
-                                 int T, const char *cache_path, const char *key_extra, char *err, size_t errlen) {
-    /* The key covers the reference weights, every row's tokens and labels (so data, template and cutoff), and T. */
+float *objective_reference_logps(iopo_ctx *ctx, const char *model_dir, const char *adapter_dir, const iopo_dataset *ds,
+                                 int rows_per_batch, int T, const char *cache_path, const char *key_extra, char *err,
+                                 size_t errlen) {
+    /* The key covers the reference weights (and adapter), every row's tokens and labels (so data, template and
+     * cutoff), and T. */
     uint64_t h = 1469598103934665603ull;
     char path[4200];
-    const char *files[] = {"config.json", "model.safetensors", "model.safetensors.index.json"};
-    for (int i = 0; i < 3; i++) {
-        snprintf(path, sizeof path, "%s/%s", model_dir, files[i]);
-        size_t len;
-        char ferr[64];
-        char *bytes = iopo_read_file(path, &len, ferr, sizeof ferr);
-        if (bytes) h = fnv1a(h, bytes, len), free(bytes);
-    }
+    const char *files[] = {"config.json", "model.safetensors", "model.safetensors.index.json", "adapter_config.json",
+                           "adapter_model.safetensors"};
+    const char *dirs[2] = {model_dir, adapter_dir && adapter_dir[0] ? adapter_dir : NULL};
+    for (int d = 0; d < 2 && dirs[d]; d++)
+        for (int i = 0; i < 5; i++) {
+            snprintf(path, sizeof path, "%s/%s", dirs[d], files[i]);
+            size_t len;
+            char ferr[64];
+            char *bytes = iopo_read_file(path, &len, ferr, sizeof ferr);
+            if (bytes) h = fnv1a(h, bytes, len), free(bytes);
+        }
     for (int i = 0; i < ds->n; i++) {
         h = fnv1a(h, ds->ex[i].ids, (size_t)ds->ex[i].n * sizeof(int32_t));
         h = fnv1a(h, ds->ex[i].label, (size_t)ds->ex[i].n);
@@ -166,6 +171,10 @@ float *objective_reference_logps(iopo_ctx *ctx, const char *model_dir, const iop
                 cache_path);
     }
     iopo_model *ref = iopo_model_load(ctx, model_dir, err, errlen);
+    if (ref && dirs[1] && !iopo_model_has_lora(ref) && !iopo_model_load_adapter(ref, dirs[1], err, errlen)) {
+        iopo_model_free(ref);
+        ref = NULL;
+    }
     if (!ref) {
         free(out);
         return NULL;

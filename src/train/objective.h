@@ -26,11 +26,13 @@ bool objective_load_data(const iopo_train_config *c, const char *path, const iop
 bool objective_load_tokenizer(const char *explicit_path, const char *model_dir, iopo_tokenizer **tok, char *why,
                               size_t whylen, char *err, size_t errlen);
 
-/* Summed label log-prob of every row under the model in model_dir, computed once and cached in cache_path (a JSON
+/* Summed label log-prob of every row under the model in model_dir (with the LoRA adapter in adapter_dir on it, when
+ * not NULL or empty), computed once and cached in cache_path (a JSON
  * file keyed by the model, data and settings; a stale cache is recomputed; NULL = no cache). Returns a malloc'd
  * (ds->n) array. */
-float *objective_reference_logps(iopo_ctx *ctx, const char *model_dir, const iopo_dataset *ds, int rows_per_batch,
-                                 int T, const char *cache_path, const char *key_extra, char *err, size_t errlen);
+float *objective_reference_logps(iopo_ctx *ctx, const char *model_dir, const char *adapter_dir, const iopo_dataset *ds,
+                                 int rows_per_batch, int T, const char *cache_path, const char *key_extra, char *err,
+                                 size_t errlen);
 
 /* Accumulates TRL / official IOPO trainer metrics from one micro-batch's rows (E records x G sequences). */
 typedef struct pref_metrics {

@@ -213,15 +213,26 @@ static bool resolve_resume(const iopo_train_config *c, char *resume_dir, size_t 
 
 static int run_locked(const iopo_train_config *c, const iopo_ctx_options *copts);
 
+/* The adapters of a LoRA run into cfg->lora: those of the directory the model comes from when it is an adapter (a
+ * resumed run), else those of the adapter to start from, else new ones as the run's keys say. */
+static bool lora_config_of_run(const iopo_train_config *c, const char *adapter_dir, iopo_model_config *cfg, char *err,
+                               size_t errlen) {
+    if (cfg->lora.rank == 0 && adapter_dir[0] && !iopo_adapter_config_read(adapter_dir, &cfg->lora, err, errlen))
+        return false;
+    if (cfg->lora.rank == 0) {
+        cfg->lora = (iopo_lora_config){.rank = c->lora_rank,
+                                       .alpha = (float)(c->lora_alpha > 0 ? c->lora_alpha : 2.0 * c->lora_rank),
+                                       .dropout = (float)c->lora_dropout, .rslora = c->use_rslora != 0};
+        snprintf(cfg->lora.target, sizeof cfg->lora.target, "%s", c->lora_target);
+    }
+    return iopo_lora_numel(cfg, err, errlen) > 0;
+}
+
 int iopo_train_run(const iopo_train_config *c) {
     char err[4608] = "";
     iopo_ctx_options opts;
     if (!iopo_ctx_options_parse(&opts, c->device, err, sizeof err)) {
         fprintf(stderr, "iopo train: %s\n", err);
-        return 1;
-    }
-    if (!strcmp(c->finetuning_type, "lora")) {   /* keys and validation landed first; the adapters follow */
-        fprintf(stderr, "iopo train: finetuning_type lora is not built yet in this version\n");
         return 1;
     }
     stop_signal = 0;
@@ -253,6 +264,14 @@ static int run_locked(const iopo_train_config *c, const iopo_ctx_options *copts)
         fprintf(stderr, "iopo train: %s\n", err);
         return 1;
     }
+    /* LoRA: the adapter to start from (also on the reference, which is the starting model), or new adapters. */
+    bool lora = !strcmp(c->finetuning_type, "lora");
+    char adapter_dir[4096] = "";
+    if (c->adapter[0] && !iopo_model_dir_resolve(c->adapter, adapter_dir, sizeof adapter_dir, err, sizeof err)) {
+        fprintf(stderr, "iopo train: adapter: %s\n", err);
+        return 1;
+    }
+    const char *ref_adapter = c->ref_model[0] ? NULL : adapter_dir;
     if (!ref_dir[0]) snprintf(ref_dir, sizeof ref_dir, "%s", model_dir);
     if (resume_dir[0]) snprintf(model_dir, sizeof model_dir, "%s", resume_dir);
     char no_tok[9000];
@@ -271,8 +290,16 @@ static int run_locked(const iopo_train_config *c, const iopo_ctx_options *copts)
         return 1;
     }
     iopo_model_config cfg;
-    if (!iopo_model_config_load(&cfg, model_dir, err, sizeof err)) {
+    if (!iopo_model_config_load(&cfg, model_dir, err, sizeof err) ||
+        (lora && !lora_config_of_run(c, adapter_dir, &cfg, err, sizeof err))) {
         fprintf(stderr, "iopo train: %s\n", err);
+        iopo_tokenizer_free(tok);
+        free(tok_copy.json);
+        return 1;
+    }
+    if (!lora && cfg.lora.rank > 0) {
+        fprintf(stderr, "iopo train: %s is a LoRA adapter: train it with finetuning_type lora, or merge it into its "
+                        "base first (iopo merge) for full fine-tuning\n", model_dir);
         iopo_tokenizer_free(tok);
         free(tok_copy.json);
         return 1;
@@ -325,16 +352,26 @@ static int run_locked(const iopo_train_config *c, const iopo_ctx_options *copts)
             c->grad_accum, c->grad_accum == 1 ? "" : "es");
 
     /* Memory plan before anything large is allocated. */
-    size_t nparam = iopo_model_config_numel(&cfg);
+    size_t nparam = iopo_model_config_numel(&cfg), nlora = lora ? iopo_lora_numel(&cfg, err, sizeof err) : 0;
     cfg.logits_budget = (size_t)c->logits_budget_mb << 20;   /* the plan below sizes the head as the run will */
     double pbytes = 4.0 * (double)nparam, abytes = (double)iopo_model_activation_bytes(&cfg, c->batch_size * G, T);
-    double need = 4 * pbytes + abytes;
-    if (G > 1 && c->live_ref) need += pbytes + abytes;   /* the reference model and its activations */
-    char s1[32], s2[32], s3[32], s4[32];
-    fmt_bytes(s1, sizeof s1, pbytes), fmt_bytes(s2, sizeof s2, 2 * pbytes), fmt_bytes(s3, sizeof s3, abytes);
-    fmt_bytes(s4, sizeof s4, need);
-    fprintf(stderr, "memory: parameters %s, gradients %s, AdamW state %s, activations %s (batch %d x %d rows): %s\n", s1, s1,
-            s2, s3, c->batch_size * G, T, s4);
+    double tbytes = lora ? 4.0 * (double)nlora : pbytes;   /* what trains: gradients and AdamW state follow it */
+    double need = (lora ? pbytes + tbytes : 0) + 3 * tbytes + pbytes * !lora + abytes;
+    if (G > 1 && c->live_ref) need += pbytes + (lora ? tbytes : 0) + abytes;   /* the reference and its activations */
+    char s1[32], s2[32], s3[32], s4[32], s5[32], s6[32];
+    fmt_bytes(s1, sizeof s1, pbytes), fmt_bytes(s2, sizeof s2, 2 * tbytes), fmt_bytes(s3, sizeof s3, abytes);
+    fmt_bytes(s4, sizeof s4, need), fmt_bytes(s5, sizeof s5, tbytes);
+    if (lora) {
+        fmt_bytes(s6, sizeof s6, (double)nlora);
+        fprintf(stderr, "lora: rank %d, alpha %g%s, dropout %g, on %s: %zu adapter parameters (%.3f%% of %zu)\n",
+                cfg.lora.rank, (double)cfg.lora.alpha, cfg.lora.rslora ? " (rsLoRA)" : "", (double)cfg.lora.dropout,
+                cfg.lora.target, nlora, 100.0 * (double)nlora / (double)nparam, nparam);
+        fprintf(stderr, "memory: parameters %s (frozen), adapters %s, gradients %s, AdamW state %s, activations %s "
+                        "(batch %d x %d rows): %s\n", s1, s5, s5, s2, s3, c->batch_size * G, T, s4);
+    } else {
+        fprintf(stderr, "memory: parameters %s, gradients %s, AdamW state %s, activations %s (batch %d x %d rows): "
+                        "%s\n", s1, s1, s2, s3, c->batch_size * G, T, s4);
+    }
     iopo_ctx *ctx = iopo_ctx_create(&opts, err, sizeof err);
     if (!ctx) {
         fprintf(stderr, "iopo train: %s\n", err);
@@ -374,21 +411,30 @@ static int run_locked(const iopo_train_config *c, const iopo_ctx_options *copts)
         snprintf(cache, sizeof cache, "%.1023s/ref_logps.json", c->out);
         if (c->live_ref) {
             ref_live = iopo_model_load(ctx, ref_dir, err, sizeof err);
+            if (ref_live && ref_adapter && ref_adapter[0] && !iopo_model_has_lora(ref_live) &&
+                !iopo_model_load_adapter(ref_live, ref_adapter, err, sizeof err))
+                goto done;
             if (!ref_live) goto done;
             fprintf(stderr, "reference model: live on the device (%s)\n", ref_dir);
         } else {
-            ref_train = objective_reference_logps(ctx, ref_dir, &train, c->batch_size * G, T, cache, c->objective,
+            ref_train = objective_reference_logps(ctx, ref_dir, ref_adapter, &train, c->batch_size * G, T, cache, c->objective,
                                                   err, sizeof err);
             if (!ref_train) goto done;
         }
         if (c->eval_data[0]) {
             snprintf(cache, sizeof cache, "%.1023s/ref_logps_eval.json", c->out);
-            ref_eval = objective_reference_logps(ctx, ref_dir, &eval, c->batch_size * G, T, cache, c->objective, err,
+            ref_eval = objective_reference_logps(ctx, ref_dir, ref_adapter, &eval, c->batch_size * G, T, cache, c->objective, err,
                                                  sizeof err);
             if (!ref_eval) goto done;
         }
     }
     m = iopo_model_load(ctx, model_dir, err, sizeof err);
+    if (m && lora && !iopo_model_has_lora(m) &&
+        !(adapter_dir[0] ? iopo_model_load_adapter(m, adapter_dir, err, sizeof err)
+                         : iopo_model_add_lora(m, &cfg.lora, (uint64_t)c->seed, err, sizeof err))) {
+        iopo_model_free(m);
+        m = NULL;
+    }
     o = m ? iopo_optimizer_create(m) : NULL;
     if (!m) goto done;
     if (resume_dir[0]) {
@@ -484,6 +530,9 @@ static int run_locked(const iopo_train_config *c, const iopo_ctx_options *copts)
         for (int a = 0; a < A; a++) {
             iopo_batch mb;   /* the micro-batch: views of db[a] as wide as its longest sequence */
             upload_batch(&mb, &db[a], &hb[a]);
+            /* Adapter dropout: masks from the run's seed, the step and the micro-batch (a resume draws the same). */
+            iopo_model_set_lora_training(m, true, (uint32_t)((uint64_t)c->seed * 2654435761u + (uint64_t)s * 40503u +
+                                                             (uint64_t)a * 9973u));
             iopo_model_forward(m, &mb);
             if (G == 1) {
                 iopo_tensor_download(iopo_model_token_loss(m), hloss);   /* the only per-micro-batch read-back */
@@ -541,6 +590,7 @@ static int run_locked(const iopo_train_config *c, const iopo_ctx_options *copts)
         if (c->eval_data[0] && (last || (c->eval_every && st.step % c->eval_every == 0))) {
             iopo_host_batch ehb;
             iopo_host_batch_alloc(&ehb, B, T);
+            iopo_model_set_lora_training(m, false, 0);   /* evaluation without dropout */
             eval_loss = evaluate(m, &eval, &db[0], &ehb, G, ref_eval, c, &epm);
             iopo_host_batch_free(&ehb);
         }
