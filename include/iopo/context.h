@@ -27,6 +27,7 @@ typedef struct iopo_tensor {
     void *data;                /* CPU backend: the elements; NULL on Vulkan */
     struct vk_slice *vk;       /* Vulkan backend: buffer, offset and size of the sub-allocation */
     const struct iopo_tensor *view_of;   /* the tensor whose memory this view shares; NULL: it owns its memory */
+    size_t view_offset;        /* a view: its first element's index in view_of */
 } iopo_tensor;
 
 typedef struct iopo_ctx_options {

@@ -13,12 +13,13 @@ typedef struct command {
 
 static const command commands[] = {
     {"devices", cmd_devices, "list Vulkan devices with the limits and features iopo uses"},
-    {"init", cmd_init, "write a new model directory with seeded GPT-2 initialisation"},
-    {"train", cmd_train, "train a model (SFT) from a config file and flags; checkpoints, resume, metrics"},
+    {"init", cmd_init, "write a new model directory of any family (gpt2, llama, qwen2, qwen3), seeded"},
+    {"train", cmd_train, "train a model (SFT, DPO, IOPO; full or LoRA) from a config and flags; checkpoints, resume"},
     {"score", cmd_score, "per-record losses and log-probs of a data file, and optionally its gradients"},
     {"generate", cmd_generate, "continue a prompt with a model (greedy, or temperature / top-k sampling)"},
     {"selftest", cmd_selftest, "check every op on a device against the CPU reference (pass/fail table)"},
     {"bench", cmd_bench, "time ops against the device's measured peak FMA rate and copy bandwidth"},
+    {"merge", cmd_merge, "fold a LoRA adapter into its base model (what peft's merge_and_unload gives)"},
     {"tokenize", cmd_tokenize, "text to token ids and back with a tokenizer.json or GPT-2 encoder.json"},
 };
 

@@ -195,7 +195,17 @@ iopo_tensor *iopo_tensor_view(iopo_tensor *base, size_t offset, int ndim, const 
         fprintf(stderr, "iopo: internal error: view with %d dimensions\n", ndim);
         abort();
     }
-    while (base->view_of) base = (iopo_tensor *)base->view_of;   /* a view of a view shares the same memory */
+    if (base->view_of) {   /* a view of a view: offset is into the view, which lies inside the owning tensor */
+        size_t n = 1;
+        for (int i = 0; i < ndim; i++) n *= (size_t)shape[i];
+        if (offset > base->numel || n > base->numel - offset) {
+            fprintf(stderr, "iopo: internal error: a view of %zu elements at %zu exceeds the view of %zu it is taken "
+                            "from\n", n, offset, base->numel);
+            abort();
+        }
+        offset += base->view_offset;
+        base = (iopo_tensor *)base->view_of;
+    }
     iopo_tensor *t = calloc(1, sizeof *t);
     if (!t) iopo_fail("out of host memory: a tensor view could not be allocated");
     t->ctx = base->ctx;
@@ -212,6 +222,7 @@ iopo_tensor *iopo_tensor_view(iopo_tensor *base, size_t offset, int ndim, const 
         abort();
     }
     t->view_of = base;
+    t->view_offset = offset;
     if (!base->vk) {
         t->data = (char *)base->data + offset * 4;
         return t;

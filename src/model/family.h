@@ -59,6 +59,9 @@ typedef struct model_family {
     /* Tensors a checkpoint may hold that are not parameters (GPT-2's attention-mask buffers, an old Llama's
      * rotary_emb.inv_freq): suffixes ignored when loading, NULL-terminated. */
     const char *const *ignored;
+    /* What the transformers class puts before the checkpoint names in its module paths (GPT2LMHeadModel's
+     * "transformer.": PEFT names adapters by module path, whatever prefix the weights file used). */
+    const char *module_prefix;
     /* config.json: read the family's keys into cfg (shared keys already read); write them into root. */
     bool (*read_config)(iopo_model_config *cfg, const cJSON *root, const char *path, char *err, size_t errlen);
     void (*write_config)(const iopo_model_config *cfg, cJSON *root);

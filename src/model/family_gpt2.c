@@ -102,6 +102,7 @@ static init_kind init(const iopo_model_config *c, param_role r, float *std) {
 
 const model_family family_gpt2 = {
     .name = "gpt2",
+    .module_prefix = "transformer.",
     .architecture = "GPT2LMHeadModel",
     .norm = NORM_LAYER,
     .mlp = MLP_GELU,

@@ -41,7 +41,7 @@ static int all_sites(const iopo_model_config *c, const model_family *f, lora_sit
             col += s->n;
             const char *name = fp->names[p], *dot = strrchr(name, '.');   /* drop ".weight" */
             size_t len = dot ? (size_t)(dot - name) : strlen(name);
-            snprintf(s->path, sizeof s->path, "%.*s", (int)len, name);
+            snprintf(s->path, sizeof s->path, "%s%.*s", f->module_prefix ? f->module_prefix : "", (int)len, name);
             const char *last = strrchr(s->path, '.');
             snprintf(s->name, sizeof s->name, "%s", last ? last + 1 : s->path);
         }

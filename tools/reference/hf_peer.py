@@ -476,6 +476,11 @@ def parser():
 
 
 def main(argv):
+    return run(argv, parser(), PROG)
+
+
+def run(argv, ap, prog):
+    """Runs the `::`-separated commands of argv with parser ap (every one parsed before the first runs)."""
     groups, cur = [], []
     for x in argv:
         if x == "::":
@@ -484,17 +489,16 @@ def main(argv):
         else:
             cur.append(x)
     groups.append(cur)
-    ap = parser()
-    parsed = [ap.parse_args(g) for g in groups]  # every command checked before the first runs
+    parsed = [ap.parse_args(g) for g in groups]
     status = 0
     for a in parsed:
         try:
             a.fn(a)
         except Failure as e:
-            print(f"{PROG}: {e}", file=sys.stderr)
+            print(f"{prog}: {e}", file=sys.stderr)
             status = 1
         except OSError as e:
-            print(f"{PROG}: {a.cmd}: {e}", file=sys.stderr)
+            print(f"{prog}: {a.cmd}: {e}", file=sys.stderr)
             status = 1
     return status
 
