@@ -6,6 +6,8 @@
 #  - the reference log-probs are computed once and cached, and recomputed when the data changes;
 #  - an IOPO run resumes bit-identically; the Vulkan device runs the same objective;
 #  - device memory of an IOPO step is within 1.2x of an SFT step on the same sequences;
+#  - LoRA: IOPO learns with adapters alone; DPO from an SFT adapter starts at the tie; a LoRA run with dropout
+#    resumes bit-identically; LoRA IOPO runs on Vulkan; a LoRA step holds no base gradients or AdamW state;
 #  - iopo score --objective dpo|iopo writes the per-sequence log-probs under TRL / IOPO keys.
 # Usage: test_pref_train.sh IOPO SOURCE_DIR WORK_DIR
 set -u
@@ -76,6 +78,54 @@ check "[ \$(wc -l <'$work/vk/metrics.jsonl') -eq 3 ]" "IOPO on the Vulkan device
 ms=$(sed -n 's/tensor memory: peak \([0-9.]*\) MiB.*/\1/p' "$work/mem_sft.log")
 mi=$(sed -n 's/tensor memory: peak \([0-9.]*\) MiB.*/\1/p' "$work/mem_iopo.log")
 check "awk 'BEGIN{exit !($mi <= 1.2 * $ms)}'" "IOPO step memory $mi MiB within 1.2x of SFT's $ms MiB"
+
+# LoRA (a Llama-shaped model; adapters on every linear layer, the base frozen): IOPO learns the task; DPO starting
+# from an SFT adapter starts at the tie (its reference is the model with that adapter); a LoRA run with dropout
+# resumes bit-identically; LoRA IOPO runs on the Vulkan device; the step holds gradients and AdamW state of the
+# adapters only.
+"$iopo" init --arch llama --layers 2 --heads 4 --kv-heads 2 --dim 64 --ctx 64 --tokenizer "$src/assets/demo/tokenizer.json" \
+  --seed 1 --out "$work/llama" >/dev/null 2>&1 || fail "init llama"
+lcommon=(--model "$work/llama" --template-name plain --seq-len 32 --beta 0.1 --device cpu --finetuning-type lora
+         --lora-rank 8 --lora-alpha 16)
+"$iopo" train "${lcommon[@]}" --objective iopo --data "$work/data/iopo_train.json" --eval-data "$work/data/iopo_eval.json" \
+  --out "$work/lora_iopo" --steps 100 --batch-size 4 --lr 5e-2 --log-every 1 --eval-every 100 >"$work/lora_iopo.log" 2>&1 ||
+  fail "lora iopo run: $(tail -3 "$work/lora_iopo.log")"
+first=$(head -1 "$work/lora_iopo/metrics.jsonl") last=$(tail -1 "$work/lora_iopo/metrics.jsonl")
+check "awk 'BEGIN{l=$(metric "$first" loss); exit !(l > 0.69 && l < 0.6935)}'" "LoRA IOPO starts at the tie ($(metric "$first" loss))"
+a1=$(metric "$last" eval_rewards/accuracies_v1) a2=$(metric "$last" eval_rewards/accuracies_v2)
+check "awk 'BEGIN{exit !($a1 > 0.8 && $a2 > 0.8)}'" "LoRA IOPO held-out accuracies v1 $a1, v2 $a2 > 0.8"
+check "grep -q 'lora: rank 8, alpha 16, dropout 0, on all' '$work/lora_iopo.log' && [ -f '$work/lora_iopo/final/adapter_model.safetensors' ]" \
+  "LoRA IOPO reports its adapters and writes a PEFT adapter"
+"$iopo" train "${lcommon[@]}" --objective sft --data "$work/data/dpo_train.jsonl" --out "$work/lora_sft" --steps 10 \
+  --batch-size 4 --lr 2e-2 >"$work/lora_sft.log" 2>&1 || fail "lora sft run: $(tail -3 "$work/lora_sft.log")"
+"$iopo" train "${lcommon[@]}" --objective dpo --adapter "$work/lora_sft/final" --data "$work/data/dpo_train.jsonl" \
+  --out "$work/lora_dpo" --steps 5 --batch-size 4 --lr 2e-2 --log-every 1 >"$work/lora_dpo.log" 2>&1 ||
+  fail "lora dpo from the sft adapter: $(tail -3 "$work/lora_dpo.log")"
+l1=$(metric "$(head -1 "$work/lora_dpo/metrics.jsonl")" loss)
+check "awk 'BEGIN{exit !($l1 > 0.69 && $l1 < 0.6935)}'" "DPO from an SFT adapter starts at the tie: the reference is that adapter ($l1)"
+lrun6() { "$iopo" train "${lcommon[@]}" --objective iopo --data "$work/data/iopo_train.json" --batch-size 4 --lr 2e-2 \
+  --lora-dropout 0.1 --log-every 1 --steps 6 "$@"; }
+lrun6 --out "$work/lr_full" >"$work/lr_full.log" 2>&1 || fail "lora resume full run: $(tail -3 "$work/lr_full.log")"
+lrun6 --stop-at 3 --out "$work/lr_half" >"$work/lr_half.log" 2>&1 || fail "lora resume first half"
+lrun6 --out "$work/lr_half" --resume "$work/lr_half" >"$work/lr_res.log" 2>&1 || fail "lora resume second half"
+check "[ \"\$(strip '$work/lr_full/metrics.jsonl')\" = \"\$(strip '$work/lr_half/metrics.jsonl')\" ] &&
+  cmp -s '$work/lr_full/checkpoint-6/adapter_model.safetensors' '$work/lr_half/checkpoint-6/adapter_model.safetensors'" \
+  "LoRA IOPO with dropout resumes bit-identically (metrics and adapter)"
+check "! cmp -s '$work/lr_full/checkpoint-6/adapter_model.safetensors' '$work/lora_iopo/checkpoint-100/adapter_model.safetensors'" \
+  "(the adapters of different runs differ)"
+"$iopo" train --model "$work/llama" --template-name plain --seq-len 32 --objective iopo --finetuning-type lora \
+  --lora-dropout 0.1 --data "$work/data/iopo_train.json" --out "$work/lora_vk" --steps 3 --batch-size 2 --log-every 1 \
+  >"$work/lora_vk.log" 2>&1 || fail "vulkan lora iopo run: $(tail -3 "$work/lora_vk.log")"
+check "[ \$(wc -l <'$work/lora_vk/metrics.jsonl') -eq 3 ]" "LoRA IOPO on the Vulkan device"
+"$iopo" train "${common[@]}" --model "$work/llama" --objective iopo --data "$work/data/iopo_train.json" --batch-size 2 \
+  --steps 1 --out "$work/mem_full" >"$work/mem_full.log" 2>&1 || fail "full memory run"
+"$iopo" train "${lcommon[@]}" --objective iopo --data "$work/data/iopo_train.json" --batch-size 2 --steps 1 \
+  --out "$work/mem_lora" >"$work/mem_lora.log" 2>&1 || fail "lora memory run"
+mf=$(sed -n 's/tensor memory: peak \([0-9.]*\) MiB.*/\1/p' "$work/mem_full.log")
+ml=$(sed -n 's/tensor memory: peak \([0-9.]*\) MiB.*/\1/p' "$work/mem_lora.log")
+pb=$(sed -n 's/memory: parameters \([0-9.]*\) MiB.*/\1/p' "$work/mem_full.log")
+# Without the base's gradients and AdamW moments (3 x the parameters), less the adapters' own share and activations.
+check "awk 'BEGIN{exit !($ml < $mf - 1.8 * $pb)}'" "LoRA step memory $ml MiB: no base gradients or AdamW state (full: $mf MiB, parameters $pb MiB)"
 
 # score with preference objectives.
 "$iopo" score --model "$work/init" --objective iopo --template plain --data "$work/data/iopo_eval.json" \

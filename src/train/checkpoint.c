@@ -17,7 +17,8 @@
 #include "iopo/safetensors.h"
 #include "train/checkpoint.h"
 
-/* The model part of a checkpoint, also the whole of out/final: config.json, model.safetensors, tokenizer.json. */
+/* The model part of a checkpoint, also the whole of out/final: config.json, model.safetensors, tokenizer.json (a
+ * LoRA run: adapter_config.json and adapter_model.safetensors instead of the first two). */
 void checkpoint_tokenizer_describe(checkpoint_tokenizer *t, const iopo_tokenizer *tok, const char *template_name,
                                    const iopo_model_config *cfg) {
     snprintf(t->template_name, sizeof t->template_name, "%s", template_name);

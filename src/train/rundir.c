@@ -89,8 +89,11 @@ static bool is_file(const char *dir, const char *name) {
 /* A model folder (checkpoint or final) that lacks one of its files was cut short by a crash: the save renames whole
  * folders, so only an older iopo or a crash inside an unfinished folder leaves one. */
 static bool complete_folder(const char *dir, bool checkpoint) {
-    const char *need[] = {"config.json", "model.safetensors", checkpoint ? "optimizer.safetensors" : NULL,
-                          checkpoint ? "trainer_state.json" : NULL};
+    /* A LoRA run's folders hold its adapter (PEFT's two files) where a full run's hold the model. */
+    bool adapter = is_file(dir, "adapter_config.json");
+    const char *need[] = {adapter ? "adapter_config.json" : "config.json",
+                          adapter ? "adapter_model.safetensors" : "model.safetensors",
+                          checkpoint ? "optimizer.safetensors" : NULL, checkpoint ? "trainer_state.json" : NULL};
     for (int i = 0; i < 4; i++)
         if (need[i] && !is_file(dir, need[i])) return false;
     return true;
