@@ -8,6 +8,7 @@
 #  - device memory of an IOPO step is within 1.2x of an SFT step on the same sequences;
 #  - LoRA: IOPO learns with adapters alone; DPO from an SFT adapter starts at the tie; a LoRA run with dropout
 #    resumes bit-identically; LoRA IOPO runs on Vulkan; a LoRA step holds no base gradients or AdamW state;
+#  - `--plan` matches the peak tensor memory of a step within 5% (full and LoRA, each objective, CPU and Vulkan);
 #  - iopo score --objective dpo|iopo writes the per-sequence log-probs under TRL / IOPO keys.
 # Usage: test_pref_train.sh IOPO SOURCE_DIR WORK_DIR
 set -u
@@ -126,6 +127,29 @@ ml=$(sed -n 's/tensor memory: peak \([0-9.]*\) MiB.*/\1/p' "$work/mem_lora.log")
 pb=$(sed -n 's/memory: parameters \([0-9.]*\) MiB.*/\1/p' "$work/mem_full.log")
 # Without the base's gradients and AdamW moments (3 x the parameters), less the adapters' own share and activations.
 check "awk 'BEGIN{exit !($ml < $mf - 1.8 * $pb)}'" "LoRA step memory $ml MiB: no base gradients or AdamW state (full: $mf MiB, parameters $pb MiB)"
+
+# The memory plan (`--plan`: printed without training) against the peak tensor memory a step then measures, within 5%:
+# full and LoRA, SFT, DPO and IOPO, on the CPU and the Vulkan device.
+mib() { awk '{v=$2; if ($3 == "GiB") v *= 1024; print v}' <<<"$1"; }
+for dev in cpu vulkan; do
+  d=(); [ $dev = cpu ] && d=(--device cpu)
+  for ft in full lora; do
+    for obj in sft dpo iopo; do
+      data=$work/data/iopo_train.json; [ $obj = dpo ] && data=$work/data/dpo_train.jsonl
+      args=(--model "$work/llama" --template-name plain --seq-len 32 --objective $obj --data "$data" --batch-size 2
+            --finetuning-type $ft --lora-dropout 0.1 "${d[@]}")
+      pl=$("$iopo" train "${args[@]}" --plan 2>&1) || fail "plan $dev $ft $obj: $pl"
+      planned=$(mib "$(grep '^  total' <<<"$pl")")
+      "$iopo" train "${args[@]}" --steps 1 --out "$work/plan_$dev$ft$obj" >"$work/plan_$dev$ft$obj.log" 2>&1 ||
+        fail "plan run $dev $ft $obj: $(tail -2 "$work/plan_$dev$ft$obj.log")"
+      peak=$(sed -n 's/tensor memory: peak \([0-9.]*\) MiB.*/\1/p' "$work/plan_$dev$ft$obj.log")
+      check "awk 'BEGIN{r=$peak/$planned; exit !(r > 0.95 && r < 1.05)}'" \
+        "plan $dev $ft $obj: planned $planned MiB, measured peak $peak MiB (within 5%)"
+    done
+  done
+done
+check "! '$iopo' train --model '$work/llama' --objective iopo --seq-len 32 --batch-size 100000 --plan >'$work/noplan.log' 2>&1 &&
+  grep -q 'DOES NOT FIT' '$work/noplan.log'" "--plan exits non-zero and says so when the plan does not fit the device"
 
 # score with preference objectives.
 "$iopo" score --model "$work/init" --objective iopo --template plain --data "$work/data/iopo_eval.json" \

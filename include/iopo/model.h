@@ -147,6 +147,12 @@ const iopo_param_segment *iopo_model_segment(const iopo_model *m, int i);
 /* Bytes of activations (forward and backward scratch) for a batch shape, for memory planning: the same list that
  * allocates them sizes them, so this is what the model allocates for (B, T). */
 size_t iopo_model_activation_bytes(const iopo_model_config *cfg, int B, int T);
+/* The same, and the parts of it that are the LM head's logits (and its chunk's copies), the attention scratch and the
+ * adapters' activations. */
+typedef struct iopo_act_plan {
+    size_t total, logits, attention, adapters;
+} iopo_act_plan;
+iopo_act_plan iopo_model_activation_plan(const iopo_model_config *cfg, int B, int T);
 /* Allocates the activations of a (B, T) batch now (they are otherwise allocated at the first forward): later batches
  * no larger in B and T use views of them, so a run allocates once for its largest shape. */
 void iopo_model_reserve(iopo_model *m, int B, int T);

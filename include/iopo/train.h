@@ -28,6 +28,7 @@ typedef struct iopo_train_config {
     long seed;
     double lr, min_lr_ratio, beta1, beta2, eps, weight_decay, grad_clip;
     int overwrite, allow_config_change;   /* what to do with an out that holds a run (not saved with the run) */
+    int plan;                             /* print the memory plan and exit (not saved with the run) */
     int resume_in_out;                    /* a bare --resume: continue the run in out (see iopo_train_config_finish) */
 } iopo_train_config;
 

@@ -240,6 +240,8 @@ static param_role head_role(const iopo_model *m) { return m->cfg.tied ? R_TOK_EM
 /* COUNT sizes the list; ALLOC allocates each tensor (recording it in base[]); VIEW makes each a view of the next
  * recorded tensor, for a batch shape no larger than the allocated one. */
 typedef enum { WALK_COUNT, WALK_ALLOC, WALK_VIEW } walk_mode;
+enum { ACT_OTHER, ACT_LOGITS, ACT_ATTENTION, ACT_ADAPTERS, ACT_KINDS };
+
 typedef struct act_walk {
     walk_mode mode;
     iopo_ctx *ctx;
@@ -248,6 +250,8 @@ typedef struct act_walk {
     int nbase;               /* tensors walked so far (every mode) */
     bool head_chunked;       /* VIEW: as the allocation decided; otherwise decided from the shape */
     int64_t head_rows;
+    int kind;                /* what the tensors walked now are for (the plan's breakdown) */
+    size_t kind_bytes[ACT_KINDS];
 } act_walk;
 
 /* The LM head's logits rows for a (B, T) batch: all B*T rows when their logits fit the budget, else as many whole
@@ -275,6 +279,7 @@ static void act(act_walk *w, iopo_tensor **slot, iopo_dtype dt, int ndim, int64_
     size_t n = 1;
     for (int i = 0; i < ndim; i++) n *= (size_t)shape[i];
     w->bytes += n * 4;
+    w->kind_bytes[w->kind] += n * 4;
     if (w->mode == WALK_ALLOC) *slot = w->base[w->nbase] = iopo_tensor_new(w->ctx, dt, ndim, shape);
     else if (w->mode == WALK_VIEW) *slot = iopo_tensor_view(w->base[w->nbase], 0, ndim, shape);
     w->nbase++;
@@ -308,7 +313,9 @@ static void walk_acts(const iopo_model_config *c, const model_family *f, int B, 
         } else if (w->mode != WALK_COUNT) {
             la->qkv_att = la->qkv;
         }
+        w->kind = ACT_ATTENTION;
         act(w, &la->att, IOPO_F32, 4, B, NH, T, T);
+        w->kind = ACT_OTHER;
         ACT2(la->atty, BT, A);
         ACT2(la->x_mid, BT, C);
         ACT2(la->norm2, BT, C);
@@ -317,7 +324,9 @@ static void walk_acts(const iopo_model_config *c, const model_family *f, int B, 
         ACT2(la->up, BT, F);
         if (swiglu) ACT2(la->gate, BT, F);
         ACT2(la->hidden, BT, F);
+        w->kind = ACT_ADAPTERS;
         for (int k = 0; k < nlora; k++) ACT2(la->lora_h[k], BT, c->lora.rank);
+        w->kind = ACT_OTHER;
     }
     if (rope) {
         act(w, &a->positions, IOPO_I32, 2, B, T, 0, 0);
@@ -332,6 +341,7 @@ static void walk_acts(const iopo_model_config *c, const model_family *f, int B, 
     if (w->mode == WALK_VIEW) chunked = w->head_chunked, rows = w->head_rows;
     else plan_head(c, B, T, &chunked, &rows);
     if (w->mode != WALK_VIEW) w->head_chunked = chunked, w->head_rows = rows;
+    w->kind = ACT_LOGITS;
     if (chunked) {
         head_split hs = head_chunking(B, T, rows);
         int64_t Bc = hs.seqs, Tc = hs.len;
@@ -352,11 +362,13 @@ static void walk_acts(const iopo_model_config *c, const model_family *f, int B, 
     } else {
         ACT2(a->logits, BT, V);
     }
+    w->kind = ACT_OTHER;
     ACT2(a->loss, B, T);
     ACT2(a->lse, B, T);
     ACT1(a->seq_logp, B);
     ACT1(a->seq_count, B);
     ACT2(a->tmp, BT, C);
+    w->kind = ACT_ADAPTERS;
     if (nlora) {
         if (lora_part) ACT2(a->lora_part, BT, lora_part);
         ACT2(a->lora_dh, BT, c->lora.rank);
@@ -365,6 +377,7 @@ static void walk_acts(const iopo_model_config *c, const model_family *f, int B, 
             ACT2(a->lora_dx, BT, lora_k);
         }
     }
+    w->kind = ACT_OTHER;
     ACT2(a->dres, BT, C);
     ACT2(a->dnorm, BT, C);
     ACT2(a->datty, BT, A);
@@ -373,12 +386,15 @@ static void walk_acts(const iopo_model_config *c, const model_family *f, int B, 
     ACT2(a->dup, BT, F);
     if (swiglu) ACT2(a->dgate, BT, F);
     ACT2(a->dhidden, BT, F);
+    w->kind = ACT_ATTENTION;
     act(w, &a->datt, IOPO_F32, 4, B, NH, T, T);
+    w->kind = ACT_OTHER;
 }
 
-size_t iopo_model_activation_bytes(const iopo_model_config *c, int B, int T) {
+iopo_act_plan iopo_model_activation_plan(const iopo_model_config *c, int B, int T) {
+    iopo_act_plan p = {0};
     const model_family *f = family_find(c->arch);
-    if (!f) return 0;
+    if (!f) return p;
     model_acts a = {0};
     a.residual = calloc((size_t)c->n_layer + 1, sizeof *a.residual);
     a.layers = calloc((size_t)c->n_layer, sizeof *a.layers);
@@ -386,7 +402,15 @@ size_t iopo_model_activation_bytes(const iopo_model_config *c, int B, int T) {
     walk_acts(c, f, B, T, &a, &w);
     free(a.residual);
     free(a.layers);
-    return w.bytes;
+    p.total = w.bytes;
+    p.logits = w.kind_bytes[ACT_LOGITS];
+    p.attention = w.kind_bytes[ACT_ATTENTION];
+    p.adapters = w.kind_bytes[ACT_ADAPTERS];
+    return p;
+}
+
+size_t iopo_model_activation_bytes(const iopo_model_config *c, int B, int T) {
+    return iopo_model_activation_plan(c, B, T).total;
 }
 
 size_t iopo_model_activation_bytes_allocated(const iopo_model *m) { return m->acts.bytes; }

@@ -86,6 +86,8 @@ static const key_def keys[] = {
     INT(save_every, "steps between checkpoints (0 = only at the end)"),
     INT(keep_checkpoints, "checkpoints kept in out (older ones are deleted; 0 = keep all)"),
     INT(overwrite, "1 (or bare --overwrite): out holds an earlier run; remove its files and start over"),
+    INT(plan, "1 (or bare --plan): print the memory plan of the run (from config.json and the safetensors headers, "
+              "no weights read, nothing allocated) against the device's memory and exit: 0 if it fits, 1 if not"),
     INT(allow_config_change, "1 (or bare --allow-config-change): let --resume change a key that defines the run"),
 };
 #define NKEYS ((int)(sizeof keys / sizeof keys[0]))
@@ -128,6 +130,7 @@ static const range_def ranges[] = {
     {"lora_alpha", 0, HUGE_VAL, false, false},
     {"lora_dropout", 0, 1, false, true},
     {"use_rslora", 0, 1, false, false},
+    {"plan", 0, 1, false, false},
     {"keep_checkpoints", 0, HUGE_VAL, false, false},
 };
 
@@ -423,8 +426,8 @@ static bool steps_consistent(const iopo_train_config *c, char *err, size_t errle
 
 bool iopo_train_config_validate(const iopo_train_config *c, char *err, size_t errlen) {
     if (!c->model[0] && !c->resume[0]) return snprintf(err, errlen, "model is required (--model DIR)"), false;
-    if (!c->data[0]) return snprintf(err, errlen, "data is required (--data FILE)"), false;
-    if (!c->out[0]) return snprintf(err, errlen, "out is required (--out DIR)"), false;
+    if (!c->data[0] && !c->plan) return snprintf(err, errlen, "data is required (--data FILE)"), false;
+    if (!c->out[0] && !c->plan) return snprintf(err, errlen, "out is required (--out DIR)"), false;
     if (strcmp(c->objective, "sft") && strcmp(c->objective, "dpo") && strcmp(c->objective, "iopo"))
         return snprintf(err, errlen, "objective '%s': expected sft, dpo or iopo", c->objective), false;
     if (strcmp(c->template_name, "auto") && strcmp(c->template_name, "chatml") && strcmp(c->template_name, "llama3") &&
@@ -543,6 +546,8 @@ bool iopo_train_config_parse_switch(iopo_train_config *c, int argc, char **argv,
         c->resume_in_out = 1;
     } else if (!strcmp(a, "--overwrite")) {
         c->overwrite = 1;
+    } else if (!strcmp(a, "--plan")) {
+        c->plan = 1;
     } else if (!strcmp(a, "--allow-config-change") || !strcmp(a, "--allow_config_change")) {
         c->allow_config_change = 1;
     } else {
@@ -557,7 +562,8 @@ void iopo_train_config_finish(iopo_train_config *c) {
 
 /* Keys that say what to do with out this time, not what the run is: neither saved nor compared. */
 static bool action_key(const char *name) {
-    return !strcmp(name, "resume") || !strcmp(name, "overwrite") || !strcmp(name, "allow_config_change");
+    return !strcmp(name, "resume") || !strcmp(name, "overwrite") || !strcmp(name, "allow_config_change") ||
+           !strcmp(name, "plan");
 }
 
 char *iopo_train_config_to_json(const iopo_train_config *c) {

@@ -18,6 +18,7 @@
 #include "iopo/train.h"
 #include "train/checkpoint.h"
 #include "train/objective.h"
+#include "train/plan.h"
 #include "train/rundir.h"
 
 static volatile sig_atomic_t stop_signal;
@@ -213,21 +214,6 @@ static bool resolve_resume(const iopo_train_config *c, char *resume_dir, size_t 
 
 static int run_locked(const iopo_train_config *c, const iopo_ctx_options *copts);
 
-/* The adapters of a LoRA run into cfg->lora: those of the directory the model comes from when it is an adapter (a
- * resumed run), else those of the adapter to start from, else new ones as the run's keys say. */
-static bool lora_config_of_run(const iopo_train_config *c, const char *adapter_dir, iopo_model_config *cfg, char *err,
-                               size_t errlen) {
-    if (cfg->lora.rank == 0 && adapter_dir[0] && !iopo_adapter_config_read(adapter_dir, &cfg->lora, err, errlen))
-        return false;
-    if (cfg->lora.rank == 0) {
-        cfg->lora = (iopo_lora_config){.rank = c->lora_rank,
-                                       .alpha = (float)(c->lora_alpha > 0 ? c->lora_alpha : 2.0 * c->lora_rank),
-                                       .dropout = (float)c->lora_dropout, .rslora = c->use_rslora != 0};
-        snprintf(cfg->lora.target, sizeof cfg->lora.target, "%s", c->lora_target);
-    }
-    return iopo_lora_numel(cfg, err, errlen) > 0;
-}
-
 int iopo_train_run(const iopo_train_config *c) {
     char err[4608] = "";
     iopo_ctx_options opts;
@@ -235,6 +221,7 @@ int iopo_train_run(const iopo_train_config *c) {
         fprintf(stderr, "iopo train: %s\n", err);
         return 1;
     }
+    if (c->plan) return train_plan_run(c, &opts);
     stop_signal = 0;
     int lock = rundir_lock(c->out, err, sizeof err);
     if (lock < 0) {
@@ -291,7 +278,7 @@ static int run_locked(const iopo_train_config *c, const iopo_ctx_options *copts)
     }
     iopo_model_config cfg;
     if (!iopo_model_config_load(&cfg, model_dir, err, sizeof err) ||
-        (lora && !lora_config_of_run(c, adapter_dir, &cfg, err, sizeof err))) {
+        (lora && !train_plan_lora_config(c, adapter_dir, &cfg, err, sizeof err))) {
         fprintf(stderr, "iopo train: %s\n", err);
         iopo_tokenizer_free(tok);
         free(tok_copy.json);
@@ -352,26 +339,17 @@ static int run_locked(const iopo_train_config *c, const iopo_ctx_options *copts)
             c->grad_accum, c->grad_accum == 1 ? "" : "es");
 
     /* Memory plan before anything large is allocated. */
-    size_t nparam = iopo_model_config_numel(&cfg), nlora = lora ? iopo_lora_numel(&cfg, err, sizeof err) : 0;
-    cfg.logits_budget = (size_t)c->logits_budget_mb << 20;   /* the plan below sizes the head as the run will */
-    double pbytes = 4.0 * (double)nparam, abytes = (double)iopo_model_activation_bytes(&cfg, c->batch_size * G, T);
-    double tbytes = lora ? 4.0 * (double)nlora : pbytes;   /* what trains: gradients and AdamW state follow it */
-    double need = (lora ? pbytes + tbytes : 0) + 3 * tbytes + pbytes * !lora + abytes;
-    if (G > 1 && c->live_ref) need += pbytes + (lora ? tbytes : 0) + abytes;   /* the reference and its activations */
-    char s1[32], s2[32], s3[32], s4[32], s5[32], s6[32];
-    fmt_bytes(s1, sizeof s1, pbytes), fmt_bytes(s2, sizeof s2, 2 * tbytes), fmt_bytes(s3, sizeof s3, abytes);
-    fmt_bytes(s4, sizeof s4, need), fmt_bytes(s5, sizeof s5, tbytes);
-    if (lora) {
-        fmt_bytes(s6, sizeof s6, (double)nlora);
+    cfg.logits_budget = (size_t)c->logits_budget_mb << 20;
+    train_plan plan;
+    train_plan_make(c, &cfg, model_dir, G, &plan);
+    if (lora)
         fprintf(stderr, "lora: rank %d, alpha %g%s, dropout %g, on %s: %zu adapter parameters (%.3f%% of %zu)\n",
                 cfg.lora.rank, (double)cfg.lora.alpha, cfg.lora.rslora ? " (rsLoRA)" : "", (double)cfg.lora.dropout,
-                cfg.lora.target, nlora, 100.0 * (double)nlora / (double)nparam, nparam);
-        fprintf(stderr, "memory: parameters %s (frozen), adapters %s, gradients %s, AdamW state %s, activations %s "
-                        "(batch %d x %d rows): %s\n", s1, s5, s5, s2, s3, c->batch_size * G, T, s4);
-    } else {
-        fprintf(stderr, "memory: parameters %s, gradients %s, AdamW state %s, activations %s (batch %d x %d rows): "
-                        "%s\n", s1, s1, s2, s3, c->batch_size * G, T, s4);
-    }
+                cfg.lora.target, plan.nlora, 100.0 * (double)plan.nlora / (double)plan.nparam, plan.nparam);
+    train_plan_print_line(&plan, stderr);
+    double need = plan.total;
+    char s4[32];
+    fmt_bytes(s4, sizeof s4, need);
     iopo_ctx *ctx = iopo_ctx_create(&opts, err, sizeof err);
     if (!ctx) {
         fprintf(stderr, "iopo train: %s\n", err);
