@@ -8,6 +8,7 @@
  *    an untied one is; save then load gives back every tensor bit for bit;
  *  - the LM head in chunks of sequences or pieces of one (a small logits budget) gives the unchunked head's
  *    log-probs and gradients, and allocates what its plan says;
+ *  - recomputation (gradient checkpointing) gives the same gradients bit for bit and allocates what its plan says;
  *  - a forward and backward on the Vulkan device give what the CPU backend gives (loose tolerance; the ops checks and
  *    the Hugging Face peer tests hold the values to account).
  * Usage: test_model_plan WORK_DIR */
@@ -230,6 +231,31 @@ static void run_case(const family_case *fc, const char *work) {
         iopo_model_export_free(gu, nu);
         iopo_model_export_free(gc, nc);
         iopo_model_set_logits_budget(ms[d], 0);
+    }
+    /* Recomputation (gradient checkpointing): one set of block activations for every block, the same gradients bit
+     * for bit (each block's forward runs again on the same inputs), and the plan still the allocation. */
+    for (int d = 0; d < 2; d++) {
+        const char *dn = d ? "vulkan" : "cpu";
+        iopo_st_entry *gk, *gr;
+        float lk, lr;
+        iopo_model_set_recompute(ms[d], false);
+        int nk = step(ms[d], cs[d], 3, 11, 4, &gk, &lk);
+        iopo_model_set_recompute(ms[d], true);
+        iopo_model_config rc = fc->cfg;
+        rc.recompute = true;
+        size_t base = iopo_ctx_tensor_bytes(cs[d]);
+        int nr = step(ms[d], cs[d], 3, 11, 4, &gr, &lr);
+        size_t held = iopo_ctx_tensor_bytes(cs[d]) - base, plan = iopo_model_activation_bytes(&rc, 3, 11);
+        size_t full = iopo_model_activation_bytes(&fc->cfg, 3, 11);
+        CHECK(held == plan && (fc->cfg.n_layer == 1 || plan < full),
+              "%s (%s): recomputation planned %zu bytes, allocated %zu (without: %zu)", fc->label, dn, plan, held, full);
+        CHECK(lk == lr, "%s (%s): summed log-probs %.9g without recomputation, %.9g with", fc->label, dn, lk, lr);
+        for (int i = 0; i < nk && i < nr; i++)
+            CHECK(memcmp(gk[i].data, gr[i].data, numel(&gk[i]) * 4) == 0, "%s (%s): gradient of %s differs with "
+                  "recomputation", fc->label, dn, gk[i].name);
+        iopo_model_export_free(gk, nk);
+        iopo_model_export_free(gr, nr);
+        iopo_model_set_recompute(ms[d], false);
     }
     /* Vulkan against the CPU backend. */
     for (int s = 0; s < 2; s++) {

@@ -8,7 +8,8 @@
 #  - device memory of an IOPO step is within 1.2x of an SFT step on the same sequences;
 #  - LoRA: IOPO learns with adapters alone; DPO from an SFT adapter starts at the tie; a LoRA run with dropout
 #    resumes bit-identically; LoRA IOPO runs on Vulkan; a LoRA step holds no base gradients or AdamW state;
-#  - `--plan` matches the peak tensor memory of a step within 5% (full and LoRA, each objective, CPU and Vulkan);
+#  - `--plan` matches the peak tensor memory of a step within 5% (full, LoRA, LoRA with gradient checkpointing; each
+#    objective; CPU and Vulkan); gradient checkpointing trains bit-identically in less memory;
 #  - iopo score --objective dpo|iopo writes the per-sequence log-probs under TRL / IOPO keys.
 # Usage: test_pref_train.sh IOPO SOURCE_DIR WORK_DIR
 set -u
@@ -133,11 +134,12 @@ check "awk 'BEGIN{exit !($ml < $mf - 1.8 * $pb)}'" "LoRA step memory $ml MiB: no
 mib() { awk '{v=$2; if ($3 == "GiB") v *= 1024; print v}' <<<"$1"; }
 for dev in cpu vulkan; do
   d=(); [ $dev = cpu ] && d=(--device cpu)
-  for ft in full lora; do
+  for ft in full lora lora-gc; do
     for obj in sft dpo iopo; do
       data=$work/data/iopo_train.json; [ $obj = dpo ] && data=$work/data/dpo_train.jsonl
+      gc=0; [ $ft = lora-gc ] && gc=1
       args=(--model "$work/llama" --template-name plain --seq-len 32 --objective $obj --data "$data" --batch-size 2
-            --finetuning-type $ft --lora-dropout 0.1 "${d[@]}")
+            --finetuning-type "${ft%-gc}" --lora-dropout 0.1 --gradient-checkpointing $gc "${d[@]}")
       pl=$("$iopo" train "${args[@]}" --plan 2>&1) || fail "plan $dev $ft $obj: $pl"
       planned=$(mib "$(grep '^  total' <<<"$pl")")
       "$iopo" train "${args[@]}" --steps 1 --out "$work/plan_$dev$ft$obj" >"$work/plan_$dev$ft$obj.log" 2>&1 ||
@@ -148,6 +150,15 @@ for dev in cpu vulkan; do
     done
   done
 done
+# Recomputation: the same run, bit for bit, in less memory.
+for gc in 0 1; do
+  "$iopo" train --model "$work/llama" --template-name plain --seq-len 32 --objective iopo --data "$work/data/iopo_train.json" \
+    --batch-size 2 --steps 3 --device cpu --gradient-checkpointing $gc --out "$work/gc$gc" >"$work/gc$gc.log" 2>&1 ||
+    fail "gradient_checkpointing $gc run: $(tail -2 "$work/gc$gc.log")"
+done
+g0=$(sed -n 's/tensor memory: peak \([0-9.]*\) MiB.*/\1/p' "$work/gc0.log") g1=$(sed -n 's/tensor memory: peak \([0-9.]*\) MiB.*/\1/p' "$work/gc1.log")
+check "cmp -s '$work/gc0/final/model.safetensors' '$work/gc1/final/model.safetensors' && awk 'BEGIN{exit !($g1 < $g0)}'" \
+  "gradient_checkpointing: bit-identical weights after 3 IOPO steps, peak $g1 MiB against $g0 MiB"
 check "! '$iopo' train --model '$work/llama' --objective iopo --seq-len 32 --batch-size 100000 --plan >'$work/noplan.log' 2>&1 &&
   grep -q 'DOES NOT FIT' '$work/noplan.log'" "--plan exits non-zero and says so when the plan does not fit the device"
 

@@ -43,6 +43,8 @@ typedef struct iopo_model_config {
      * backward recomputes each chunk's logits). */
     size_t logits_budget;
     iopo_lora_config lora;    /* not from config.json: the adapters (rank 0: none) */
+    bool recompute;           /* not from config.json: keep only each block's input, recompute the block in the
+                                 backward (gradient checkpointing) */
 } iopo_model_config;
 
 #define IOPO_LOGITS_BUDGET ((size_t)256 << 20)
@@ -156,6 +158,9 @@ iopo_act_plan iopo_model_activation_plan(const iopo_model_config *cfg, int B, in
 /* Allocates the activations of a (B, T) batch now (they are otherwise allocated at the first forward): later batches
  * no larger in B and T use views of them, so a run allocates once for its largest shape. */
 void iopo_model_reserve(iopo_model *m, int B, int T);
+/* Sets cfg.recompute (gradient checkpointing: one block's activations held instead of every block's, for one more
+ * forward of every block but the last); activations are planned anew at the next batch. Same gradients, bit for bit. */
+void iopo_model_set_recompute(iopo_model *m, bool on);
 /* Sets cfg.logits_budget (bytes; 0 = the default); activations are planned anew at the next batch. */
 void iopo_model_set_logits_budget(iopo_model *m, size_t bytes);
 /* Bytes of the activations the model holds now (0 before the first forward or reserve). */

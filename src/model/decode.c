@@ -78,6 +78,10 @@ void iopo_kv_cache_prefill(iopo_kv_cache *kv, const iopo_batch *b) {
     iopo_model *m = kv->m;
     int L = m->cfg.n_layer, Wd = model_qkv_width(&m->cfg), T = b->T;
     if (T <= 0) return;
+    if (iopo_model_get_config(m)->recompute) {   /* its blocks share one set of activations: no per-layer rows */
+        fprintf(stderr, "iopo: internal error: KV-cache prefill on a model set to recompute\n");
+        abort();
+    }
     iopo_model_forward(m, b);
     for (int l = 0; l < L; l++) {
         iopo_tensor *rows = model_layer_qkv(m, l);   /* (B,T,W) */

@@ -246,7 +246,7 @@ typedef struct act_walk {
     walk_mode mode;
     iopo_ctx *ctx;
     size_t bytes;
-    iopo_tensor **base;
+    iopo_tensor **base, **views;   /* VIEW: views[i] is made of base[i] */
     int nbase;               /* tensors walked so far (every mode) */
     bool head_chunked;       /* VIEW: as the allocation decided; otherwise decided from the shape */
     int64_t head_rows;
@@ -281,7 +281,7 @@ static void act(act_walk *w, iopo_tensor **slot, iopo_dtype dt, int ndim, int64_
     w->bytes += n * 4;
     w->kind_bytes[w->kind] += n * 4;
     if (w->mode == WALK_ALLOC) *slot = w->base[w->nbase] = iopo_tensor_new(w->ctx, dt, ndim, shape);
-    else if (w->mode == WALK_VIEW) *slot = iopo_tensor_view(w->base[w->nbase], 0, ndim, shape);
+    else if (w->mode == WALK_VIEW) *slot = w->views[w->nbase] = iopo_tensor_view(w->base[w->nbase], 0, ndim, shape);
     w->nbase++;
 }
 #define ACT1(slot, d0) act(w, &(slot), IOPO_F32, 1, (d0), 0, 0, 0)
@@ -301,7 +301,9 @@ static void walk_acts(const iopo_model_config *c, const model_family *f, int B, 
         if (sites[k].K > lora_k) lora_k = sites[k].K;
     }
     for (int l = 0; l <= c->n_layer; l++) ACT2(a->residual[l], BT, C);
-    for (int l = 0; l < c->n_layer; l++) {
+    /* With recomputation only the blocks' inputs (residual) are kept: one set of block activations serves them all. */
+    int blocks = c->recompute ? 1 : c->n_layer;
+    for (int l = 0; l < blocks; l++) {
         layer_acts *la = &a->layers[l];
         ACT2(la->norm1, BT, C);
         if (ln) ACT1(la->norm1_mean, BT);
@@ -328,6 +330,7 @@ static void walk_acts(const iopo_model_config *c, const model_family *f, int B, 
         for (int k = 0; k < nlora; k++) ACT2(la->lora_h[k], BT, c->lora.rank);
         w->kind = ACT_OTHER;
     }
+    for (int l = blocks; l < c->n_layer && w->mode != WALK_COUNT; l++) a->layers[l] = a->layers[0];
     if (rope) {
         act(w, &a->positions, IOPO_I32, 2, B, T, 0, 0);
         ACT2(a->rope_cos, T, hd / 2);
@@ -416,30 +419,20 @@ size_t iopo_model_activation_bytes(const iopo_model_config *c, int B, int T) {
 size_t iopo_model_activation_bytes_allocated(const iopo_model *m) { return m->acts.bytes; }
 
 /* The views of the current batch shape (every activation is one). */
+/* Frees the views of the current batch shape (every one the walk made: the list is the walk's own) and clears the
+ * pointers to them, keeping the allocation. */
 static void free_views(model_acts *a, int L) {
     if (!a->layers) return;
-    for (int l = 0; l < L; l++) {
-        layer_acts *la = &a->layers[l];
-        if (la->qkv_att == la->qkv) la->qkv_att = NULL;
-        iopo_tensor *ts[] = {la->norm1, la->norm1_mean, la->norm1_rstd, la->qkv, la->qk_rstd, la->qkv_att, la->att,
-                             la->atty, la->x_mid, la->norm2, la->norm2_mean, la->norm2_rstd, la->up, la->gate,
-                             la->hidden};
-        for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++) iopo_tensor_free(ts[i]);
+    for (int i = 0; a->views && i < a->nbase; i++) {
+        iopo_tensor_free(a->views[i]);
+        a->views[i] = NULL;
     }
-    for (int l = 0; l <= L; l++) iopo_tensor_free(a->residual[l]);
-    iopo_tensor *ts[] = {a->positions, a->rope_cos, a->rope_sin, a->normf, a->normf_mean, a->normf_rstd, a->logits,
-                         a->loss, a->lse, a->seq_logp, a->seq_count, a->tmp, a->dres, a->dnorm, a->datty, a->dqkv,
-                         a->dqkv2, a->dup, a->dgate, a->dhidden, a->datt, a->c_in, a->c_dnorm, a->c_targets,
-                         a->c_mask, a->c_loss, a->c_lse, a->c_dloss, a->c_seq_logp, a->c_seq_count, a->c_dseq};
-    for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++) iopo_tensor_free(ts[i]);
-    a->c_in = a->c_dnorm = a->c_targets = a->c_mask = a->c_loss = a->c_lse = a->c_dloss = NULL;
-    a->c_seq_logp = a->c_seq_count = a->c_dseq = NULL;
     memset(a->layers, 0, (size_t)L * sizeof *a->layers);
     memset(a->residual, 0, (size_t)(L + 1) * sizeof *a->residual);
-    a->positions = a->rope_cos = a->rope_sin = a->normf = a->normf_mean = a->normf_rstd = a->logits = NULL;
-    a->loss = a->lse = a->seq_logp = a->seq_count = a->tmp = a->dres = a->dnorm = a->datty = a->dqkv = NULL;
-    a->dqkv2 = a->dup = a->dgate = a->dhidden = a->datt = NULL;
-    a->B = a->T = 0;
+    model_acts keep = {.Bcap = a->Bcap, .Tcap = a->Tcap, .head_chunked = a->head_chunked, .head_rows = a->head_rows,
+                       .base = a->base, .views = a->views, .nbase = a->nbase, .residual = a->residual,
+                       .layers = a->layers, .bytes = a->bytes};
+    *a = keep;
 }
 
 static void free_acts(iopo_model *m) {
@@ -447,6 +440,7 @@ static void free_acts(iopo_model *m) {
     free_views(a, m->cfg.n_layer);
     for (int i = 0; i < a->nbase; i++) iopo_tensor_free(a->base[i]);
     free(a->base);
+    free(a->views);
     free(a->layers);
     free(a->residual);
     memset(a, 0, sizeof *a);
@@ -466,6 +460,7 @@ static void alloc_acts(iopo_model *m, int Bcap, int Tcap) {
     act_walk count = {.mode = WALK_COUNT};
     walk_acts(c, m->fam, Bcap, Tcap, &scratch, &count);
     a->base = calloc((size_t)count.nbase, sizeof *a->base);
+    a->views = calloc((size_t)count.nbase, sizeof *a->views);
     act_walk w = {.mode = WALK_ALLOC, .ctx = m->ctx, .base = a->base};
     walk_acts(c, m->fam, Bcap, Tcap, &scratch, &w);
     a->nbase = w.nbase;
@@ -478,7 +473,8 @@ static void alloc_acts(iopo_model *m, int Bcap, int Tcap) {
         int hd = c->head_dim;
         float *cs = malloc((size_t)Tcap * (hd / 2) * sizeof *cs), *sn = malloc((size_t)Tcap * (hd / 2) * sizeof *sn);
         iopo_rope_tables(&c->rope, hd, Tcap, cs, sn);
-        act_walk v = {.mode = WALK_VIEW, .base = a->base, .head_chunked = a->head_chunked, .head_rows = a->head_rows};
+        act_walk v = {.mode = WALK_VIEW, .base = a->base, .views = a->views, .head_chunked = a->head_chunked,
+                      .head_rows = a->head_rows};
         walk_acts(c, m->fam, Bcap, Tcap, a, &v);
         iopo_tensor_upload(a->rope_cos, cs);
         iopo_tensor_upload(a->rope_sin, sn);
@@ -486,6 +482,12 @@ static void alloc_acts(iopo_model *m, int Bcap, int Tcap) {
         free(sn);
         free_views(a, c->n_layer);
     }
+}
+
+void iopo_model_set_recompute(iopo_model *m, bool on) {
+    if (m->cfg.recompute == on) return;
+    free_acts(m);
+    m->cfg.recompute = on;
 }
 
 void iopo_model_set_logits_budget(iopo_model *m, size_t bytes) {
@@ -506,7 +508,8 @@ static void ensure_acts(iopo_model *m, int B, int T) {
     if (a->layers && a->B == B && a->T == T) return;
     iopo_model_reserve(m, B, T);
     free_views(a, m->cfg.n_layer);
-    act_walk v = {.mode = WALK_VIEW, .base = a->base, .head_chunked = a->head_chunked, .head_rows = a->head_rows};
+    act_walk v = {.mode = WALK_VIEW, .base = a->base, .views = a->views, .head_chunked = a->head_chunked,
+                  .head_rows = a->head_rows};
     walk_acts(&m->cfg, m->fam, B, T, a, &v);
     a->B = B;
     a->T = T;
@@ -702,32 +705,39 @@ void model_qkv_prepare(iopo_model *m, int l, iopo_tensor *out, iopo_tensor *qk_r
         iopo_rope_forward(m->ctx, out, out, cos_t, sin_t, positions, B, T, c->n_head, c->n_kv_head, c->head_dim, npos);
 }
 
-void iopo_model_forward(iopo_model *m, const iopo_batch *b) {
+/* Block l of the forward: residual[l] -> residual[l + 1], keeping in layers[l] what its backward reads (with
+ * recomputation every block shares one set, and the backward runs this again first). */
+static void block_forward(iopo_model *m, const iopo_batch *b, int l) {
     const iopo_model_config *c = &m->cfg;
     int B = b->B, T = b->T, C = c->n_embd, NH = c->n_head, NKV = c->n_kv_head, hd = c->head_dim;
-    int V = c->vocab_size, L = c->n_layer, Wd = qkv_width(c), A = NH * hd, BT = B * T;
+    int Wd = qkv_width(c), A = NH * hd, BT = B * T;
+    model_acts *a = &m->acts;
+    iopo_ctx *x = m->ctx;
+    layer_acts *la = &a->layers[l];
+    norm_forward(m, la->norm1, la->norm1_mean, la->norm1_rstd, a->residual[l], W(m, l, R_ATTN_NORM_W),
+                 W(m, l, R_ATTN_NORM_B), BT);
+    linear_forward(m, la->qkv, la->norm1, l, R_QKV_W, R_QKV_B, BT, C, Wd);   /* (BT, q|k|v) */
+    model_qkv_prepare(m, l, la->qkv_att, la->qk_rstd, la->qkv, a->rope_cos, a->rope_sin, a->positions, B, T, T);
+    iopo_attention_forward(x, la->atty, la->att, la->qkv_att, b->lengths, B, T, NH, NKV, hd);
+    linear_forward(m, a->tmp, la->atty, l, R_O_W, R_O_B, BT, A, C);
+    iopo_add(x, la->x_mid, a->residual[l], a->tmp, (size_t)BT * C);
+    norm_forward(m, la->norm2, la->norm2_mean, la->norm2_rstd, la->x_mid, W(m, l, R_MLP_NORM_W),
+                 W(m, l, R_MLP_NORM_B), BT);
+    model_mlp_forward(m, l, a->tmp, la->norm2, la->up, la->gate, la->hidden, BT);
+    iopo_add(x, a->residual[l + 1], la->x_mid, a->tmp, (size_t)BT * C);
+}
+
+void iopo_model_forward(iopo_model *m, const iopo_batch *b) {
+    const iopo_model_config *c = &m->cfg;
+    int B = b->B, T = b->T, C = c->n_embd, V = c->vocab_size, L = c->n_layer, BT = B * T;
     if (T > c->n_ctx) {
         fprintf(stderr, "iopo: internal error: sequence length %d exceeds the model's %d positions\n", T, c->n_ctx);
         abort();
     }
     ensure_acts(m, B, T);
     model_acts *a = &m->acts;
-    iopo_ctx *x = m->ctx;
-    iopo_embedding_forward(x, a->residual[0], b->tokens, W(m, -1, R_TOK_EMB), W(m, -1, R_POS_EMB), B, T, C, V);
-    for (int l = 0; l < L; l++) {
-        layer_acts *la = &a->layers[l];
-        norm_forward(m, la->norm1, la->norm1_mean, la->norm1_rstd, a->residual[l], W(m, l, R_ATTN_NORM_W),
-                     W(m, l, R_ATTN_NORM_B), BT);
-        linear_forward(m, la->qkv, la->norm1, l, R_QKV_W, R_QKV_B, BT, C, Wd);   /* (BT, q|k|v) */
-        model_qkv_prepare(m, l, la->qkv_att, la->qk_rstd, la->qkv, a->rope_cos, a->rope_sin, a->positions, B, T, T);
-        iopo_attention_forward(x, la->atty, la->att, la->qkv_att, b->lengths, B, T, NH, NKV, hd);
-        linear_forward(m, a->tmp, la->atty, l, R_O_W, R_O_B, BT, A, C);
-        iopo_add(x, la->x_mid, a->residual[l], a->tmp, (size_t)BT * C);
-        norm_forward(m, la->norm2, la->norm2_mean, la->norm2_rstd, la->x_mid, W(m, l, R_MLP_NORM_W),
-                     W(m, l, R_MLP_NORM_B), BT);
-        model_mlp_forward(m, l, a->tmp, la->norm2, la->up, la->gate, la->hidden, BT);
-        iopo_add(x, a->residual[l + 1], la->x_mid, a->tmp, (size_t)BT * C);
-    }
+    iopo_embedding_forward(m->ctx, a->residual[0], b->tokens, W(m, -1, R_TOK_EMB), W(m, -1, R_POS_EMB), B, T, C, V);
+    for (int l = 0; l < L; l++) block_forward(m, b, l);
     norm_forward(m, a->normf, a->normf_mean, a->normf_rstd, a->residual[L], W(m, -1, R_NORM_F_W),
                  W(m, -1, R_NORM_F_B), BT);
     head_forward(m, b);
@@ -746,6 +756,8 @@ void iopo_model_backward(iopo_model *m, const iopo_batch *b, const iopo_tensor *
                   W(m, -1, R_NORM_F_W), a->normf_mean, a->normf_rstd, BT);
     for (int l = L - 1; l >= 0; l--) {
         layer_acts *la = &a->layers[l];
+        /* Recomputation: the block's activations again from its kept input (the last block's are still there). */
+        if (c->recompute && l < L - 1) block_forward(m, b, l);
         /* dres holds d(block output); the MLP branch adds its share into it, which then is d(x_mid). */
         iopo_tensor_zero(a->dhidden);
         linear_backward(m, a->dhidden, a->dres, la->hidden, l, R_DOWN_W, R_DOWN_B, BT, F, C);

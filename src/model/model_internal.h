@@ -82,6 +82,7 @@ typedef struct model_acts {
     bool head_chunked;                              /* the allocation runs the head in chunks */
     int64_t head_rows;                              /* logits rows the allocation holds */
     iopo_tensor **base;                             /* the allocated tensors, in the activation list's order */
+    iopo_tensor **views;                            /* (nbase) the current views of them, NULL before any */
     int nbase;
     iopo_tensor **residual;                         /* L+1 of (BT,C): each block's input, then the final stream */
     layer_acts *layers;

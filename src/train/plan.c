@@ -60,6 +60,9 @@ void train_plan_make(const iopo_train_config *c, const iopo_model_config *cfg, c
     iopo_model_config planned = *cfg;
     planned.logits_budget = (size_t)c->logits_budget_mb << 20;   /* the head is sized as the run sizes it */
     p->act = iopo_model_activation_plan(&planned, p->rows, p->T);
+    planned.recompute = !planned.recompute;
+    p->act_other = iopo_model_activation_plan(&planned, p->rows, p->T).total;
+    p->recompute = cfg->recompute;
     p->params = 4.0 * (double)p->nparam;   /* held as fp32 whatever the file stores */
     p->adapters = 4.0 * (double)p->nlora;
     double trained = p->lora ? p->adapters : p->params;
@@ -67,7 +70,10 @@ void train_plan_make(const iopo_train_config *c, const iopo_model_config *cfg, c
     p->adam = 2 * trained;
     /* A live reference is a second model with its own activations; otherwise its log-probs are computed before the
      * policy is loaded (one model at a time) and cached. */
-    p->ref = p->live_ref ? p->params + p->adapters + (double)p->act.total : 0;
+    /* (the reference forward runs with recomputation: one block's activations, whatever the run's setting) */
+    iopo_model_config fwd = planned;
+    fwd.recompute = true;
+    p->ref = p->live_ref ? p->params + p->adapters + (double)iopo_model_activation_plan(&fwd, p->rows, p->T).total : 0;
     p->total = p->params + p->adapters + p->grads + p->adam + (double)p->act.total + p->ref;
 }
 
@@ -100,8 +106,10 @@ void train_plan_print(const train_plan *p, const iopo_model_config *cfg, size_t 
     fmt(b, sizeof b, p->adam);
     fprintf(f, "  AdamW state    %12s  (two moments)\n", b);
     fmt(b, sizeof b, (double)p->act.total);
-    fprintf(f, "  activations    %12s  (a micro-batch of %d rows x %d positions, forward and backward)\n", b, p->rows,
-            p->T);
+    char o[32];
+    fmt(o, sizeof o, (double)p->act_other);
+    fprintf(f, "  activations    %12s  (a micro-batch of %d rows x %d positions, forward and backward; %s with "
+               "gradient_checkpointing %d)\n", b, p->rows, p->T, o, !p->recompute);
     char l[32], a[32], d[32];
     fmt(l, sizeof l, (double)p->act.logits), fmt(a, sizeof a, (double)p->act.attention);
     fmt(d, sizeof d, (double)p->act.adapters);
@@ -131,6 +139,7 @@ int train_plan_run(const iopo_train_config *c, const iopo_ctx_options *opts) {
         return 1;
     }
     if (!lora) cfg.lora = (iopo_lora_config){0};
+    cfg.recompute = c->gradient_checkpointing != 0;
     if (c->seq_len > cfg.n_ctx) {
         fprintf(stderr, "iopo train --plan: seq_len %d exceeds the model's %d positions\n", c->seq_len, cfg.n_ctx);
         return 1;

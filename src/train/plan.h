@@ -18,6 +18,8 @@ typedef struct train_plan {
     char stored[16];                 /* the checkpoint's dtype ("float32", "bfloat16", "float16", "mixed") */
     double params, adapters, grads, adam, ref;   /* bytes */
     iopo_act_plan act;
+    size_t act_other;                /* activations with recomputation the other way */
+    bool recompute;
     double total;
 } train_plan;
 

@@ -61,6 +61,8 @@ static const key_def keys[] = {
     INT(logits_budget_mb, "most MiB the LM head's logits may take; a larger micro-batch runs the head and the "
                           "cross-entropy in chunks of sequences or of positions (recomputing each chunk's logits in "
                           "the backward)"),
+    INT(gradient_checkpointing, "1: keep only each block's input and recompute the block in the backward (one "
+                                "block's activations held instead of all; one more forward per step)"),
     INT(group_by_length, "1: sort records by length within windows of 50 micro-batches of the shuffled order, so "
                          "batches pad little"),
     STR(schedule, "decay after warmup: cosine, linear or constant"),
@@ -109,6 +111,7 @@ static const range_def ranges[] = {
     {"epochs", 0, 1e6, false, false},
     {"warmup_ratio", 0, 1, false, true},
     {"group_by_length", 0, 1, false, false},
+    {"gradient_checkpointing", 0, 1, false, false},
     {"logits_budget_mb", 1, 1 << 20, false, false},
     {"stop_at", 0, HUGE_VAL, false, false},
     {"batch_size", 1, 1 << 20, false, false},

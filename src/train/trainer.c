@@ -340,6 +340,7 @@ static int run_locked(const iopo_train_config *c, const iopo_ctx_options *copts)
 
     /* Memory plan before anything large is allocated. */
     cfg.logits_budget = (size_t)c->logits_budget_mb << 20;
+    cfg.recompute = c->gradient_checkpointing != 0;
     train_plan plan;
     train_plan_make(c, &cfg, model_dir, G, &plan);
     if (lora)
@@ -458,8 +459,10 @@ static int run_locked(const iopo_train_config *c, const iopo_ctx_options *copts)
     for (int a = 0; a < A; a++) iopo_host_batch_alloc(&hb[a], B, T), iopo_batch_init(&db[a], ctx, B, T);
     /* Activations once, for the widest micro-batch; narrower ones run in views of them. */
     iopo_model_set_logits_budget(m, (size_t)c->logits_budget_mb << 20);
+    iopo_model_set_recompute(m, c->gradient_checkpointing != 0);
     iopo_model_reserve(m, B, T);
     if (ref_live) iopo_model_set_logits_budget(ref_live, (size_t)c->logits_budget_mb << 20);
+    if (ref_live) iopo_model_set_recompute(ref_live, true);   /* forward only: one block's activations suffice */
     if (ref_live) iopo_model_reserve(ref_live, B, T);
     iopo_tensor *dloss = iopo_tensor_new2(ctx, IOPO_F32, B, T);
     float *hloss = malloc((size_t)B * T * sizeof *hloss), *hd = malloc((size_t)B * T * sizeof *hd);
