@@ -9,7 +9,8 @@
 #  - LoRA: IOPO learns with adapters alone; DPO from an SFT adapter starts at the tie; a LoRA run with dropout
 #    resumes bit-identically; LoRA IOPO runs on Vulkan; a LoRA step holds no base gradients or AdamW state;
 #  - `--plan` matches the peak tensor memory of a step within 5% (full, LoRA, LoRA with gradient checkpointing; each
-#    objective; CPU and Vulkan); gradient checkpointing trains bit-identically in less memory;
+#    objective; CPU and Vulkan); gradient checkpointing trains bit-identically in less memory; pref_chunk gives the
+#    unchunked step's loss and gradient norm in the memory of a chunk;
 #  - iopo score --objective dpo|iopo writes the per-sequence log-probs under TRL / IOPO keys.
 # Usage: test_pref_train.sh IOPO SOURCE_DIR WORK_DIR
 set -u
@@ -150,6 +151,26 @@ for dev in cpu vulkan; do
     done
   done
 done
+# pref_chunk: an IOPO micro-batch of 8 sequences in chunks of 1 and of 3 gives the unchunked step's loss and gradient
+# norm (float rounding apart: the weight gradients sum over rows in another grouping), in the memory of a chunk.
+for k in 0 1 3; do
+  "$iopo" train --model "$work/llama" --template-name plain --seq-len 32 --objective iopo --data "$work/data/iopo_train.json" \
+    --batch-size 2 --steps 1 --device cpu --pref-chunk $k --out "$work/pc$k" >"$work/pc$k.log" 2>&1 ||
+    fail "pref_chunk $k run: $(tail -2 "$work/pc$k.log")"
+done
+for k in 1 3; do
+  check "/usr/bin/python3 -c '
+import json, sys
+a, b = (json.loads(open(p).readline()) for p in sys.argv[1:])
+sys.exit(not all(abs(a[k] - b[k]) <= 1e-5 * abs(a[k]) for k in (\"loss\", \"grad_norm\")))' '$work/pc0/metrics.jsonl' '$work/pc$k/metrics.jsonl'" \
+    "pref_chunk $k: the unchunked step's loss and gradient norm"
+  pk=$(sed -n 's/tensor memory: peak \([0-9.]*\) MiB.*/\1/p' "$work/pc$k.log")
+  pl=$(sed -n 's/^memory: .*: \([0-9.]*\) MiB$/\1/p' "$work/pc$k.log")
+  p0=$(sed -n 's/tensor memory: peak \([0-9.]*\) MiB.*/\1/p' "$work/pc0.log")
+  check "awk 'BEGIN{exit !($pk < $p0 && $pk / $pl > 0.95 && $pk / $pl < 1.05)}'" \
+    "pref_chunk $k: peak $pk MiB below the unchunked $p0 MiB, and within 5% of its plan ($pl MiB)"
+done
+
 # Recomputation: the same run, bit for bit, in less memory.
 for gc in 0 1; do
   "$iopo" train --model "$work/llama" --template-name plain --seq-len 32 --objective iopo --data "$work/data/iopo_train.json" \

@@ -109,6 +109,9 @@ bool iopo_model_save(iopo_model *m, const char *dir, char *err, size_t errlen);
 /* The same with the weights stored as bf16 (bf16 true; config.json's torch_dtype says "bfloat16"). */
 bool iopo_model_save_dtype(iopo_model *m, const char *dir, bool bf16, char *err, size_t errlen);
 void iopo_model_free(iopo_model *m);
+/* Frees the gradients of every parameter, adapters included, for good (a model that only runs forwards: a
+ * reference, scoring): backward and zero_grad must not be called on it. */
+void iopo_model_freeze(iopo_model *m);
 
 /* ---- LoRA adapters (src/model/lora.c) ---- */
 
@@ -173,6 +176,8 @@ void iopo_batch_free(iopo_batch *b);
 /* view = the first T positions of every row of full, as a (B, T) batch sharing full's memory (T <= full->T); free it
  * with iopo_batch_free before full. */
 void iopo_batch_view(iopo_batch *view, const iopo_batch *full, int T);
+/* The same as a (B, T) batch, B <= full->B (the first B rows of that layout). */
+void iopo_batch_view_rows(iopo_batch *view, const iopo_batch *full, int B, int T);
 
 /* Forward pass over the batch; afterwards the outputs below hold this batch's values (on the device). */
 void iopo_model_forward(iopo_model *m, const iopo_batch *b);

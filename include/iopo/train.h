@@ -25,6 +25,7 @@ typedef struct iopo_train_config {
     double warmup_ratio;  /* > 0: warmup_steps = ceil(warmup_ratio * steps) */
     int group_by_length;  /* 1: within windows of the shuffled order, records of similar length share micro-batches */
     int gradient_checkpointing;   /* 1: recompute each block in the backward from its kept input */
+    int pref_chunk;               /* DPO/IOPO: sequences per forward+backward chunk of a micro-batch (0: all) */
     int logits_budget_mb; /* most MiB the LM head's logits take; larger micro-batches run the head in chunks */
     long seed;
     double lr, min_lr_ratio, beta1, beta2, eps, weight_decay, grad_clip;

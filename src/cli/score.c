@@ -149,6 +149,10 @@ int cmd_score(int argc, char **argv) {
         iopo_dataset_free(&ds);
         return 1;
     }
+    if (!grads) {   /* forwards only: no gradients, one block's activations at a time */
+        iopo_model_freeze(m);
+        iopo_model_set_recompute(m, true);
+    }
     float *ref = NULL;
     if (G > 1) {
         ref = objective_reference_logps(ctx, ref_dir ? ref_dir : model_dir, NULL, &ds, (int)batch * G, T, NULL, "", err,

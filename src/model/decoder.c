@@ -846,7 +846,8 @@ void iopo_model_free(iopo_model *m) {
 
 /* The trainable parameters: the adapters once there are any (the base is then frozen), else the model's own. */
 void iopo_model_zero_grad(iopo_model *m) {
-    for (int s = 0; s < iopo_model_segment_count(m); s++) iopo_tensor_zero(iopo_model_segment(m, s)->grad);
+    for (int s = 0; s < iopo_model_segment_count(m); s++)
+        if (iopo_model_segment(m, s)->grad) iopo_tensor_zero(iopo_model_segment(m, s)->grad);   /* frozen: none */
 }
 
 int iopo_model_segment_count(const iopo_model *m) { return m->lora ? m->lora->nsegments : m->nsegments; }
@@ -877,9 +878,11 @@ void iopo_batch_init(iopo_batch *b, iopo_ctx *ctx, int B, int T) {
     b->lengths = iopo_tensor_new1(ctx, IOPO_I32, B);
 }
 
-void iopo_batch_view(iopo_batch *view, const iopo_batch *full, int T) {
-    int64_t shape[2] = {full->B, T};
-    view->B = full->B;
+void iopo_batch_view(iopo_batch *view, const iopo_batch *full, int T) { iopo_batch_view_rows(view, full, full->B, T); }
+
+void iopo_batch_view_rows(iopo_batch *view, const iopo_batch *full, int B, int T) {
+    int64_t shape[2] = {B, T};
+    view->B = B;
     view->T = T;
     view->tokens = iopo_tensor_view(full->tokens, 0, 2, shape);
     view->targets = iopo_tensor_view(full->targets, 0, 2, shape);

@@ -134,6 +134,19 @@ static void freeze_base(iopo_model *m) {
     }
 }
 
+void iopo_model_freeze(iopo_model *m) {
+    freeze_base(m);
+    lora_state *s = m->lora;
+    for (int i = 0; s && i < s->nparams; i++) {
+        iopo_tensor_free(s->params[i].grad);
+        s->params[i].grad = NULL;
+    }
+    for (int i = 0; s && i < s->nsegments; i++) {
+        iopo_tensor_free(s->segments[i].grad);
+        s->segments[i].grad = NULL;
+    }
+}
+
 static void lora_param_name(const lora_site *s, int layer, bool b, char *out, size_t n) {
     char path[64];
     snprintf(path, sizeof path, s->path, layer);

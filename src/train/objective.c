@@ -179,7 +179,8 @@ float *objective_reference_logps(iopo_ctx *ctx, const char *model_dir, const cha
         free(out);
         return NULL;
     }
-    iopo_model_set_recompute(ref, true);   /* forward only: one block's activations serve every block */
+    iopo_model_freeze(ref);                /* forward only: no gradients, */
+    iopo_model_set_recompute(ref, true);   /* and one block's activations serve every block */
     iopo_host_batch hb;
     iopo_host_batch_alloc(&hb, rows_per_batch, T);
     iopo_batch b;

@@ -51,6 +51,7 @@ void train_plan_make(const iopo_train_config *c, const iopo_model_config *cfg, c
     p->lora = cfg->lora.rank > 0;
     p->live_ref = G > 1 && c->live_ref;
     p->rows = c->batch_size * G;
+    if (G > 1 && c->pref_chunk > 0 && c->pref_chunk < p->rows) p->rows = c->pref_chunk;   /* activations of a chunk */
     p->T = c->seq_len;
     p->logits_budget_mb = c->logits_budget_mb;
     p->nparam = iopo_model_config_numel(cfg);

@@ -63,6 +63,9 @@ static const key_def keys[] = {
                           "the backward)"),
     INT(gradient_checkpointing, "1: keep only each block's input and recompute the block in the backward (one "
                                 "block's activations held instead of all; one more forward per step)"),
+    INT(pref_chunk, "DPO/IOPO: run a micro-batch's sequences in chunks of this many (0 = all at once): every "
+                    "sequence's log-prob first, then each chunk's forward and backward with its gradients; "
+                    "activations of one chunk, for one more forward"),
     INT(group_by_length, "1: sort records by length within windows of 50 micro-batches of the shuffled order, so "
                          "batches pad little"),
     STR(schedule, "decay after warmup: cosine, linear or constant"),
@@ -112,6 +115,7 @@ static const range_def ranges[] = {
     {"warmup_ratio", 0, 1, false, true},
     {"group_by_length", 0, 1, false, false},
     {"gradient_checkpointing", 0, 1, false, false},
+    {"pref_chunk", 0, 1 << 20, false, false},
     {"logits_budget_mb", 1, 1 << 20, false, false},
     {"stop_at", 0, HUGE_VAL, false, false},
     {"batch_size", 1, 1 << 20, false, false},

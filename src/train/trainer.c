@@ -86,6 +86,23 @@ static void upload_batch(iopo_batch *view, const iopo_batch *full, const iopo_ho
     iopo_tensor_upload(view->lengths, hb->lengths);
 }
 
+/* Rows r0 .. r0+n of a host batch into view, a (n, hb->T) batch over full's tensors. */
+static void upload_rows(iopo_batch *view, const iopo_batch *full, const iopo_host_batch *hb, int r0, int n) {
+    iopo_batch_view_rows(view, full, n, hb->T);
+    size_t o = (size_t)r0 * (size_t)hb->T;
+    iopo_tensor_upload(view->tokens, hb->tokens + o);
+    iopo_tensor_upload(view->targets, hb->targets + o);
+    iopo_tensor_upload(view->mask, hb->mask + o);
+    iopo_tensor_upload(view->lengths, hb->lengths + r0);
+}
+
+/* The adapters' dropout seed of a forward: the run's seed, the step, the micro-batch and the first row of the chunk
+ * (a resume draws the same masks; the two forwards of a chunk see the same ones). */
+static uint32_t dropout_seed(long seed, int step, int micro, int row) {
+    return (uint32_t)((uint64_t)seed * 2654435761u + (uint64_t)step * 40503u + (uint64_t)micro * 9973u +
+                      (uint64_t)row * 7919u);
+}
+
 /* hb = ds->ex[idx[0..nb)], padded to their longest sequence (rounded up), not to seq_len. */
 static void fill_batch(iopo_host_batch *hb, const iopo_dataset *ds, const int *idx, int nb) {
     iopo_host_batch_fit(hb, ds, idx, nb, IOPO_PAD_MULTIPLE);
@@ -379,6 +396,8 @@ static int run_locked(const iopo_train_config *c, const iopo_ctx_options *copts)
     /* DPO / IOPO: the reference log-probs of every row, computed before the policy is loaded (one model on the device
      * at a time) and cached next to the run. */
     float *ref_train = NULL, *ref_eval = NULL;
+    int ref_rows = c->batch_size * G;   /* the reference's forwards run as wide as the policy's */
+    if (G > 1 && c->pref_chunk > 0 && c->pref_chunk < ref_rows) ref_rows = c->pref_chunk;
     if (G > 1) {
         if (!ref_dir[0]) {
             snprintf(err, sizeof err, "%s needs the reference model: give model (the starting checkpoint) or ref_model",
@@ -394,15 +413,16 @@ static int run_locked(const iopo_train_config *c, const iopo_ctx_options *copts)
                 !iopo_model_load_adapter(ref_live, ref_adapter, err, sizeof err))
                 goto done;
             if (!ref_live) goto done;
+            iopo_model_freeze(ref_live);   /* forward only */
             fprintf(stderr, "reference model: live on the device (%s)\n", ref_dir);
         } else {
-            ref_train = objective_reference_logps(ctx, ref_dir, ref_adapter, &train, c->batch_size * G, T, cache, c->objective,
+            ref_train = objective_reference_logps(ctx, ref_dir, ref_adapter, &train, ref_rows, T, cache, c->objective,
                                                   err, sizeof err);
             if (!ref_train) goto done;
         }
         if (c->eval_data[0]) {
             snprintf(cache, sizeof cache, "%.1023s/ref_logps_eval.json", c->out);
-            ref_eval = objective_reference_logps(ctx, ref_dir, ref_adapter, &eval, c->batch_size * G, T, cache, c->objective, err,
+            ref_eval = objective_reference_logps(ctx, ref_dir, ref_adapter, &eval, ref_rows, T, cache, c->objective, err,
                                                  sizeof err);
             if (!ref_eval) goto done;
         }
@@ -460,10 +480,21 @@ static int run_locked(const iopo_train_config *c, const iopo_ctx_options *copts)
     /* Activations once, for the widest micro-batch; narrower ones run in views of them. */
     iopo_model_set_logits_budget(m, (size_t)c->logits_budget_mb << 20);
     iopo_model_set_recompute(m, c->gradient_checkpointing != 0);
-    iopo_model_reserve(m, B, T);
+    /* pref_chunk: a DPO / IOPO micro-batch runs in chunks of K rows (activations for K), its objective on all rows. */
+    int K = G > 1 && c->pref_chunk > 0 && c->pref_chunk < B ? c->pref_chunk : 0;
+    iopo_batch cb = {0};
+    iopo_tensor *all_logp = NULL, *all_count = NULL, *all_ref = NULL, *cdseq = NULL;
+    if (K) {
+        iopo_batch_init(&cb, ctx, K, T);
+        all_logp = iopo_tensor_new1(ctx, IOPO_F32, B), all_count = iopo_tensor_new1(ctx, IOPO_F32, B);
+        all_ref = iopo_tensor_new1(ctx, IOPO_F32, B), cdseq = iopo_tensor_new1(ctx, IOPO_F32, K);
+        fprintf(stderr, "pref_chunk: %d rows per chunk (%d chunks per micro-batch; one more forward each)\n", K,
+                (B + K - 1) / K);
+    }
+    iopo_model_reserve(m, K ? K : B, T);
     if (ref_live) iopo_model_set_logits_budget(ref_live, (size_t)c->logits_budget_mb << 20);
     if (ref_live) iopo_model_set_recompute(ref_live, true);   /* forward only: one block's activations suffice */
-    if (ref_live) iopo_model_reserve(ref_live, B, T);
+    if (ref_live) iopo_model_reserve(ref_live, K ? K : B, T);
     iopo_tensor *dloss = iopo_tensor_new2(ctx, IOPO_F32, B, T);
     float *hloss = malloc((size_t)B * T * sizeof *hloss), *hd = malloc((size_t)B * T * sizeof *hd);
     int *idx = malloc((size_t)B * sizeof *idx);
@@ -509,11 +540,45 @@ static int run_locked(const iopo_train_config *c, const iopo_ctx_options *copts)
         double loss_sum = 0;
         pref_metrics pm = {0};
         for (int a = 0; a < A; a++) {
+            if (K) {   /* chunks: every row's log-prob first, then the objective, then each chunk's gradient */
+                for (int pass = 0; pass < 2; pass++) {
+                    for (int r0 = 0; r0 < B; r0 += K) {
+                        int n = B - r0 < K ? B - r0 : K;
+                        iopo_batch cv;
+                        upload_rows(&cv, &cb, &hb[a], r0, n);
+                        iopo_model_set_lora_training(m, true, dropout_seed(c->seed, s, a, r0));
+                        iopo_model_forward(m, &cv);
+                        if (pass == 0) {
+                            iopo_tensor_copy_range(all_logp, (size_t)r0, iopo_model_seq_logp(m), 0, (size_t)n);
+                            iopo_tensor_copy_range(all_count, (size_t)r0, iopo_model_seq_count(m), 0, (size_t)n);
+                            if (ref_live) {
+                                iopo_model_forward(ref_live, &cv);
+                                iopo_tensor_copy_range(all_ref, (size_t)r0, iopo_model_seq_logp(ref_live), 0, (size_t)n);
+                            }
+                        } else {
+                            iopo_tensor *d = iopo_tensor_view(cdseq, 0, 1, (int64_t[]){n});
+                            iopo_tensor_copy_range(d, 0, tdseq, (size_t)r0, (size_t)n);
+                            iopo_model_backward(m, &cv, NULL, d);
+                            iopo_tensor_free(d);
+                        }
+                        iopo_batch_free(&cv);
+                    }
+                    if (pass == 0) {
+                        if (!ref_live) iopo_tensor_upload(tref, href + (size_t)a * B);
+                        iopo_pref_params pp = objective_params(c, G, 1.0f / (float)(E * A));
+                        iopo_pref_loss(ctx, tel, tz, tdseq, all_logp, ref_live ? all_ref : tref, all_count, E, &pp);
+                    }
+                }
+                iopo_tensor_download(tel, hloss);
+                loss_sum += sum_floats(hloss, (size_t)E);
+                iopo_tensor_download(all_logp, hlp);
+                if (ref_live) iopo_tensor_download(all_ref, href + (size_t)a * B);
+                pref_metrics_add(&pm, hlp, href + (size_t)a * B, E, G, c->beta);
+                continue;
+            }
             iopo_batch mb;   /* the micro-batch: views of db[a] as wide as its longest sequence */
             upload_batch(&mb, &db[a], &hb[a]);
-            /* Adapter dropout: masks from the run's seed, the step and the micro-batch (a resume draws the same). */
-            iopo_model_set_lora_training(m, true, (uint32_t)((uint64_t)c->seed * 2654435761u + (uint64_t)s * 40503u +
-                                                             (uint64_t)a * 9973u));
+            iopo_model_set_lora_training(m, true, dropout_seed(c->seed, s, a, 0));
             iopo_model_forward(m, &mb);
             if (G == 1) {
                 iopo_tensor_download(iopo_model_token_loss(m), hloss);   /* the only per-micro-batch read-back */
@@ -634,6 +699,8 @@ loop_done:
     free(hb), free(db), free(hloss), free(hd), free(idx), free(cur.order), free(unit_len);
     iopo_tensor_free(dloss);
     iopo_tensor_free(tref), iopo_tensor_free(tel), iopo_tensor_free(tz), iopo_tensor_free(tdseq);
+    if (K) iopo_batch_free(&cb);
+    iopo_tensor_free(all_logp), iopo_tensor_free(all_count), iopo_tensor_free(all_ref), iopo_tensor_free(cdseq);
     free(href), free(hlp), free(written);
     err[0] = 0;
 done:
