@@ -8,7 +8,7 @@
 #    gives transformers' per-token log-probs (|a-b| / max(|b|,1) <= 1e-4) and SFT gradients (per tensor
 #    max|a-b| / max|b| <= 1e-3), under the checkpoint's tensor names; and the same comparison against the other
 #    dtype's reference fails (the check can fail);
-#  - iopo train runs 3 steps from the bf16 checkpoint and saves; transformers loads final/ with no missing,
+#  - iopo train runs 3 steps from the bf16 checkpoint and saves final/ in bf16; transformers loads it with no missing,
 #    unexpected or mismatched keys, and its log-probs equal iopo score's of the trained model;
 #  - iopo generate (greedy, KV cache) continues prompts with the same token ids as transformers'
 #    generate(do_sample=False); batched prompts of different lengths and the uncached path give the same text.
@@ -130,9 +130,12 @@ for mv in "${models[@]}"; do
     "$mv: compare-grads tells the fp32 model from the bf16 one"
   sed 's/^/  (expected to differ) /' "$m.neg1.log" "$m.neg2.log"
 
-  # Three SFT steps from the bf16 sharded checkpoint, then score what iopo saved.
+  # Three SFT steps from the bf16 sharded checkpoint, saved in bf16 (final/; the checkpoints stay fp32), then score
+  # what iopo saved: transformers loads the bf16 final/ below.
   "$iopo" train --model "$m-bf16" --data "$work/data.jsonl" --out "$m.run" --steps 3 --batch-size 2 --lr 1e-2 \
-    --seed 1 "${dev[@]}" >"$m.train.log" 2>&1 || fail "$mv: iopo train: $(tail -3 "$m.train.log")"
+    --seed 1 --save-dtype bfloat16 "${dev[@]}" >"$m.train.log" 2>&1 || fail "$mv: iopo train: $(tail -3 "$m.train.log")"
+  check "grep -q '\"dtype\": \"BF16\"' '$m.run/final/model.safetensors' 2>/dev/null || head -c 4000 '$m.run/final/model.safetensors' | grep -q BF16" \
+    "$mv: final/ is saved in bf16"
   "$iopo" score --model "$m.run/final" --data "$work/data.jsonl" "${dev[@]}" --token-logps \
     --out "$m.trained.scores.jsonl" >"$m.trained.log" 2>&1 || fail "$mv: iopo score of the trained model"
   check "/usr/bin/python3 -c '
@@ -160,9 +163,11 @@ sys.exit(not sum(b) < sum(a))' '$m-bf16.scores.jsonl' '$m.trained.scores.jsonl'"
     >"$m.nocache.out" 2>&1 || fail "$mv: --no-cache: $(tail -2 "$m.nocache.out")"
   check "'$python' - '$m.batch.jsonl' ${outs[*]} <<'PY'
 import json, sys
-# Random models emit arbitrary bytes: read both sides with the same escape for bytes that are not UTF-8.
-rows = [json.loads(l) for l in open(sys.argv[1], encoding='utf-8', errors='surrogateescape')]
-single = [open(f, encoding='utf-8', errors='surrogateescape', newline='').read() for f in sys.argv[2:]]
+# Random models emit arbitrary bytes. --out writes valid UTF-8 (each ill-formed sequence one U+FFFD, as Python's
+# errors='replace'; a NUL byte U+FFFD too); --prompt prints the bytes: decode those the same way.
+rows = [json.loads(l) for l in open(sys.argv[1], encoding='utf-8')]
+single = [open(f, encoding='utf-8', errors='replace', newline='').read().replace('\\0', '\\ufffd')
+          for f in sys.argv[2:]]
 ok = len(rows) == len(single) and all(r['prompt'] + r['response'] + '\\n' == s for r, s in zip(rows, single))
 sys.exit(not ok)
 PY" "$mv: three prompts batched over the KV cache give each prompt's own greedy continuation"
