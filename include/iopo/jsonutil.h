@@ -27,5 +27,7 @@ bool iopo_json_token_id(const cJSON *v, int vocab, int32_t *id, char *why, size_
  * the column counts bytes from 1; the position is the mistake's (a trailing comma, the start of a string left open
  * at its line's end, the end of the file with the opening bracket named) rather than where cJSON gave up. */
 cJSON *iopo_json_parse(const char *path, const char *text, size_t len, char *err, size_t errlen);
+/* Reads and parses the file path: NULL + the read error or iopo_json_parse's message. */
+cJSON *iopo_json_load(const char *path, char *err, size_t errlen);
 
 #endif

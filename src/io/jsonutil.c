@@ -3,6 +3,9 @@
 #include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
+
+#include "iopo/fileio.h"
 
 #define EXACT_MAX 9007199254740992.0   /* 2^53 */
 
@@ -153,4 +156,13 @@ bool iopo_json_token_id(const cJSON *v, int vocab, int32_t *id, char *why, size_
     else
         snprintf(why, n, "= %.15g is too large for a token id", d);
     return false;
+}
+
+cJSON *iopo_json_load(const char *path, char *err, size_t errlen) {
+    size_t len;
+    char *text = iopo_read_file(path, &len, err, errlen);
+    if (!text) return NULL;
+    cJSON *root = iopo_json_parse(path, text, len, err, errlen);
+    free(text);
+    return root;
 }

@@ -401,11 +401,7 @@ static bool neutral(const cJSON *root, const char *key, const char *path, char *
 bool iopo_adapter_config_read(const char *dir, iopo_lora_config *out, char *err, size_t errlen) {
     char path[4096];
     snprintf(path, sizeof path, "%s/adapter_config.json", dir);
-    size_t len;
-    char *text = iopo_read_file(path, &len, err, errlen);
-    if (!text) return false;
-    cJSON *root = iopo_json_parse(path, text, len, err, errlen);
-    free(text);
+    cJSON *root = iopo_json_load(path, err, errlen);
     if (!root) return false;
     bool ok = false;
     iopo_lora_config lc = {0};

@@ -350,11 +350,7 @@ static bool set_value(iopo_train_config *c, const key_def *k, const char *sval, 
 }
 
 bool iopo_train_config_load_json(iopo_train_config *c, const char *path, char *err, size_t errlen) {
-    size_t len;
-    char *text = iopo_read_file(path, &len, err, errlen);
-    if (!text) return false;
-    cJSON *root = iopo_json_parse(path, text, len, err, errlen);
-    free(text);
+    cJSON *root = iopo_json_load(path, err, errlen);
     if (!root) return false;
     if (!cJSON_IsObject(root)) {
         snprintf(err, errlen, "%s: not a JSON object (a run config is {\"key\": value, ...})", path);
