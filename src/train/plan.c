@@ -14,7 +14,7 @@ static void fmt(char *buf, size_t n, double bytes) {
 /* The dtype the checkpoint stores its tensors in, from the headers (the weights are not read). */
 static void stored_dtype(const char *dir, char *out, size_t n) {
     char err[256];
-    snprintf(out, n, "unknown");
+    snprintf(out, n, "(no safetensors found)");
     iopo_safetensors *st = dir ? iopo_st_open(dir, err, sizeof err) : NULL;
     if (!st) return;
     int seen[8] = {0};

@@ -15,7 +15,7 @@ typedef struct train_plan {
     int rows, T;                     /* a micro-batch: rows of up to T positions */
     int logits_budget_mb;
     bool lora, live_ref;
-    char stored[16];                 /* the checkpoint's dtype ("float32", "bfloat16", "float16", "mixed") */
+    char stored[32];                 /* the checkpoint's dtype ("float32", "bfloat16", "float16", "mixed") */
     double params, adapters, grads, adam, ref;   /* bytes */
     iopo_act_plan act;
     size_t act_other;                /* activations with recomputation the other way */

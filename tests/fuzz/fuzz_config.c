@@ -1,6 +1,8 @@
-/* Configuration: the training config JSON (iopo train --config), the same keys as command-line flags, and a model
- * directory's config.json. First input byte mod 3: 0 -> the rest is a training config file; 1 -> the rest is
- * NUL-separated command-line arguments (--key=value or --key value); 2 -> the rest is config.json.
+/* Configuration: the training config JSON (iopo train --config), the same keys as command-line flags, a model
+ * directory's config.json and a PEFT adapter_config.json. First input byte mod 4: 0 -> the rest is a training config
+ * file; 1 -> the rest is NUL-separated command-line arguments (--key=value or --key value); 2 -> the rest is
+ * config.json; 3 -> the rest is adapter_config.json (an accepted one has a rank of at least 1, a dropout in [0, 1), a
+ * finite alpha and module names that select modules of a Llama-shaped model or are refused with a message).
  * Invariants: a validated training config gives a finite learning rate within [0, lr] at every step checked; a
  * loaded model config (any family) has positive sizes, kv heads dividing heads, GPT-2's n_embd divisible by n_head,
  * an even head_dim and a theta above 1 for RoPE, a well-formed llama3 scaling, token ids inside the vocabulary and a
@@ -114,13 +116,36 @@ static void model_config(const char *data, size_t size) {
              cfg.eos_id, cfg.vocab_size);
 }
 
+static void adapter_config(const char *data, size_t size) {
+    char dir[600];
+    snprintf(dir, sizeof dir, "%s/adapter", fz_dir());
+    mkdir(dir, 0700);
+    const char *path = fz_write(1, "adapter/adapter_config.json", data, size);
+    iopo_lora_config lc;
+    char err[2048];
+    bool ok = iopo_adapter_config_read(dir, &lc, err, sizeof err);
+    unlink(path);
+    if (!ok) {
+        FZ_CHECK(err[0], "refused without a message");
+        return;
+    }
+    FZ_CHECK(lc.rank >= 1 && lc.dropout >= 0 && lc.dropout < 1 && isfinite(lc.alpha) && lc.target[0],
+             "accepted rank %d, dropout %g, alpha %g, target '%s'", lc.rank, (double)lc.dropout, (double)lc.alpha,
+             lc.target);
+    iopo_model_config cfg = {.arch = "llama", .n_layer = 2, .n_head = 4, .n_kv_head = 2, .n_embd = 32, .head_dim = 8,
+                             .n_ffn = 48, .n_ctx = 16, .vocab_size = 64, .norm_eps = 1e-5f, .lora = lc};
+    size_t n = iopo_lora_numel(&cfg, err, sizeof err);
+    FZ_CHECK(n > 0 || err[0], "target '%s' selected nothing without a message", lc.target);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *in, size_t size) {
     if (size < 1) return 0;
     const char *data = (const char *)in + 1;
-    switch (in[0] % 3) {
+    switch (in[0] % 4) {
     case 0: train_file(data, size - 1); break;
     case 1: train_flags(data, size - 1); break;
-    default: model_config(data, size - 1); break;
+    case 2: model_config(data, size - 1); break;
+    default: adapter_config(data, size - 1); break;
     }
     return 0;
 }

@@ -156,6 +156,12 @@ del qwen2["rope_scaling"]
 put("fuzz_config", "model_qwen2", b"\2" + json.dumps(qwen2).encode())
 qwen3 = dict(qwen2, model_type="qwen3", head_dim=24, rope_parameters={"rope_type": "default", "rope_theta": 1e6})
 put("fuzz_config", "model_qwen3", b"\2" + json.dumps(qwen3).encode())
+adapter = {"peft_type": "LORA", "task_type": "CAUSAL_LM", "base_model_name_or_path": "/m", "r": 8, "lora_alpha": 16,
+           "lora_dropout": 0.05, "target_modules": ["q_proj", "v_proj"], "bias": "none", "use_rslora": False,
+           "fan_in_fan_out": False, "modules_to_save": None}
+put("fuzz_config", "adapter_lora", b"\3" + json.dumps(adapter, indent=2).encode())
+put("fuzz_config", "adapter_all", b"\3" + json.dumps(dict(adapter, target_modules=["q_proj", "k_proj", "v_proj",
+                                                             "o_proj", "gate_proj", "up_proj", "down_proj"])).encode())
 
 for h in sorted(os.listdir(out)):
     print(f"{h}: {len(os.listdir(os.path.join(out, h)))} seeds")
