@@ -10,6 +10,7 @@ void bench_rope(bench_ctx *bc);
 void bench_qk_norm(bench_ctx *bc);
 void bench_softmax_ce(bench_ctx *bc);
 void bench_optim(bench_ctx *bc);
+void bench_convert(bench_ctx *bc);
 
 const bench_entry bench_registry[] = {
     {"eltwise", bench_eltwise},
@@ -22,5 +23,6 @@ const bench_entry bench_registry[] = {
     {"qk_norm", bench_qk_norm},
     {"softmax_ce", bench_softmax_ce},
     {"optim", bench_optim},
+    {"convert", bench_convert},
 };
 const int bench_registry_count = (int)(sizeof bench_registry / sizeof bench_registry[0]);
