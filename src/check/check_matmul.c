@@ -486,20 +486,23 @@ void check_matmul(check_ctx *cc) {
 
     fold_case(cc);
 
-    /* 16-bit weights (BF16, F16) in both layouts, with a 16-bit bias and without, over shapes that take every tiling
-     * (odd sizes put elements on both halves of a 32-bit word), the GEMM with every transpose, and the backward. */
-    static const mm_shape s16[] = {{1, 1, 1}, {7, 33, 5}, {33, 257, 65}, {1, 64, 300}, {250, 24, 760}, {128, 768, 256}};
+    /* 16-bit weights (BF16, F16) in both layouts, with a 16-bit bias and without, over shapes that take the skinny and
+     * square tilings (odd sizes put elements on both halves of a 32-bit word), the GEMM's transposes, and the
+     * backward. fp16 runs a subset: its shader path differs from bf16's only in the widening itself, and every new
+     * (tiling, dtype) pair costs lavapipe a pipeline compilation. */
+    static const mm_shape s16[] = {{1, 1, 1}, {7, 33, 5}, {33, 257, 65}, {1, 64, 300}, {128, 768, 256}};
     const int n16 = (int)(sizeof s16 / sizeof s16[0]);
     const iopo_dtype dts[2] = {IOPO_BF16, IOPO_F16};
     for (int d = 0; d < 2; d++) {
-        for (int i = 0; i < n16; i++)
+        for (int i = d; i < n16; i++)
             for (int l = 0; l < 2; l++) {
                 iopo_wlayout layout = l ? IOPO_W_NK : IOPO_W_KN;
+                if (d == 1 && i == n16 - 1 && layout == IOPO_W_KN) continue;
                 forward_case(cc, s16[i], layout, true, i == n16 - 1, dts[d]);
-                if (i < 3) forward_case(cc, s16[i], layout, false, false, dts[d]);
+                if (i < 2) forward_case(cc, s16[i], layout, false, false, dts[d]);
                 backward_case(cc, s16[i], layout, i == n16 - 1, dts[d]);
             }
-        for (int t = 0; t < 4; t++)
+        for (int t = d; t < 4; t += 1 + d)
             gemm_case(cc, 33, 257, 65, t & 2, t & 1, -0.75f, 1.5f, t == 3, dts[d]);
         fd_case(cc, (mm_shape){7, 33, 5}, IOPO_W_KN, dts[d]);
         fd_case(cc, (mm_shape){33, 65, 17}, IOPO_W_NK, dts[d]);
