@@ -489,8 +489,11 @@ void check_matmul(check_ctx *cc) {
     /* 16-bit weights (BF16, F16) in both layouts, with a 16-bit bias and without, over shapes that take the skinny and
      * square tilings (odd sizes put elements on both halves of a 32-bit word), the GEMM's transposes, and the
      * backward. fp16 runs a subset: its shader path differs from bf16's only in the widening itself, and every new
-     * (tiling, dtype) pair costs lavapipe a pipeline compilation. */
-    static const mm_shape s16[] = {{1, 1, 1}, {7, 33, 5}, {33, 257, 65}, {1, 64, 300}, {128, 768, 256}};
+     * (tiling, dtype) pair costs lavapipe a pipeline compilation. K = 4096 makes the CPU widen W in several blocks of
+     * columns (4 MiB of fp32 scratch: 256 columns of 4096), in the forward and in dinp (N = 600 there: 1747 columns),
+     * both layouts. */
+    static const mm_shape s16[] = {{1, 1, 1}, {7, 33, 5}, {33, 257, 65}, {1, 64, 300}, {3, 4096, 600},
+                                   {128, 768, 256}};
     const int n16 = (int)(sizeof s16 / sizeof s16[0]);
     const iopo_dtype dts[2] = {IOPO_BF16, IOPO_F16};
     for (int d = 0; d < 2; d++) {
