@@ -303,13 +303,13 @@ static void test_half_tensors(iopo_ctx *ctx) {
         iopo_set_failure_handler(NULL, NULL);
         EXPECT(!returned && strstr(failure_message, "alignment"), "a 16-bit view 2 bytes in: handler got \"%s\"",
                failure_message);
-        // a window of elements [3, 10): starts at byte 0, element 3 is its shift, 14 bytes rounded up to a word
-        vk_window w = vk_window_of(ctx, base, false, 3, 10);
-        EXPECT(w.arg.offset == 0 && w.shift == 3 && w.arg.bytes == 20, "window [3,10): offset %llu shift %u bytes %llu",
+        // a window of elements [3, 9): starts at byte 0, element 3 is its shift, 18 bytes rounded up to whole words
+        vk_window w = vk_window_of(ctx, base, false, 3, 9);
+        EXPECT(w.arg.offset == 0 && w.shift == 3 && w.arg.bytes == 20, "window [3,9): offset %llu shift %u bytes %llu",
                (unsigned long long)w.arg.offset, w.shift, (unsigned long long)w.arg.bytes);
-        w = vk_window_of(ctx, base, false, off + 1, off + 2);
-        EXPECT(w.arg.offset == align && w.shift == 1 && w.arg.bytes == 4,
-               "window [%zu,%zu): offset %llu shift %u bytes %llu", off + 1, off + 2, (unsigned long long)w.arg.offset,
+        w = vk_window_of(ctx, base, false, off + 1, off + 3);   // from the second aligned byte: 6 bytes, one word more
+        EXPECT(w.arg.offset == align && w.shift == 1 && w.arg.bytes == 8,
+               "window [%zu,%zu): offset %llu shift %u bytes %llu", off + 1, off + 3, (unsigned long long)w.arg.offset,
                w.shift, (unsigned long long)w.arg.bytes);
     }
     iopo_tensor_free(base);
