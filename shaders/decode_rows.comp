@@ -5,6 +5,7 @@
 #version 450
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
+#include "half.glsl"
 
 layout(local_size_x_id = 0) in;
 
@@ -32,8 +33,10 @@ void main() {
 }
 
 #elif defined(ROWS_GATHER_ADD)
+// The table may be 16-bit (kept in its checkpoint's precision): bound as uint words, widened exactly to fp32.
+layout(constant_id = 1) const uint TABLE_DT = 0;   // DT_F32, DT_BF16 or DT_F16 (shaders/half.glsl)
 layout(std430, set = 0, binding = 0) buffer Out { float out_[]; };             // (N,C) +=
-layout(std430, set = 0, binding = 1) readonly buffer Table { float table[]; }; // (R,C)
+layout(std430, set = 0, binding = 1) readonly buffer Table { uint table[]; };  // (R,C)
 layout(std430, set = 0, binding = 2) readonly buffer Idx { int idx[]; };       // (N)
 
 void main() {
@@ -44,6 +47,7 @@ void main() {
     uint i = e / p.C, c = e % p.C;
     int r = idx[i];
     if (r < 0 || uint(r) >= p.rows) return;   // out-of-table index: adds nothing
-    out_[e] += table[uint(r) * p.C + c];
+    uint t = uint(r) * p.C + c;
+    out_[e] += iopo_widen(table[iopo_word_index(t, TABLE_DT)], t, TABLE_DT);
 }
 #endif

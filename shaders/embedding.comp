@@ -5,6 +5,7 @@
 #version 450
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
+#include "half.glsl"
 
 layout(local_size_x_id = 0) in;
 
@@ -20,10 +21,16 @@ layout(push_constant) uniform Push {
 } p;
 
 #if defined(EMB_FWD)
+// The tables may be 16-bit (kept in their checkpoint's precision): bound as uint words, widened exactly to fp32.
+layout(constant_id = 1) const uint WTE_DT = 0;   // DT_F32, DT_BF16 or DT_F16 (shaders/half.glsl)
+layout(constant_id = 2) const uint WPE_DT = 0;
 layout(std430, set = 0, binding = 0) writeonly buffer Out { float out_[]; };   // (B,T,C)
 layout(std430, set = 0, binding = 1) readonly buffer Tok { int tokens[]; };    // (B,T)
-layout(std430, set = 0, binding = 2) readonly buffer Wte { float wte[]; };     // (V,C)
-layout(std430, set = 0, binding = 3) readonly buffer Wpe { float wpe[]; };     // (maxT,C)
+layout(std430, set = 0, binding = 2) readonly buffer Wte { uint wte[]; };      // (V,C)
+layout(std430, set = 0, binding = 3) readonly buffer Wpe { uint wpe[]; };      // (maxT,C)
+
+float load_wte(uint i) { return iopo_widen(wte[iopo_word_index(i, WTE_DT)], i, WTE_DT); }
+float load_wpe(uint i) { return iopo_widen(wpe[iopo_word_index(i, WPE_DT)], i, WPE_DT); }
 
 // One workgroup per position (b, t), its invocations over the channels: the token id is read once per row and no
 // invocation divides by C or T (integer division is slow, and scalarised, on CPU implementations such as lavapipe).
@@ -37,8 +44,8 @@ void main() {
     uint row = bt * p.C, wte_row = in_vocab ? (uint(tok) - p.v_begin) * p.C + p.wte_shift : 0u;
     uint wpe_row = (bt % p.T) * p.C;
     for (uint c = gl_LocalInvocationID.x; c < p.C; c += gl_WorkGroupSize.x) {
-        float x = in_vocab ? wte[wte_row + c] : 0.0;
-        if (p.has_wpe != 0u) x += wpe[wpe_row + c];
+        float x = in_vocab ? load_wte(wte_row + c) : 0.0;
+        if (p.has_wpe != 0u) x += load_wpe(wpe_row + c);
         out_[row + c] = x;
     }
 }

@@ -8,9 +8,12 @@
 // BK-deep slices staged in shared memory; each invocation keeps TM x TN outputs in registers. The tile sizes are
 // specialization constants picked by the recorder from the device limits (src/vkops/matmul.c).
 // Every output sums its K products in increasing k order, so results do not depend on scheduling.
+// B and the bias may be 16-bit (a weight kept in its checkpoint's precision): bound as uint words and widened to fp32
+// as they are staged (shaders/half.glsl), so the products and sums are fp32 whatever their storage.
 #version 450
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
+#include "half.glsl"
 
 layout(local_size_x_id = 0) in;
 layout(constant_id = 1) const uint BM = 64;
@@ -18,11 +21,16 @@ layout(constant_id = 2) const uint BN = 64;
 layout(constant_id = 3) const uint BK = 16;
 layout(constant_id = 4) const uint TM = 4;
 layout(constant_id = 5) const uint TN = 4;
+layout(constant_id = 6) const uint B_DT = 0;      // B's dtype (DT_F32, DT_BF16, DT_F16)
+layout(constant_id = 7) const uint BIAS_DT = 0;   // the bias's dtype
 
 layout(std430, set = 0, binding = 0) buffer CBuf { float c[]; };                 // (M,N)
 layout(std430, set = 0, binding = 1) readonly buffer ABuf { float a[]; };        // (M,K), or (K,M) with TRANS_A
-layout(std430, set = 0, binding = 2) readonly buffer BBuf { float b[]; };        // (K,N), or (N,K) with TRANS_B
-layout(std430, set = 0, binding = 3) readonly buffer BiasBuf { float bias[]; };  // (N); a dummy when has_bias == 0
+layout(std430, set = 0, binding = 2) readonly buffer BBuf { uint b[]; };         // (K,N), or (N,K) with TRANS_B
+layout(std430, set = 0, binding = 3) readonly buffer BiasBuf { uint bias[]; };   // (N); a dummy when has_bias == 0
+
+float load_b(uint i) { return iopo_widen(b[iopo_word_index(i, B_DT)], i, B_DT); }
+float load_bias(uint i) { return iopo_widen(bias[iopo_word_index(i, BIAS_DT)], i, BIAS_DT); }
 
 layout(push_constant) uniform Push {
     uint M, N, K;
@@ -83,11 +91,11 @@ void main() {
 #if TRANS_B
                 uint kk = idx % BK, nn = idx / BK;
                 uint gn = n0 + nn, gk = k0 + kk;
-                Bs[kk * SB + nn] = (gn < p.N && gk < p.K) ? b[p.b_shift + gn * p.ldb + gk] : 0.0;
+                Bs[kk * SB + nn] = (gn < p.N && gk < p.K) ? load_b(p.b_shift + gn * p.ldb + gk) : 0.0;
 #else
                 uint nn = idx % BN, kk = idx / BN;
                 uint gn = n0 + nn, gk = k0 + kk;
-                Bs[kk * SB + nn] = (gn < p.N && gk < p.K) ? b[p.b_shift + gk * p.ldb + gn] : 0.0;
+                Bs[kk * SB + nn] = (gn < p.N && gk < p.K) ? load_b(p.b_shift + gk * p.ldb + gn) : 0.0;
 #endif
             }
         }
@@ -112,7 +120,7 @@ void main() {
             uint o = p.c_shift + m * p.ldc + n;
             float v = p.alpha * acc[i][j];
             if (p.beta != 0.0) v += p.beta * c[o];
-            if (p.has_bias != 0u) v += bias[p.bias_shift + n];
+            if (p.has_bias != 0u) v += load_bias(p.bias_shift + n);
             c[o] = v;
         }
     }

@@ -7,6 +7,10 @@
    torch.frombuffer.
 2. torch writes F16/BF16 tensors (every one of the 65,536 bit patterns of each) next to their fp32 conversion by
    torch (".ref" tensors); test_safetensors --check-python-file reads both and requires bit-identical results.
+3. torch rounds fp32 values to BF16 and F16 (every rounding tie of either format and the values just either side,
+   fp16 subnormals and overflow, inf, NaN, random bit patterns); test_safetensors --check-rounding requires iopo's
+   conversions (src/util/half.h, which the CPU backend, the shaders' mirror and the bf16 writer share) to give the
+   same bits (a NaN: a NaN).
 
 Usage: safetensors_check.py PATH/TO/test_safetensors. Exits 77 (a failure for ctest) when torch cannot be imported.
 """
@@ -143,6 +147,55 @@ def check_torch_written(exe, tmp):
         fail(f"test_safetensors --check-python-file {path} exited {r.returncode}")
 
 
+def f32_from_bits(bits):
+    """int64 tensor of 32-bit patterns -> float32 tensor with those bits."""
+    bits = bits & 0xFFFFFFFF
+    bits = torch.where(bits >= 2**31, bits - 2**32, bits)
+    return bits.to(torch.int32).view(torch.float32)
+
+
+def f16_from_bits(bits):
+    """int64 tensor of 16-bit patterns -> float16 tensor with those bits."""
+    bits = bits & 0xFFFF
+    return torch.where(bits >= 2**15, bits - 2**16, bits).to(torch.int16).view(torch.float16)
+
+
+def check_torch_rounding(exe, tmp):
+    hi = torch.arange(65536, dtype=torch.int64) << 16
+    parts = [f32_from_bits(hi | lo) for lo in (0x0000, 0x7FFF, 0x8000, 0x8001, 0xFFFF)]  # bf16's ties and neighbours
+    h = torch.arange(65536, dtype=torch.int64)
+    v = f16_from_bits(h).double()  # every fp16 value
+    finite = torch.isfinite(v) & ((h & 0x7FFF) != 0x7BFF)
+    up = f16_from_bits(h + 1).double()  # the next value away from zero (sign-magnitude)
+    mid = ((v + up) / 2)[finite].float()  # fp16's ties: exact in fp32
+    parts += [mid, torch.nextafter(mid, torch.zeros_like(mid)), torch.nextafter(mid, mid * 2), v[finite].float()]
+    parts.append(torch.tensor([0.0, -0.0, float("inf"), float("-inf"), float("nan"), -float("nan"), 65504.0,
+                               65519.99609375, 65520.0, 65536.0, 2.0**-24, 2.0**-25, 1.5 * 2.0**-24, 2.0**-14,
+                               3.4028234663852886e38, -3.4028234663852886e38, 2.0**-149, 2.0**-126, 1.0],
+                              dtype=torch.float32))
+    parts.append(f32_from_bits(torch.tensor([0x7F800001, 0xFF800001, 0x7FC00000, 0x7FFFFFFF, 0xFFFFFFFF, 0x7F802000])))
+    g = torch.Generator().manual_seed(9)
+    parts.append(f32_from_bits(torch.randint(0, 2**32, (1 << 18,), dtype=torch.int64, generator=g)))
+    x = torch.cat(parts)
+    tensors = [("x", "F32", x), ("x.bf16", "BF16", x.to(torch.bfloat16)), ("x.f16", "F16", x.to(torch.float16))]
+    header, blobs, pos = {}, [], 0
+    for name, dtype, t in tensors:
+        b = to_bytes(t)
+        header[name] = {"dtype": dtype, "shape": list(t.shape), "data_offsets": [pos, pos + len(b)]}
+        blobs.append(b)
+        pos += len(b)
+    text = json.dumps(header).encode()
+    text += b" " * ((-(8 + len(text))) % 8)
+    path = os.path.join(tmp, "rounding.safetensors")
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(text)) + text + b"".join(blobs))
+    r = subprocess.run([exe, "--check-rounding", path], capture_output=True, text=True)
+    sys.stdout.write(r.stdout)
+    sys.stdout.write(r.stderr)
+    if r.returncode != 0:
+        fail(f"test_safetensors --check-rounding {path} exited {r.returncode}")
+
+
 def main():
     if len(sys.argv) != 2:
         print(__doc__)
@@ -151,6 +204,7 @@ def main():
     with tempfile.TemporaryDirectory(prefix="iopo-st-py-") as tmp:
         check_iopo_written(exe, tmp)
         check_torch_written(exe, tmp)
+        check_torch_rounding(exe, tmp)
     print("ok")
 
 

@@ -1,6 +1,6 @@
 /* Tests of the Vulkan runtime below the ops: memory sub-allocation, uploads/downloads, the barrier tracking of the
  * command stream (a chain of dependent dispatches recorded without syncs), grid folding past
- * maxComputeWorkGroupCount, tensors beyond one storage binding, and device-option parsing. Runs with validation (synchronization validation included). */
+ * maxComputeWorkGroupCount, tensors beyond one storage binding, 16-bit (BF16/F16) tensors, and device-option parsing. Runs with validation (synchronization validation included). */
 #include <setjmp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -234,6 +234,110 @@ static void test_beyond_one_binding(iopo_ctx *ctx) {
     iopo_ctx_set_max_binding(ctx, 0);
 }
 
+/* 16-bit tensors (BF16 / F16: 2-byte elements) through every context function: sizes, zeroing, raw upload and
+ * download of odd counts, copies at odd element offsets (half a 32-bit word), views at the device's offset alignment
+ * and the refusal of a misaligned one, windows of whole 32-bit words, and a tensor beyond one binding and one transfer
+ * piece. On the CPU backend the same calls, without the Vulkan parts. */
+static void test_half_tensors(iopo_ctx *ctx) {
+    bool vk = iopo_ctx_backend(ctx) == IOPO_BACKEND_VULKAN;
+    EXPECT(iopo_dtype_size(IOPO_BF16) == 2 && iopo_dtype_size(IOPO_F16) == 2 && iopo_dtype_size(IOPO_F32) == 4 &&
+               iopo_dtype_size(IOPO_I32) == 4,
+           "dtype sizes");
+    for (int64_t n = 1; n <= 100000; n *= 7) {
+        iopo_tensor *t = iopo_tensor_new1(ctx, n % 2 ? IOPO_BF16 : IOPO_F16, n);
+        EXPECT(iopo_tensor_bytes(t) == (size_t)n * 2, "a 16-bit tensor of %lld elements holds %zu bytes", (long long)n,
+               iopo_tensor_bytes(t));
+        uint16_t *in = malloc((size_t)n * 2), *out = malloc((size_t)n * 2 + 2);
+        out[n] = 0xabcd;   // a download writes exactly n elements
+        iopo_tensor_download(t, out);
+        bool zero = true;
+        for (int64_t i = 0; i < n; i++) zero &= out[i] == 0;
+        EXPECT(zero && out[n] == 0xabcd, "new 16-bit tensor of %lld elements: not zeroed, or wrote past n",
+               (long long)n);
+        for (int64_t i = 0; i < n; i++) in[i] = (uint16_t)(i * 2654435761u >> 7);
+        iopo_tensor_upload(t, in);
+        iopo_tensor_download(t, out);
+        EXPECT(memcmp(in, out, (size_t)n * 2) == 0, "round trip of %lld 16-bit values differs", (long long)n);
+        iopo_tensor *u = iopo_tensor_new1(ctx, t->dtype, n);
+        iopo_tensor_copy(u, t);
+        iopo_tensor_download(u, out);
+        EXPECT(memcmp(in, out, (size_t)n * 2) == 0, "copy of %lld 16-bit values differs", (long long)n);
+        if (n >= 12) {   // elements [3, 10) to [1, 8): odd to odd, both starting inside a 32-bit word
+            iopo_tensor_zero(u);
+            iopo_tensor_copy_range(u, 1, t, 3, 7);
+            iopo_tensor_download(u, out);
+            bool ok = out[0] == 0 && out[8] == 0 && memcmp(out + 1, in + 3, 14) == 0;
+            EXPECT(ok, "copy_range of 7 16-bit elements from 3 to 1 (n = %lld)", (long long)n);
+        }
+        iopo_tensor_zero(t);
+        iopo_tensor_download(t, out);
+        EXPECT(out[0] == 0 && out[n - 1] == 0, "zero left 16-bit data");
+        iopo_tensor_free(u);
+        iopo_tensor_free(t);
+        free(in), free(out);
+    }
+
+    // views: an offset of storage_align bytes is storage_align / 2 elements
+    size_t align = vk ? (size_t)vk_get_limits(ctx)->storage_align : 16;
+    int64_t n = 64 + (int64_t)align;
+    uint16_t *in = malloc((size_t)n * 2), *out = malloc((size_t)n * 2);
+    for (int64_t i = 0; i < n; i++) in[i] = (uint16_t)(0x1000 + i);
+    iopo_tensor *base = iopo_tensor_new1(ctx, IOPO_BF16, n);
+    iopo_tensor_upload(base, in);
+    size_t off = align / 2;
+    iopo_tensor *view = iopo_tensor_view(base, off, 1, (int64_t[]){7});
+    EXPECT(view->dtype == IOPO_BF16 && iopo_tensor_bytes(view) == 14, "view dtype %d, %zu bytes", (int)view->dtype,
+           iopo_tensor_bytes(view));
+    iopo_tensor_download(view, out);
+    EXPECT(memcmp(out, in + off, 14) == 0, "a 16-bit view at element %zu reads the wrong elements", off);
+    iopo_tensor_free(view);
+    if (vk) {
+        failure_message[0] = 0;
+        iopo_set_failure_handler(record_failure, NULL);
+        volatile bool returned = false;
+        if (setjmp(failure_jump) == 0) {
+            iopo_tensor *bad = iopo_tensor_view(base, 1, 1, (int64_t[]){4});   // 2 bytes in: misaligned
+            returned = true;
+            iopo_tensor_free(bad);
+        }
+        iopo_set_failure_handler(NULL, NULL);
+        EXPECT(!returned && strstr(failure_message, "alignment"), "a 16-bit view 2 bytes in: handler got \"%s\"",
+               failure_message);
+        // a window of elements [3, 9): starts at byte 0, element 3 is its shift, 18 bytes rounded up to whole words
+        vk_window w = vk_window_of(ctx, base, false, 3, 9);
+        EXPECT(w.arg.offset == 0 && w.shift == 3 && w.arg.bytes == 20, "window [3,9): offset %llu shift %u bytes %llu",
+               (unsigned long long)w.arg.offset, w.shift, (unsigned long long)w.arg.bytes);
+        w = vk_window_of(ctx, base, false, off + 1, off + 3);   // from the second aligned byte: 6 bytes, one word more
+        EXPECT(w.arg.offset == align && w.shift == 1 && w.arg.bytes == 8,
+               "window [%zu,%zu): offset %llu shift %u bytes %llu", off + 1, off + 3, (unsigned long long)w.arg.offset,
+               w.shift, (unsigned long long)w.arg.bytes);
+    }
+    iopo_tensor_free(base);
+    free(in), free(out);
+
+    if (!vk) return;
+    // beyond one binding (4 KiB) and one transfer piece (32 MiB): 40 MiB and 6 bytes of bf16
+    iopo_ctx_set_max_binding(ctx, 4096);
+    n = (40 << 20) / 2 + 3;
+    in = malloc((size_t)n * 2), out = malloc((size_t)n * 2);
+    for (int64_t i = 0; i < n; i++) in[i] = (uint16_t)(i * 40503u);
+    iopo_tensor *a = iopo_tensor_new1(ctx, IOPO_BF16, n), *b = iopo_tensor_new1(ctx, IOPO_BF16, n);
+    iopo_tensor_upload(a, in);
+    iopo_tensor_copy(b, a);
+    iopo_tensor_download(b, out);
+    EXPECT(memcmp(in, out, (size_t)n * 2) == 0, "round trip of a 40 MiB bf16 tensor differs");
+    iopo_tensor_copy_range(b, (size_t)n - 5, a, 1, 5);   // across the last transfer piece, odd offsets
+    iopo_tensor_download(b, out);
+    EXPECT(memcmp(out + n - 5, in + 1, 10) == 0 && memcmp(out, in, (size_t)(n - 5) * 2) == 0,
+           "copy_range at the end of a 40 MiB bf16 tensor");
+    EXPECT(vk_window_elems(ctx, IOPO_BF16) == 2 * vk_window_elems(ctx, IOPO_F32) - 1,
+           "a 16-bit window holds %llu elements, an fp32 one %llu", (unsigned long long)vk_window_elems(ctx, IOPO_BF16),
+           (unsigned long long)vk_window_elems(ctx, IOPO_F32));
+    iopo_tensor_free(a), iopo_tensor_free(b);
+    free(in), free(out);
+    iopo_ctx_set_max_binding(ctx, 0);
+}
+
 /* The validation plumbing itself: a deliberately invalid call (a buffer of size 0) must be counted. */
 static void test_validation_is_counted(iopo_ctx *ctx) {
     uint64_t before = iopo_validation_message_count();
@@ -260,6 +364,7 @@ int main(void) {
     }
     iopo_ctx *cpu = iopo_ctx_create(&(iopo_ctx_options){.backend = IOPO_BACKEND_CPU}, err, sizeof err);
     test_upload_download(cpu);
+    test_half_tensors(cpu);
     test_allocation_failure_is_handed_to_the_caller(cpu, (int64_t)1 << 40, (int64_t)1 << 20, "out of host memory");
     iopo_ctx_destroy(cpu);
     if (opts.backend != IOPO_BACKEND_VULKAN) {
@@ -279,6 +384,7 @@ int main(void) {
     test_grid_folding(ctx);
     test_oversized_tensor_is_reported(ctx);
     test_beyond_one_binding(ctx);
+    test_half_tensors(ctx);
     VkDeviceSize cap = largest_buffer(vk_get_limits(ctx));
     test_allocation_failure_is_handed_to_the_caller(ctx, (int64_t)(cap / 4 / 16 + 1), 16, "maxMemoryAllocationSize");
     uint64_t msgs = iopo_validation_message_count();

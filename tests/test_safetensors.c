@@ -3,10 +3,12 @@
  *   test_safetensors                          all checks below, in a fresh temporary directory
  *   test_safetensors --write-for-python F     writes the file tests/safetensors_check.py verifies with torch
  *   test_safetensors --check-python-file F    checks every tensor X of a torch-written file against its F32 "X.ref"
+ *   test_safetensors --check-rounding F       checks util/half.h's rounding of F32 "x" against torch's "x.bf16", "x.f16"
  *
  * Every malformed file is built byte by byte here, so each rejection test hits exactly one problem. */
 #include "iopo/fileio.h"
 #include "iopo/safetensors.h"
+#include "util/half.h"
 
 #include <cjson/cJSON.h>
 #include <dirent.h>
@@ -717,11 +719,49 @@ static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *
     return remove(p);
 }
 
+/* torch's .to(bfloat16) / .to(float16) of every value of "x" against iopo's conversions, bit for bit (NaN: NaN). */
+static int check_rounding(const char *path) {
+    char err[1024];
+    iopo_safetensors *st = iopo_st_open(path, err, sizeof err);
+    if (!st) {
+        fprintf(stderr, "%s\n", err);
+        return 1;
+    }
+    const iopo_st_tensor *x = iopo_st_find(st, "x"), *b = iopo_st_find(st, "x.bf16"), *h = iopo_st_find(st, "x.f16");
+    if (!x || !b || !h || x->dtype != IOPO_ST_F32 || b->dtype != IOPO_ST_BF16 || h->dtype != IOPO_ST_F16 ||
+        b->numel != x->numel || h->numel != x->numel) {
+        fprintf(stderr, "%s: expected F32 x, BF16 x.bf16 and F16 x.f16 of one length\n", path);
+        iopo_st_close(st);
+        return 1;
+    }
+    size_t bad[2] = {0, 0};
+    for (size_t i = 0; i < x->numel; i++) {
+        float v;
+        memcpy(&v, (const uint8_t *)x->data + 4 * i, 4);   // raw bits: NaN payloads as torch wrote them
+        const uint8_t *pb = (const uint8_t *)b->data + 2 * i, *ph = (const uint8_t *)h->data + 2 * i;
+        uint16_t want[2] = {(uint16_t)(pb[0] | pb[1] << 8), (uint16_t)(ph[0] | ph[1] << 8)};
+        uint16_t got[2] = {iopo_f32_to_bf16(v), iopo_f32_to_f16(v)};
+        for (int k = 0; k < 2; k++) {
+            float gw = k ? iopo_f16_to_f32(got[k]) : iopo_bf16_to_f32(got[k]);
+            float ww = k ? iopo_f16_to_f32(want[k]) : iopo_bf16_to_f32(want[k]);
+            bool same = isnan(ww) ? isnan(gw) : got[k] == want[k];
+            if (!same && bad[k]++ < 5)
+                fprintf(stderr, "%s(%a = 0x%08x): iopo 0x%04x, torch 0x%04x\n", k ? "f16" : "bf16", (double)v,
+                        iopo_f32_bits(v), got[k], want[k]);
+        }
+    }
+    printf("rounding of %zu fp32 values: %zu bf16 and %zu f16 mismatches with torch\n", x->numel, bad[0], bad[1]);
+    iopo_st_close(st);
+    return bad[0] || bad[1] ? 1 : 0;
+}
+
 int main(int argc, char **argv) {
     if (argc == 3 && !strcmp(argv[1], "--write-for-python")) return write_for_python(argv[2]);
     if (argc == 3 && !strcmp(argv[1], "--check-python-file")) return check_python_file(argv[2]);
+    if (argc == 3 && !strcmp(argv[1], "--check-rounding")) return check_rounding(argv[2]);
     if (argc != 1) {
-        fprintf(stderr, "usage: %s [--write-for-python FILE | --check-python-file FILE]\n", argv[0]);
+        fprintf(stderr, "usage: %s [--write-for-python FILE | --check-python-file FILE | --check-rounding FILE]\n",
+                argv[0]);
         return 2;
     }
     const char *base = getenv("TMPDIR");

@@ -12,7 +12,16 @@
 #include <stdio.h>
 
 typedef enum { IOPO_BACKEND_CPU = 0, IOPO_BACKEND_VULKAN = 1 } iopo_backend_kind;
-typedef enum { IOPO_F32 = 0, IOPO_I32 = 1 } iopo_dtype;
+/* Element types. F32 and I32 are 4 bytes; BF16 (the top half of an fp32) and F16 (IEEE binary16) are 2 bytes, stored
+ * little-endian and packed (element 2i in the low half of 32-bit word i: shaders read them as uint and unpack). The
+ * 16-bit types hold weights kept in a checkpoint's own precision: ops that accept them say so (include/iopo/ops.h),
+ * read them widened exactly to fp32 and compute in fp32; everything else takes F32. */
+typedef enum { IOPO_F32 = 0, IOPO_I32 = 1, IOPO_BF16 = 2, IOPO_F16 = 3 } iopo_dtype;
+
+/* Bytes of one element: 4 for F32 and I32, 2 for BF16 and F16. */
+size_t iopo_dtype_size(iopo_dtype dtype);
+/* "f32", "i32", "bf16", "f16". */
+const char *iopo_dtype_name(iopo_dtype dtype);
 
 typedef struct iopo_ctx iopo_ctx;
 
@@ -20,7 +29,7 @@ typedef struct iopo_ctx iopo_ctx;
 
 typedef struct iopo_tensor {
     iopo_ctx *ctx;
-    iopo_dtype dtype;          /* both dtypes are 4 bytes wide */
+    iopo_dtype dtype;          /* iopo_dtype_size(dtype) bytes per element */
     int ndim;
     int64_t shape[IOPO_MAX_DIMS];
     size_t numel;
@@ -77,19 +86,22 @@ iopo_tensor *iopo_tensor_new(iopo_ctx *ctx, iopo_dtype dtype, int ndim, const in
 iopo_tensor *iopo_tensor_new1(iopo_ctx *ctx, iopo_dtype dtype, int64_t d0);
 iopo_tensor *iopo_tensor_new2(iopo_ctx *ctx, iopo_dtype dtype, int64_t d0, int64_t d1);
 iopo_tensor *iopo_tensor_new3(iopo_ctx *ctx, iopo_dtype dtype, int64_t d0, int64_t d1, int64_t d2);
-/* A view: a tensor of `shape` over base's elements [offset, offset + numel), sharing base's memory (base must outlive
- * it; freeing the view frees only the view). On Vulkan, offset * 4 bytes must keep the device's storage-buffer offset
- * alignment (offset 0, a prefix, always does); a misaligned view goes to the failure handler. */
+/* A view: a tensor of `shape` over base's elements [offset, offset + numel), sharing base's memory and dtype (base must
+ * outlive it; freeing the view frees only the view). On Vulkan, offset * iopo_dtype_size(dtype) bytes must keep the
+ * device's storage-buffer offset alignment (offset 0, a prefix, always does); a misaligned view goes to the failure
+ * handler. */
 iopo_tensor *iopo_tensor_view(iopo_tensor *base, size_t offset, int ndim, const int64_t *shape);
 void iopo_tensor_free(iopo_tensor *t);
-size_t iopo_tensor_bytes(const iopo_tensor *t);
+size_t iopo_tensor_bytes(const iopo_tensor *t);   /* numel * iopo_dtype_size(dtype) */
 
-/* Host <-> tensor copies of the whole tensor. Upload is recorded in order with ops; download waits for the stream. */
+/* Host <-> tensor copies of the whole tensor, iopo_tensor_bytes(t) bytes of raw elements (a BF16/F16 tensor takes and
+ * gives its 2-byte values). Upload is recorded in order with ops; download waits for the stream. */
 void iopo_tensor_upload(iopo_tensor *t, const void *src);
 void iopo_tensor_download(const iopo_tensor *t, void *dst);
 void iopo_tensor_zero(iopo_tensor *t);
-void iopo_tensor_copy(iopo_tensor *dst, const iopo_tensor *src);   /* same numel */
-/* dst[dst_off .. dst_off + n) = src[src_off .. src_off + n) (elements; any offsets; same context). */
+void iopo_tensor_copy(iopo_tensor *dst, const iopo_tensor *src);   /* same numel and dtype size */
+/* dst[dst_off .. dst_off + n) = src[src_off .. src_off + n) (elements; any offsets; same context; dtypes of the same
+ * size: the bytes are copied, not converted; see iopo_convert in include/iopo/ops.h). */
 void iopo_tensor_copy_range(iopo_tensor *dst, size_t dst_off, const iopo_tensor *src, size_t src_off, size_t n);
 
 /* Per-op GPU time table, summed since the last reset (Vulkan with opts.profile only; prints a note otherwise). */

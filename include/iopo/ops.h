@@ -3,6 +3,9 @@
  * Conventions (all ops):
  * - Tensors are fp32 unless marked i32, row-major, contiguous; shapes are given in the comments and by the int
  *   arguments, which must agree with the tensors' element counts (checked: a mismatch aborts with a message).
+ * - An argument marked "f32 | bf16 | f16" may also be a 16-bit tensor (a weight kept in its checkpoint's precision):
+ *   it is widened exactly to fp32 as it is read, and everything is computed and accumulated in fp32, so the result is
+ *   the fp32 op on the widened values. Outputs and gradients are always fp32.
  * - Forward ops overwrite their outputs.
  * - Backward ops ADD into every gradient output (dX += ...), so gradients of shared inputs (residual stream, tied
  *   weights) and of micro-batches accumulate; callers zero gradient buffers when a step starts. The one exception is
@@ -21,18 +24,31 @@
 typedef enum { IOPO_W_KN = 0, IOPO_W_NK = 1 } iopo_wlayout;
 
 /* General matrix product: C (M,N) = alpha * op(A) @ op(B) + beta * C, where op(A) is (M,K) and op(B) is (K,N).
- * trans_a: A is stored (K,M); trans_b: B is stored (N,K). beta == 0 ignores C's old contents (NaN included). */
+ * trans_a: A is stored (K,M); trans_b: B is stored (N,K). beta == 0 ignores C's old contents (NaN included).
+ * B is f32 | bf16 | f16; A and C are f32. */
 void iopo_gemm(iopo_ctx *ctx, iopo_tensor *c, const iopo_tensor *a, const iopo_tensor *b,
                int M, int N, int K, bool trans_a, bool trans_b, float alpha, float beta);
 
-/* out (M,N) = inp (M,K) @ W + bias (N); W is (K,N) for IOPO_W_KN or (N,K) for IOPO_W_NK; bias may be NULL. */
+/* out (M,N) = inp (M,K) @ W + bias (N); W is (K,N) for IOPO_W_KN or (N,K) for IOPO_W_NK; bias may be NULL.
+ * W and bias are f32 | bf16 | f16 (each its own). */
 void iopo_matmul_forward(iopo_ctx *ctx, iopo_tensor *out, const iopo_tensor *inp, const iopo_tensor *w,
                          const iopo_tensor *bias, int M, int K, int N, iopo_wlayout layout);
 
-/* dinp (M,K) += dout @ W^T;  dw (W's layout) += inp^T @ dout;  dbias (N) += column sums of dout (M,N). */
+/* dinp (M,K) += dout @ W^T;  dw (W's layout) += inp^T @ dout;  dbias (N) += column sums of dout (M,N).
+ * W is f32 | bf16 | f16 (dinp reads it widened); dw and dbias are f32 whatever W's dtype: dw reads neither W nor its
+ * dtype, so a 16-bit weight that is frozen passes dw = NULL, and one trained in fp32 elsewhere can still get an fp32
+ * gradient here. */
 void iopo_matmul_backward(iopo_ctx *ctx, iopo_tensor *dinp, iopo_tensor *dw, iopo_tensor *dbias,
                           const iopo_tensor *dout, const iopo_tensor *inp, const iopo_tensor *w,
                           int M, int K, int N, iopo_wlayout layout);
+
+/* ---- dtype conversion --------------------------------------------------------------------------------------- */
+
+/* dst (N) = src (N) converted, between f32 and bf16 or f16 (one side f32; dst != src): widening is exact; narrowing
+ * rounds to nearest, ties to even, as torch's .to(torch.bfloat16) / .to(torch.float16) do: fp16 keeps subnormals and
+ * overflows to inf from 65520 up; bf16 overflows to inf only past its largest finite value (as fp32 rounds); NaN stays
+ * a quiet NaN of the same sign. Bit-identical on both backends (src/util/half.h holds the scalar steps). */
+void iopo_convert(iopo_ctx *ctx, iopo_tensor *dst, const iopo_tensor *src, size_t N);
 
 /* ---- normalisation ------------------------------------------------------------------------------------------ */
 
@@ -75,10 +91,12 @@ void iopo_accumulate(iopo_ctx *ctx, iopo_tensor *dst, const iopo_tensor *src, si
 /* ---- embedding ---------------------------------------------------------------------------------------------- */
 
 /* out (B,T,C) = wte (V,C)[tokens (B,T) i32] + wpe (maxT,C)[t]; wpe may be NULL (no learned positions).
+ * wte and wpe are f32 | bf16 | f16 (each its own): out = widen(wte) + widen(wpe) in fp32.
  * A token outside [0, V) yields a zero token embedding (and no gradient); T <= maxT. */
 void iopo_embedding_forward(iopo_ctx *ctx, iopo_tensor *out, const iopo_tensor *tokens, const iopo_tensor *wte,
                             const iopo_tensor *wpe, int B, int T, int C, int V);
-/* dwte (V,C) += per-token sums of dout (B,T,C); dwpe (maxT,C) += sums over the batch. Deterministic: no atomics. */
+/* dwte (V,C) += per-token sums of dout (B,T,C); dwpe (maxT,C) += sums over the batch. Deterministic: no atomics.
+ * dwte and dwpe are f32 (the tables' own dtype does not enter). */
 void iopo_embedding_backward(iopo_ctx *ctx, iopo_tensor *dwte, iopo_tensor *dwpe, const iopo_tensor *dout,
                              const iopo_tensor *tokens, int B, int T, int C, int V);
 
@@ -115,7 +133,7 @@ void iopo_attention_decode(iopo_ctx *ctx, iopo_tensor *out, const iopo_tensor *c
 void iopo_scatter_rows(iopo_ctx *ctx, iopo_tensor *dst, const iopo_tensor *src, const iopo_tensor *pos, int B,
                        int Tmax, int W);
 /* out (N,C) += table (R,C)[idx[i], :] for each i with 0 <= idx[i] < R (others add nothing): GPT-2's learned position
- * embedding of decoded tokens at their positions. idx (N) i32. */
+ * embedding of decoded tokens at their positions. idx (N) i32; table f32 | bf16 | f16. */
 void iopo_gather_rows_add(iopo_ctx *ctx, iopo_tensor *out, const iopo_tensor *table, const iopo_tensor *idx, int N,
                           int R, int C);
 

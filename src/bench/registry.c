@@ -11,6 +11,7 @@ void bench_qk_norm(bench_ctx *bc);
 void bench_softmax_ce(bench_ctx *bc);
 void bench_optim(bench_ctx *bc);
 void bench_lora(bench_ctx *bc);
+void bench_convert(bench_ctx *bc);
 
 const bench_entry bench_registry[] = {
     {"eltwise", bench_eltwise},
@@ -24,5 +25,6 @@ const bench_entry bench_registry[] = {
     {"softmax_ce", bench_softmax_ce},
     {"optim", bench_optim},
     {"lora", bench_lora},
+    {"convert", bench_convert},
 };
 const int bench_registry_count = (int)(sizeof bench_registry / sizeof bench_registry[0]);

@@ -1,5 +1,6 @@
 /* The check harness behind `iopo selftest` and the ctest suite. */
 #include "check/check.h"
+#include "util/half.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -119,5 +120,28 @@ iopo_tensor *check_tensor1(iopo_ctx *ctx, iopo_dtype dt, const void *host, int64
 void *check_download(const iopo_tensor *t) {
     void *x = malloc(t->numel ? iopo_tensor_bytes(t) : 4);
     iopo_tensor_download(t, x);
+    return x;
+}
+
+iopo_tensor *check_tensor_as(iopo_ctx *ctx, iopo_dtype dt, const float *host, int ndim, const int64_t *shape) {
+    if (dt == IOPO_F32) return check_tensor(ctx, dt, host, ndim, shape);
+    iopo_tensor *t = iopo_tensor_new(ctx, dt, ndim, shape);
+    uint16_t *h = malloc((t->numel ? t->numel : 1) * sizeof *h);
+    iopo_narrow_f32(h, dt, host, t->numel);
+    iopo_tensor_upload(t, h);
+    free(h);
+    return t;
+}
+
+float *check_rounded(const float *host, size_t n, iopo_dtype dt) {
+    float *x = malloc((n ? n : 1) * sizeof *x);
+    if (dt == IOPO_F32) {
+        memcpy(x, host, n * sizeof *x);
+        return x;
+    }
+    uint16_t *h = malloc((n ? n : 1) * sizeof *h);
+    iopo_narrow_f32(h, dt, host, n);
+    iopo_widen_f32(x, h, dt, 0, n);
+    free(h);
     return x;
 }

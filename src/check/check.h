@@ -47,6 +47,11 @@ double check_dot(const float *a, const float *b, size_t n);
 iopo_tensor *check_tensor(iopo_ctx *ctx, iopo_dtype dt, const void *host, int ndim, const int64_t *shape);
 iopo_tensor *check_tensor1(iopo_ctx *ctx, iopo_dtype dt, const void *host, int64_t n);
 void *check_download(const iopo_tensor *t);
+/* A float tensor of dtype dt (F32, BF16 or F16) holding host's fp32 values (rounded to dt as iopo_convert does). */
+iopo_tensor *check_tensor_as(iopo_ctx *ctx, iopo_dtype dt, const float *host, int ndim, const int64_t *shape);
+/* host's n values as a dt tensor holds them: rounded to dt and widened back (a malloc'd copy; F32: unchanged). The
+ * fp64 references of ops on 16-bit inputs are computed from these. */
+float *check_rounded(const float *host, size_t n, iopo_dtype dt);
 
 /* A registered check: runs all its comparisons, returns the number of failed rows. */
 typedef struct check_entry {

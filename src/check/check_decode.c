@@ -195,25 +195,33 @@ static void rows_case(check_ctx *cc, iopo_ctx *ctx, const char *backend) {
     free(dst0);
     free(src);
 
-    float *out0 = check_randn(cc, (size_t)N * C, 1.0f), *table = check_randn(cc, (size_t)R * C, 1.0f);
-    int64_t shp_out[2] = {N, C}, shp_tab[2] = {R, C};
-    iopo_tensor *out = check_tensor(ctx, IOPO_F32, out0, 2, shp_out);
-    iopo_tensor *tab = check_tensor(ctx, IOPO_F32, table, 2, shp_tab);
-    iopo_tensor *ix = check_tensor1(ctx, IOPO_I32, idx, N);
-    iopo_gather_rows_add(ctx, out, tab, ix, N, R, C);
-    got = check_download(out);
-    for (int i = 0; i < N; i++)
-        if (idx[i] >= 0 && idx[i] < R)
-            for (int c = 0; c < C; c++) out0[(size_t)i * C + c] += table[(size_t)idx[i] * C + c];
-    snprintf(what, sizeof what, "%s += formula (idx -1, R add 0)", backend);
-    check_identical(cc, "gather_rows_add", "N6 R9 C300 idx 0,8,-1,9,4,4", what, got, out0,
-                    (size_t)N * C * sizeof(float));
-    free(got);
-    iopo_tensor_free(out);
-    iopo_tensor_free(tab);
-    iopo_tensor_free(ix);
-    free(out0);
-    free(table);
+    // The table in each dtype (16-bit: GPT-2's position table kept in its checkpoint's precision): the formula adds
+    // the widened values, exactly as both backends do. C is odd so that rows start on both halves of a 32-bit word.
+    const iopo_dtype dts[3] = {IOPO_F32, IOPO_BF16, IOPO_F16};
+    for (int d = 0; d < 3; d++) {
+        const int Cg = C + 1;
+        float *out0 = check_randn(cc, (size_t)N * Cg, 1.0f), *table = check_randn(cc, (size_t)R * Cg, 1.0f);
+        float *tw = check_rounded(table, (size_t)R * Cg, dts[d]);
+        int64_t shp_out[2] = {N, Cg}, shp_tab[2] = {R, Cg};
+        iopo_tensor *out = check_tensor(ctx, IOPO_F32, out0, 2, shp_out);
+        iopo_tensor *tab = check_tensor_as(ctx, dts[d], table, 2, shp_tab);
+        iopo_tensor *ix = check_tensor1(ctx, IOPO_I32, idx, N);
+        iopo_gather_rows_add(ctx, out, tab, ix, N, R, Cg);
+        got = check_download(out);
+        for (int i = 0; i < N; i++)
+            if (idx[i] >= 0 && idx[i] < R)
+                for (int c = 0; c < Cg; c++) out0[(size_t)i * Cg + c] += tw[(size_t)idx[i] * Cg + c];
+        snprintf(what, sizeof what, "%s += formula (idx -1, R add 0), %s table", backend, iopo_dtype_name(dts[d]));
+        check_identical(cc, "gather_rows_add", "N6 R9 C301 idx 0,8,-1,9,4,4", what, got, out0,
+                        (size_t)N * Cg * sizeof(float));
+        free(got);
+        iopo_tensor_free(out);
+        iopo_tensor_free(tab);
+        iopo_tensor_free(ix);
+        free(out0);
+        free(table);
+        free(tw);
+    }
 }
 
 void check_decode(check_ctx *cc) {

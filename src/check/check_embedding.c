@@ -1,5 +1,6 @@
 /* Checks of the token + position embedding: device against the CPU reference (forward, backward with += into
- * non-zero gradients), CPU backward against finite differences, device determinism, out-of-vocabulary ids. */
+ * non-zero gradients), CPU backward against finite differences, device determinism, out-of-vocabulary ids; the forward
+ * with BF16 / F16 tables against the formula on their widened values. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,7 +62,8 @@ typedef struct emb_fd {
 static double emb_loss(void *user) {
     emb_fd *f = user;
     const emb_shape *s = f->s;
-    cpu_embedding_forward(f->out, f->in->tokens, f->in->wte, s->maxT ? f->in->wpe : NULL, s->B, s->T, s->C, s->V);
+    cpu_embedding_forward(f->out, f->in->tokens, f->in->wte, IOPO_F32, s->maxT ? f->in->wpe : NULL, IOPO_F32, s->B,
+                          s->T, s->C, s->V);
     return check_dot(f->out, f->in->dout, (size_t)s->B * s->T * s->C);
 }
 
@@ -188,6 +190,50 @@ static void emb_case(check_ctx *cc, const emb_shape *s, bool do_fd) {
     free(in.dwpe0);
 }
 
+/* 16-bit tables (a checkpoint's bf16/fp16 weights kept as they are): the forward adds the widened values in fp32, one
+ * rounding at most, so the CPU must equal the formula on the widened tables exactly and the device the CPU bit for
+ * bit. Odd C puts rows on both halves of a 32-bit word; the tables' dtypes differ from each other in one case. */
+static void emb16_case(check_ctx *cc, const emb_shape *s, iopo_dtype wte_dt, iopo_dtype wpe_dt) {
+    char shape[96];
+    snprintf(shape, sizeof shape, "B%d T%d C%d V%d maxT%d %s/%s", s->B, s->T, s->C, s->V, s->maxT,
+             iopo_dtype_name(wte_dt), s->maxT ? iopo_dtype_name(wpe_dt) : "-");
+    size_t nbt = (size_t)s->B * s->T, nout = nbt * s->C, nwte = (size_t)s->V * s->C, nwpe = (size_t)s->maxT * s->C;
+    emb_inputs in = {0};
+    in.tokens = check_randi(cc, nbt, -2, s->V + 2);   // a few out-of-vocabulary ids at both ends
+    float *wte = check_randn(cc, nwte, 1.0f), *wpe = s->maxT ? check_randn(cc, nwpe, 1.0f) : NULL;
+    in.wte = check_rounded(wte, nwte, wte_dt);
+    in.wpe = s->maxT ? check_rounded(wpe, nwpe, wpe_dt) : NULL;
+    int64_t shp_bt[2] = {s->B, s->T}, shp_btc[3] = {s->B, s->T, s->C};
+    int64_t shp_wte[2] = {s->V, s->C}, shp_wpe[2] = {s->maxT, s->C};
+    float *res[2] = {NULL, NULL};
+    iopo_ctx *ctxs[2] = {cc->cpu, cc->dev};
+    for (int k = 0; k < 2 && ctxs[k]; k++) {
+        iopo_ctx *ctx = ctxs[k];
+        iopo_tensor *tokens = check_tensor(ctx, IOPO_I32, in.tokens, 2, shp_bt);
+        iopo_tensor *twte = check_tensor_as(ctx, wte_dt, wte, 2, shp_wte);
+        iopo_tensor *twpe = s->maxT ? check_tensor_as(ctx, wpe_dt, wpe, 2, shp_wpe) : NULL;
+        iopo_tensor *out = check_tensor(ctx, IOPO_F32, NULL, 3, shp_btc);
+        iopo_embedding_forward(ctx, out, tokens, twte, twpe, s->B, s->T, s->C, s->V);
+        res[k] = check_download(out);
+        iopo_tensor *all[] = {tokens, twte, twpe, out};
+        for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+            if (all[i]) iopo_tensor_free(all[i]);
+    }
+    int n_oov;
+    double ferr = emb_forward_error(s, &in, res[0], &n_oov);
+    char what[64];
+    snprintf(what, sizeof what, "cpu fwd exact (%d oov ids)", n_oov);
+    check_row(cc, "embedding_fwd", shape, what, ferr, 0, ferr == 0);
+    if (res[1]) check_identical(cc, "embedding_fwd", shape, "vulkan == cpu", res[1], res[0], nout * sizeof(float));
+    free(res[0]);
+    free(res[1]);
+    free(in.tokens);
+    free(in.wte);
+    free(in.wpe);
+    free(wte);
+    free(wpe);
+}
+
 void check_embedding(check_ctx *cc) {
     const emb_shape small[] = {
         {1, 1, 1, 1, 1},      // a single element (its id is the only vocabulary entry)
@@ -201,4 +247,12 @@ void check_embedding(check_ctx *cc) {
     // More positions than one shader loop may run on lavapipe (65,535 iterations): the dwte backward must split them.
     const emb_shape long_batch = {2, 40001, 3, 11, 0};
     emb_case(cc, &long_batch, false);
+
+    const emb_shape s16 = {2, 9, 33, 50, 12}, s16_nowpe = {3, 5, 7, 1001, 0};
+    emb16_case(cc, &s16, IOPO_BF16, IOPO_BF16);
+    emb16_case(cc, &s16, IOPO_F16, IOPO_F16);
+    emb16_case(cc, &s16, IOPO_BF16, IOPO_F32);
+    emb16_case(cc, &s16, IOPO_F32, IOPO_F16);
+    emb16_case(cc, &s16_nowpe, IOPO_BF16, IOPO_F32);
+    emb16_case(cc, &s16_nowpe, IOPO_F16, IOPO_F32);
 }

@@ -160,11 +160,11 @@ typedef struct emb_out {
     float *out, *dwte;
 } emb_out;
 
-static emb_out emb_run(split_run *r, const int32_t *tok, const float *wte, const float *dout, const float *dwte0,
-                       int B, int T, int C, int V) {
+static emb_out emb_run(split_run *r, const int32_t *tok, const float *wte, iopo_dtype wdt, const float *dout,
+                       const float *dwte0, int B, int T, int C, int V) {
     int64_t shp_bt[2] = {B, T}, shp_btc[3] = {B, T, C}, shp_wte[2] = {V, C};
     iopo_tensor *tokens = check_tensor(r->ctx, IOPO_I32, tok, 2, shp_bt);
-    iopo_tensor *w = check_tensor(r->ctx, IOPO_F32, wte, 2, shp_wte);
+    iopo_tensor *w = check_tensor_as(r->ctx, wdt, wte, 2, shp_wte);
     iopo_tensor *dw = check_tensor(r->ctx, IOPO_F32, dwte0, 2, shp_wte);
     iopo_tensor *out = check_tensor(r->ctx, IOPO_F32, NULL, 3, shp_btc);
     iopo_tensor *d = check_tensor(r->ctx, IOPO_F32, dout, 3, shp_btc);
@@ -178,8 +178,9 @@ static emb_out emb_run(split_run *r, const int32_t *tok, const float *wte, const
     return o;
 }
 
-static void split_embedding(check_ctx *cc) {
-    const int B = 2, T = 24, C = 16, V = QWEN_VOCAB;
+/* wdt 16-bit: a Qwen-sized bf16/fp16 table, half the bytes per window (C odd: rows on both halves of a word). */
+static void split_embedding(check_ctx *cc, iopo_dtype wdt) {
+    const int B = 2, T = 24, C = wdt == IOPO_F32 ? 16 : 17, V = QWEN_VOCAB;
     size_t nbt = (size_t)B * T, nwte = (size_t)V * C;
     int32_t *tok = check_randi(cc, nbt, 0, V);
     // ids at both ends of the vocabulary and of a piece, repeated ids (rows collide), out-of-vocabulary ids
@@ -188,10 +189,11 @@ static void split_embedding(check_ctx *cc) {
     float *wte = check_randn(cc, nwte, 1.0f), *dout = check_randn(cc, nbt * C, 1.0f);
     float *dwte0 = check_randn(cc, nwte, 1.0f);
     split_run ref = {cc->cpu, 0, 0}, whole = {cc->dev, 0, 0}, split = {cc->dev, 1 << 20, 0};
-    emb_out r = emb_run(&ref, tok, wte, dout, dwte0, B, T, C, V);
-    emb_out w = emb_run(&whole, tok, wte, dout, dwte0, B, T, C, V);
-    emb_out s = emb_run(&split, tok, wte, dout, dwte0, B, T, C, V);
-    const char *shape = "B2 T24 C16 V151936 limit 1M";
+    emb_out r = emb_run(&ref, tok, wte, wdt, dout, dwte0, B, T, C, V);
+    emb_out w = emb_run(&whole, tok, wte, wdt, dout, dwte0, B, T, C, V);
+    emb_out s = emb_run(&split, tok, wte, wdt, dout, dwte0, B, T, C, V);
+    char shape[64];
+    snprintf(shape, sizeof shape, "B2 T24 C%d V151936 %s limit 1M", C, iopo_dtype_name(wdt));
     split_rows(cc, "embedding_fwd", shape, "out", &whole, &split, w.out, s.out, r.out, nbt * C, 0, 0, true, true);
     split_rows(cc, "embedding_bwd", shape, "dwte +=", &whole, &split, w.dwte, s.dwte, r.dwte, nwte, 1e-5, 1e-5, true,
                false);
@@ -208,13 +210,14 @@ typedef struct mm_out {
     float *out, *dinp, *dw;
 } mm_out;
 
-static mm_out mm_run(split_run *r, const float *inp, const float *w, const float *bias, const float *dout,
-                     const float *dinp0, const float *dw0, int M, int K, int N, iopo_wlayout layout) {
+static mm_out mm_run(split_run *r, const float *inp, const float *w, iopo_dtype wdt, const float *bias,
+                     const float *dout, const float *dinp0, const float *dw0, int M, int K, int N,
+                     iopo_wlayout layout) {
     int64_t shp_in[2] = {M, K}, shp_out[2] = {M, N};
     int64_t shp_w[2] = {layout == IOPO_W_NK ? N : K, layout == IOPO_W_NK ? K : N};
     iopo_tensor *x = check_tensor(r->ctx, IOPO_F32, inp, 2, shp_in);
-    iopo_tensor *wt = check_tensor(r->ctx, IOPO_F32, w, 2, shp_w);
-    iopo_tensor *b = bias ? check_tensor1(r->ctx, IOPO_F32, bias, N) : NULL;
+    iopo_tensor *wt = check_tensor_as(r->ctx, wdt, w, 2, shp_w);
+    iopo_tensor *b = bias ? check_tensor_as(r->ctx, wdt, bias, 1, (int64_t[]){N}) : NULL;
     iopo_tensor *out = check_tensor(r->ctx, IOPO_F32, NULL, 2, shp_out);
     iopo_tensor *d = check_tensor(r->ctx, IOPO_F32, dout, 2, shp_out);
     iopo_tensor *dx = check_tensor(r->ctx, IOPO_F32, dinp0, 2, shp_in);
@@ -230,16 +233,17 @@ static mm_out mm_run(split_run *r, const float *inp, const float *w, const float
     return o;
 }
 
+/* wdt 16-bit: W and the bias are stored in it (dW stays fp32), so W's windows hold twice the elements. */
 static void mm_case(check_ctx *cc, int M, int K, int N, iopo_wlayout layout, bool with_bias, size_t limit,
-                    const char *shape, bool dinp_exact, bool dw_exact) {
+                    const char *shape, bool dinp_exact, bool dw_exact, iopo_dtype wdt) {
     size_t nin = (size_t)M * K, nw = (size_t)K * N, nout = (size_t)M * N;
     float *inp = check_randn(cc, nin, 1.0f), *w = check_randn(cc, nw, 0.1f), *dout = check_randn(cc, nout, 1.0f);
     float *bias = with_bias ? check_randn(cc, (size_t)N, 1.0f) : NULL;
     float *dinp0 = check_randn(cc, nin, 1.0f), *dw0 = check_randn(cc, nw, 1.0f);
     split_run ref = {cc->cpu, 0, 0}, whole = {cc->dev, 0, 0}, split = {cc->dev, limit, 0};
-    mm_out r = mm_run(&ref, inp, w, bias, dout, dinp0, dw0, M, K, N, layout);
-    mm_out wo = mm_run(&whole, inp, w, bias, dout, dinp0, dw0, M, K, N, layout);
-    mm_out s = mm_run(&split, inp, w, bias, dout, dinp0, dw0, M, K, N, layout);
+    mm_out r = mm_run(&ref, inp, w, wdt, bias, dout, dinp0, dw0, M, K, N, layout);
+    mm_out wo = mm_run(&whole, inp, w, wdt, bias, dout, dinp0, dw0, M, K, N, layout);
+    mm_out s = mm_run(&split, inp, w, wdt, bias, dout, dinp0, dw0, M, K, N, layout);
     // fp32 sums of K (N for dinp, M for dW) products: the rounding grows like the square root of the terms
     split_rows(cc, "matmul_fwd", shape, "out", &whole, &split, wo.out, s.out, r.out, nout, 1e-4, 1e-4, true, true);
     split_rows(cc, "matmul_bwd", shape, "dinp +=", &whole, &split, wo.dinp, s.dinp, r.dinp, nin,
@@ -254,10 +258,17 @@ static void mm_case(check_ctx *cc, int M, int K, int N, iopo_wlayout layout, boo
 static void split_matmul(check_ctx *cc) {
     // The tied LM head, as GPT-2 small meets it: W (V,C) exceeds the limit, the logits (M,V) do not. The forward
     // splits N (identical), dW its rows (identical); dinp sums over V, so it splits along K (close).
-    mm_case(cc, 16, 64, QWEN_VOCAB, IOPO_W_NK, false, 16u << 20, "M16 K64 N151936 NK limit 16M", false, true);
+    mm_case(cc, 16, 64, QWEN_VOCAB, IOPO_W_NK, false, 16u << 20, "M16 K64 N151936 NK limit 16M", false, true,
+            IOPO_F32);
     // A (K,N) layer with a bias, everything but W over a 16 KiB limit: output windows along M with a bias window,
     // dinp along M (identical); dW sums over M, so it splits along K (close).
-    mm_case(cc, 300, 40, 50, IOPO_W_KN, true, 16u << 10, "M300 K40 N50 KN bias limit 16K", true, false);
+    mm_case(cc, 300, 40, 50, IOPO_W_KN, true, 16u << 10, "M300 K40 N50 KN bias limit 16K", true, false, IOPO_F32);
+    // The same with 16-bit weights: a bf16 tied head of a Qwen-sized vocabulary (W 18.5 MiB, so it still splits, in
+    // windows of twice as many rows as fp32's) and an fp16 (K,N) layer with an fp16 bias, odd widths putting rows on
+    // both halves of a word.
+    mm_case(cc, 16, 64, QWEN_VOCAB, IOPO_W_NK, false, 16u << 20, "M16 K64 N151936 NK bf16 limit 16M", false, true,
+            IOPO_BF16);
+    mm_case(cc, 300, 41, 51, IOPO_W_KN, true, 16u << 10, "M300 K41 N51 KN f16 bias limit 16K", true, false, IOPO_F16);
 }
 
 /* ---- softmax cross-entropy over a Qwen-sized vocabulary ------------------------------------------------------- */
@@ -320,7 +331,9 @@ void check_split(check_ctx *cc) {
     }
     split_eltwise(cc);
     split_optim(cc);
-    split_embedding(cc);
+    split_embedding(cc, IOPO_F32);
+    split_embedding(cc, IOPO_BF16);
+    split_embedding(cc, IOPO_F16);
     split_matmul(cc);
     split_softmax_ce(cc);
 }

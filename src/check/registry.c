@@ -3,6 +3,7 @@
 void check_matmul(check_ctx *cc);
 void check_norm(check_ctx *cc);
 void check_eltwise(check_ctx *cc);
+void check_dtype(check_ctx *cc);
 void check_embedding(check_ctx *cc);
 void check_attention(check_ctx *cc);
 void check_decode(check_ctx *cc);
@@ -17,6 +18,7 @@ void check_split(check_ctx *cc);
 /* Order: cheap element-wise ops first, so a broken runtime shows on the simplest shader. */
 const check_entry check_registry[] = {
     {"eltwise", check_eltwise},
+    {"dtype", check_dtype},
     {"norm", check_norm},
     {"matmul", check_matmul},
     {"embedding", check_embedding},

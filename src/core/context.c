@@ -137,9 +137,25 @@ void iopo_sync(iopo_ctx *ctx) {
 
 const iopo_tensor *vk_dummy(iopo_ctx *ctx) { return ctx->vk->dummy; }
 
+size_t iopo_dtype_size(iopo_dtype dtype) { return dtype == IOPO_BF16 || dtype == IOPO_F16 ? 2 : 4; }
+
+const char *iopo_dtype_name(iopo_dtype dtype) {
+    switch (dtype) {
+    case IOPO_F32: return "f32";
+    case IOPO_I32: return "i32";
+    case IOPO_BF16: return "bf16";
+    case IOPO_F16: return "f16";
+    }
+    return "unknown";
+}
+
 iopo_tensor *iopo_tensor_new(iopo_ctx *ctx, iopo_dtype dtype, int ndim, const int64_t *shape) {
     if (ndim < 1 || ndim > IOPO_MAX_DIMS) {
         fprintf(stderr, "iopo: internal error: tensor with %d dimensions\n", ndim);
+        abort();
+    }
+    if (dtype != IOPO_F32 && dtype != IOPO_I32 && dtype != IOPO_BF16 && dtype != IOPO_F16) {
+        fprintf(stderr, "iopo: internal error: tensor of unknown dtype %d\n", (int)dtype);
         abort();
     }
     iopo_tensor *t = calloc(1, sizeof *t);
@@ -188,7 +204,7 @@ iopo_tensor *iopo_tensor_new3(iopo_ctx *ctx, iopo_dtype dtype, int64_t d0, int64
     return iopo_tensor_new(ctx, dtype, 3, (int64_t[]){d0, d1, d2});
 }
 
-size_t iopo_tensor_bytes(const iopo_tensor *t) { return t->numel * 4; }
+size_t iopo_tensor_bytes(const iopo_tensor *t) { return t->numel * iopo_dtype_size(t->dtype); }
 
 iopo_tensor *iopo_tensor_view(iopo_tensor *base, size_t offset, int ndim, const int64_t *shape) {
     if (ndim < 1 || ndim > IOPO_MAX_DIMS) {
@@ -223,12 +239,13 @@ iopo_tensor *iopo_tensor_view(iopo_tensor *base, size_t offset, int ndim, const 
     }
     t->view_of = base;
     t->view_offset = offset;
+    size_t es = iopo_dtype_size(base->dtype);
     if (!base->vk) {
-        t->data = (char *)base->data + offset * 4;
+        t->data = (char *)base->data + offset * es;
         return t;
     }
     const vk_limits *lim = vk_get_limits(base->ctx);
-    VkDeviceSize start = base->vk->offset + (VkDeviceSize)offset * 4;
+    VkDeviceSize start = base->vk->offset + (VkDeviceSize)offset * es;
     if (lim->storage_align > 1 && start % lim->storage_align != 0) {
         free(t);
         iopo_fail("internal error: a tensor view at byte %llu breaks the device's storage-buffer offset alignment "
@@ -238,8 +255,9 @@ iopo_tensor *iopo_tensor_view(iopo_tensor *base, size_t offset, int ndim, const 
     if (!t->vk) iopo_fail("out of host memory: a tensor view could not be allocated");
     *t->vk = *base->vk;
     t->vk->offset = start;
-    /* Rounded up as allocations are (shaders may read whole vectors), never past the base's own range. */
-    VkDeviceSize bytes = (VkDeviceSize)t->numel * 4, align = lim->storage_align > 4 ? lim->storage_align : 4;
+    /* Rounded up as allocations are (shaders may read whole vectors, or whole 32-bit words of 16-bit elements), never
+     * past the base's own range. */
+    VkDeviceSize bytes = (VkDeviceSize)t->numel * es, align = lim->storage_align > 4 ? lim->storage_align : 4;
     VkDeviceSize rounded = (bytes + align - 1) / align * align, room = base->vk->offset + base->vk->size - start;
     t->vk->size = rounded < room ? rounded : room;
     if (t->vk->size == 0) t->vk->size = room < 4 ? room : 4;
@@ -325,7 +343,8 @@ void iopo_tensor_zero(iopo_tensor *t) {
 }
 
 void iopo_tensor_copy(iopo_tensor *dst, const iopo_tensor *src) {
-    if (dst->numel != src->numel || dst->ctx != src->ctx) {
+    if (dst->numel != src->numel || dst->ctx != src->ctx ||
+        iopo_dtype_size(dst->dtype) != iopo_dtype_size(src->dtype)) {
         fprintf(stderr, "iopo: internal error: tensor copy of %zu elements into %zu\n", src->numel, dst->numel);
         abort();
     }
@@ -337,18 +356,20 @@ void iopo_tensor_copy(iopo_tensor *dst, const iopo_tensor *src) {
 }
 
 void iopo_tensor_copy_range(iopo_tensor *dst, size_t dst_off, const iopo_tensor *src, size_t src_off, size_t n) {
-    if (dst->ctx != src->ctx || dst_off > dst->numel || n > dst->numel - dst_off || src_off > src->numel ||
-        n > src->numel - src_off) {
+    size_t es = iopo_dtype_size(dst->dtype);
+    if (dst->ctx != src->ctx || es != iopo_dtype_size(src->dtype) || dst_off > dst->numel || n > dst->numel - dst_off ||
+        src_off > src->numel || n > src->numel - src_off) {
         fprintf(stderr, "iopo: internal error: copy of %zu elements from %zu of %zu into %zu of %zu\n", n, src_off,
                 src->numel, dst_off, dst->numel);
         abort();
     }
     if (!n) return;
     if (!dst->vk) {
-        memmove((char *)dst->data + dst_off * 4, (const char *)src->data + src_off * 4, n * 4);
+        memmove((char *)dst->data + dst_off * es, (const char *)src->data + src_off * es, n * es);
         return;
     }
-    vk_copy(dst->ctx, dst, dst_off * 4, src, src_off * 4, n * 4);
+    /* vkCmdCopyBuffer takes any byte offsets and sizes: 2-byte elements need no word alignment here. */
+    vk_copy(dst->ctx, dst, dst_off * es, src, src_off * es, n * es);
 }
 
 void iopo_profile_print(iopo_ctx *ctx, FILE *out) {

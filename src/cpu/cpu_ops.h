@@ -11,10 +11,16 @@
 
 void cpu_gemm(float *c, const float *a, const float *b, int M, int N, int K, bool trans_a, bool trans_b, float alpha,
               float beta);
-void cpu_matmul_forward(float *out, const float *inp, const float *w, const float *bias, int M, int K, int N,
-                        iopo_wlayout layout);                       /* out (M,N), inp (M,K), w (K,N)|(N,K), bias (N) */
-void cpu_matmul_backward(float *dinp, float *dw, float *dbias, const float *dout, const float *inp, const float *w,
-                         int M, int K, int N, iopo_wlayout layout);
+/* cpu_gemm with b in b_dt (F32, BF16 or F16), widened exactly to fp32. */
+void cpu_gemm_w(float *c, const float *a, const void *b, iopo_dtype b_dt, int M, int N, int K, bool trans_a,
+                bool trans_b, float alpha, float beta);
+/* out (M,N), inp (M,K), w (K,N)|(N,K) in w_dt, bias (N) in bias_dt */
+void cpu_matmul_forward(float *out, const float *inp, const void *w, iopo_dtype w_dt, const void *bias,
+                        iopo_dtype bias_dt, int M, int K, int N, iopo_wlayout layout);
+void cpu_matmul_backward(float *dinp, float *dw, float *dbias, const float *dout, const float *inp, const void *w,
+                         iopo_dtype w_dt, int M, int K, int N, iopo_wlayout layout);
+
+void cpu_convert(void *dst, iopo_dtype dst_dt, const void *src, iopo_dtype src_dt, size_t N);   /* dst, src (N) */
 
 void cpu_layernorm_forward(float *out, float *mean, float *rstd, const float *inp, const float *w, const float *b,
                            int N, int C, float eps);                /* out (N,C), mean (N), rstd (N), w,b (C) */
@@ -33,8 +39,9 @@ void cpu_swiglu_backward(float *dgate, float *dup, const float *dout, const floa
 void cpu_add(float *out, const float *a, const float *b, size_t N);
 void cpu_accumulate(float *dst, const float *src, size_t N);
 
-void cpu_embedding_forward(float *out, const int32_t *tokens, const float *wte, const float *wpe, int B, int T, int C,
-                           int V);                                  /* out (B,T,C), tokens (B,T), wte (V,C), wpe (T',C) */
+/* out (B,T,C), tokens (B,T), wte (V,C) in wte_dt, wpe (T',C) in wpe_dt */
+void cpu_embedding_forward(float *out, const int32_t *tokens, const void *wte, iopo_dtype wte_dt, const void *wpe,
+                           iopo_dtype wpe_dt, int B, int T, int C, int V);
 void cpu_embedding_backward(float *dwte, float *dwpe, const float *dout, const int32_t *tokens, int B, int T, int C,
                             int V);
 
@@ -46,7 +53,8 @@ void cpu_attention_backward(float *dqkv, float *scratch, const float *dout, cons
 void cpu_attention_decode(float *out, const float *cache, const int32_t *lengths, int B, int Tmax, int NH, int NKV,
                           int hd);                                  /* out (B,NH*hd), cache (B,Tmax,(NH+2*NKV)*hd) */
 void cpu_scatter_rows(float *dst, const float *src, const int32_t *pos, int B, int Tmax, int W);
-void cpu_gather_rows_add(float *out, const float *table, const int32_t *idx, int N, int R, int C);
+void cpu_gather_rows_add(float *out, const void *table, iopo_dtype table_dt, const int32_t *idx, int N, int R,
+                         int C);                                    /* out (N,C), table (R,C) in table_dt, idx (N) */
 
 void cpu_rope_tables(const iopo_rope_config *cfg, int hd, int npos, float *cos_t, float *sin_t);
 void cpu_rope_forward(float *out, const float *inp, const float *cos_t, const float *sin_t, const int32_t *positions,

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cpu/cpu_ops.h"
+#include "util/half.h"
 
 void cpu_attention_decode(float *out, const float *cache, const int32_t *lengths, int B, int Tmax, int NH, int NKV,
                           int hd) {
@@ -71,12 +72,13 @@ void cpu_scatter_rows(float *dst, const float *src, const int32_t *pos, int B, i
     }
 }
 
-void cpu_gather_rows_add(float *out, const float *table, const int32_t *idx, int N, int R, int C) {
-    // out (N,C) +=, table (R,C), idx (N)
+void cpu_gather_rows_add(float *out, const void *table, iopo_dtype table_dt, const int32_t *idx, int N, int R,
+                         int C) {
+    // out (N,C) +=, table (R,C) f32, bf16 or f16, idx (N)
     for (int i = 0; i < N; i++) {
         if (idx[i] < 0 || idx[i] >= R) continue;
-        const float *t = table + (size_t)idx[i] * C;
+        size_t t = (size_t)idx[i] * C;
         float *o = out + (size_t)i * C;
-        for (int c = 0; c < C; c++) o[c] += t[c];
+        for (int c = 0; c < C; c++) o[c] += iopo_load_f32(table, table_dt, t + c);
     }
 }

@@ -1,22 +1,22 @@
 /* CPU reference of the token + position embedding (see include/iopo/ops.h). */
 #include "cpu/cpu_ops.h"
+#include "util/half.h"
 
-void cpu_embedding_forward(float *out, const int32_t *tokens, const float *wte, const float *wpe, int B, int T, int C,
-                           int V) {
-    // out (B,T,C), tokens (B,T), wte (V,C), wpe (maxT,C) or NULL
+void cpu_embedding_forward(float *out, const int32_t *tokens, const void *wte, iopo_dtype wte_dt, const void *wpe,
+                           iopo_dtype wpe_dt, int B, int T, int C, int V) {
+    // out (B,T,C), tokens (B,T), wte (V,C), wpe (maxT,C) or NULL; the tables f32, bf16 or f16 (widened exactly, as
+    // the shader does, then added in fp32)
 #pragma omp parallel for
     for (int bt = 0; bt < B * T; bt++) {
         int t = bt % T;
         int32_t tok = tokens[bt];
-        // an id outside the vocabulary (e.g. a -100 padding label used as input) must not read out of bounds
-        const float *wte_row = tok >= 0 && tok < V ? wte + (size_t)tok * C : NULL;
-        const float *wpe_row = wpe ? wpe + (size_t)t * C : NULL;
         float *o = out + (size_t)bt * C;
-        for (int c = 0; c < C; c++) {
-            float x = wte_row ? wte_row[c] : 0.0f;
-            if (wpe_row) x += wpe_row[c];
-            o[c] = x;
-        }
+        // an id outside the vocabulary (e.g. a -100 padding label used as input) must not read out of bounds
+        if (tok >= 0 && tok < V) iopo_widen_f32(o, wte, wte_dt, (size_t)tok * C, (size_t)C);
+        else
+            for (int c = 0; c < C; c++) o[c] = 0.0f;
+        if (wpe)
+            for (int c = 0; c < C; c++) o[c] += iopo_load_f32(wpe, wpe_dt, (size_t)t * C + c);
     }
 }
 

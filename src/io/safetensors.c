@@ -6,6 +6,7 @@
 #include "iopo/safetensors.h"
 
 #include "iopo/fileio.h"
+#include "util/half.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -620,28 +621,8 @@ const char *iopo_st_metadata(const iopo_safetensors *st) {
 /* ---------------------------------------------------------------------------------------------------------------- */
 /* Conversion                                                                                                        */
 
-static inline float bits_to_f32(uint32_t u) {
-    float f;
-    memcpy(&f, &u, 4);
-    return f;
-}
-
-/* Exact: every binary16 value, subnormals included, is a binary32 value. NaN payloads are kept (shifted). */
-static inline float f16_to_f32(uint16_t h) {
-    uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
-    uint32_t exp = (h >> 10) & 0x1fu, man = h & 0x3ffu;
-    if (exp == 0x1f) return bits_to_f32(sign | 0x7f800000u | (man << 13));
-    if (exp != 0) return bits_to_f32(sign | ((exp + 112u) << 23) | (man << 13));
-    if (man == 0) return bits_to_f32(sign);
-    /* Subnormal man * 2^-24: shift the leading 1 up to the implicit-bit position; each shift lowers the exponent. */
-    uint32_t e = 113;
-    while (!(man & 0x400u)) {
-        man <<= 1;
-        e--;
-    }
-    return bits_to_f32(sign | (e << 23) | ((man & 0x3ffu) << 13));
-}
-
+/* The scalar conversions are util/half.h's, shared with the CPU backend and the shaders' mirror of them. Bytes are
+ * assembled by hand: the data section need not be 2-byte aligned. */
 bool iopo_st_read_f32(const iopo_st_tensor *t, float *dst, char *err, size_t errlen) {
     const uint8_t *p = t->data;
     size_t n = t->numel;
@@ -651,10 +632,10 @@ bool iopo_st_read_f32(const iopo_st_tensor *t, float *dst, char *err, size_t err
         if (n) memcpy(dst, p, t->nbytes);
         return true;
     case IOPO_ST_F16:
-        for (size_t i = 0; i < n; i++) dst[i] = f16_to_f32((uint16_t)(p[2 * i] | (p[2 * i + 1] << 8)));
+        for (size_t i = 0; i < n; i++) dst[i] = iopo_f16_to_f32((uint16_t)(p[2 * i] | (p[2 * i + 1] << 8)));
         return true;
     case IOPO_ST_BF16:
-        for (size_t i = 0; i < n; i++) dst[i] = bits_to_f32((uint32_t)p[2 * i] << 16 | (uint32_t)p[2 * i + 1] << 24);
+        for (size_t i = 0; i < n; i++) dst[i] = iopo_bf16_to_f32((uint16_t)(p[2 * i] | (p[2 * i + 1] << 8)));
         return true;
     case IOPO_ST_I32:
     case IOPO_ST_I64: break;
@@ -742,22 +723,13 @@ static void sb_json_string(sbuf *b, const char *s) {
 
 static bool write_all(FILE *f, const void *p, size_t n) { return n == 0 || fwrite(p, 1, n, f) == n; }
 
-/* fp32 -> bf16 as torch's .to(torch.bfloat16) does: round to nearest, ties to even; NaN stays a (quiet) NaN. */
-static uint16_t f32_to_bf16(float f) {
-    uint32_t u;
-    memcpy(&u, &f, 4);
-    if ((u & 0x7f800000u) == 0x7f800000u && (u & 0x007fffffu)) return (uint16_t)((u >> 16) | 0x0040u);
-    u += 0x7fffu + ((u >> 16) & 1u);
-    return (uint16_t)(u >> 16);
-}
-
 static bool write_tensor(FILE *f, const float *data, size_t nbytes, bool bf16) {
     if (!bf16) return write_all(f, data, nbytes);
     size_t n = nbytes / 2;
     uint16_t buf[4096];
     for (size_t i = 0; i < n;) {
         size_t k = n - i < 4096 ? n - i : 4096;
-        for (size_t j = 0; j < k; j++) buf[j] = f32_to_bf16(data[i + j]);
+        for (size_t j = 0; j < k; j++) buf[j] = iopo_f32_to_bf16(data[i + j]);   /* as torch rounds (util/half.h) */
         if (!write_all(f, buf, k * 2)) return false;
         i += k;
     }

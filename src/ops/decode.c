@@ -37,9 +37,9 @@ void iopo_gather_rows_add(iopo_ctx *ctx, iopo_tensor *out, const iopo_tensor *ta
     const char *op = "gather_rows_add";
     op_require(N > 0 && R > 0 && C > 0, op, "N, R and C must be positive");
     op_check(ctx, op, "out", out, IOPO_F32, (size_t)N * C, false);
-    op_check(ctx, op, "table", table, IOPO_F32, (size_t)R * C, false);
+    op_check_float(ctx, op, "table", table, (size_t)R * C, false);
     op_check(ctx, op, "idx", idx, IOPO_I32, (size_t)N, false);
     op_require(out != table, op, "out and table must be distinct tensors");
-    if (op_on_cpu(ctx)) cpu_gather_rows_add(op_f32(out), op_f32(table), op_i32(idx), N, R, C);
+    if (op_on_cpu(ctx)) cpu_gather_rows_add(op_f32(out), table->data, table->dtype, op_i32(idx), N, R, C);
     else vkop_gather_rows_add(ctx, out, table, idx, N, R, C);
 }

@@ -14,11 +14,13 @@ void iopo_embedding_forward(iopo_ctx *ctx, iopo_tensor *out, const iopo_tensor *
     check_dims(op, B, T, C, V);
     op_check(ctx, op, "out", out, IOPO_F32, (size_t)B * T * C, false);
     op_check(ctx, op, "tokens", tokens, IOPO_I32, (size_t)B * T, false);
-    op_check(ctx, op, "wte", wte, IOPO_F32, (size_t)V * C, false);
+    op_check_float(ctx, op, "wte", wte, (size_t)V * C, false);
     // the positional table has maxT rows, of which the first T are used
-    op_check_min(ctx, op, "wpe", wpe, IOPO_F32, (size_t)T * C, true);
+    op_check_float_min(ctx, op, "wpe", wpe, (size_t)T * C, true);
     op_require(!wpe || wpe->numel % (size_t)C == 0, op, "wpe must hold whole rows of C values");
-    if (op_on_cpu(ctx)) cpu_embedding_forward(op_f32(out), op_i32(tokens), op_f32(wte), op_f32(wpe), B, T, C, V);
+    if (op_on_cpu(ctx))
+        cpu_embedding_forward(op_f32(out), op_i32(tokens), wte->data, wte->dtype, op_data(wpe), op_dtype(wpe), B, T, C,
+                              V);
     else vkop_embedding_forward(ctx, out, tokens, wte, wpe, B, T, C, V);
 }
 

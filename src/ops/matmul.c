@@ -8,9 +8,9 @@ void iopo_gemm(iopo_ctx *ctx, iopo_tensor *c, const iopo_tensor *a, const iopo_t
     op_require(M > 0 && N > 0 && K > 0, "gemm", "M, N and K must be positive");
     op_check(ctx, "gemm", "c", c, IOPO_F32, (size_t)M * N, false);   /* (M,N) */
     op_check(ctx, "gemm", "a", a, IOPO_F32, (size_t)M * K, false);   /* (M,K) or (K,M) */
-    op_check(ctx, "gemm", "b", b, IOPO_F32, (size_t)K * N, false);   /* (K,N) or (N,K) */
+    op_check_float(ctx, "gemm", "b", b, (size_t)K * N, false);         /* (K,N) or (N,K) */
     op_require(c != a && c != b, "gemm", "c must not alias a or b");
-    if (op_on_cpu(ctx)) cpu_gemm(op_f32(c), op_f32(a), op_f32(b), M, N, K, trans_a, trans_b, alpha, beta);
+    if (op_on_cpu(ctx)) cpu_gemm_w(op_f32(c), op_f32(a), b->data, b->dtype, M, N, K, trans_a, trans_b, alpha, beta);
     else vkop_gemm(ctx, c, a, b, M, N, K, trans_a, trans_b, alpha, beta);
 }
 
@@ -20,10 +20,11 @@ void iopo_matmul_forward(iopo_ctx *ctx, iopo_tensor *out, const iopo_tensor *inp
     op_require(layout == IOPO_W_KN || layout == IOPO_W_NK, "matmul_forward", "unknown weight layout");
     op_check(ctx, "matmul_forward", "out", out, IOPO_F32, (size_t)M * N, false);   /* (M,N) */
     op_check(ctx, "matmul_forward", "inp", inp, IOPO_F32, (size_t)M * K, false);   /* (M,K) */
-    op_check(ctx, "matmul_forward", "w", w, IOPO_F32, (size_t)K * N, false);       /* (K,N) or (N,K) */
-    op_check(ctx, "matmul_forward", "bias", bias, IOPO_F32, (size_t)N, true);      /* (N) */
+    op_check_float(ctx, "matmul_forward", "w", w, (size_t)K * N, false);           /* (K,N) or (N,K) */
+    op_check_float(ctx, "matmul_forward", "bias", bias, (size_t)N, true);          /* (N) */
     op_require(out != inp && out != w, "matmul_forward", "out must not alias inp or w");
-    if (op_on_cpu(ctx)) cpu_matmul_forward(op_f32(out), op_f32(inp), op_f32(w), op_f32(bias), M, K, N, layout);
+    if (op_on_cpu(ctx))
+        cpu_matmul_forward(op_f32(out), op_f32(inp), w->data, w->dtype, op_data(bias), op_dtype(bias), M, K, N, layout);
     else vkop_matmul_forward(ctx, out, inp, w, bias, M, K, N, layout);
 }
 
@@ -38,12 +39,12 @@ void iopo_matmul_backward(iopo_ctx *ctx, iopo_tensor *dinp, iopo_tensor *dw, iop
     op_check(ctx, "matmul_backward", "dout", dout, IOPO_F32, (size_t)M * N, false);  /* (M,N) */
     /* inp is read only for dw and w only for dinp: either may be NULL when its gradient is not asked for. */
     op_check(ctx, "matmul_backward", "inp", inp, IOPO_F32, (size_t)M * K, dw == NULL);   /* (M,K) */
-    op_check(ctx, "matmul_backward", "w", w, IOPO_F32, (size_t)K * N, dinp == NULL);     /* (K,N) or (N,K) */
+    op_check_float(ctx, "matmul_backward", "w", w, (size_t)K * N, dinp == NULL);         /* (K,N) or (N,K) */
     op_require(!dinp || (dinp != dout && dinp != w), "matmul_backward", "dinp must not alias dout or w");
     op_require(!dw || (dw != dout && dw != inp), "matmul_backward", "dw must not alias dout or inp");
     op_require(!dbias || dbias != dout, "matmul_backward", "dbias must not alias dout");
     if (op_on_cpu(ctx))
-        cpu_matmul_backward(op_f32(dinp), op_f32(dw), op_f32(dbias), op_f32(dout), op_f32(inp), op_f32(w), M, K, N,
-                            layout);
+        cpu_matmul_backward(op_f32(dinp), op_f32(dw), op_f32(dbias), op_f32(dout), op_f32(inp), op_data(w), op_dtype(w),
+                            M, K, N, layout);
     else vkop_matmul_backward(ctx, dinp, dw, dbias, dout, inp, w, M, K, N, layout);
 }

@@ -146,15 +146,22 @@ const vk_limits *vk_get_limits(const iopo_ctx *ctx) { return &ctx->vk->limits; }
 
 bool vk_fits(const iopo_ctx *ctx, const iopo_tensor *t) { return t->vk->size <= ctx->vk->limits.max_binding; }
 
-uint64_t vk_window_elems(const iopo_ctx *ctx) {
+uint64_t vk_window_elems(const iopo_ctx *ctx, iopo_dtype dtype) {
+    /* A window starts up to storage_align - es bytes before its first element, and a 16-bit one is rounded up to a
+     * whole 32-bit word: both stay within max_binding (a multiple of storage_align, itself of 4). */
     const vk_limits *l = &ctx->vk->limits;
-    return (l->max_binding - l->storage_align) / 4 + 1;
+    return (l->max_binding - l->storage_align) / iopo_dtype_size(dtype) + 1;
 }
 
 vk_window vk_window_of(const iopo_ctx *ctx, const iopo_tensor *t, bool write, uint64_t begin, uint64_t end) {
     VkDeviceSize align = ctx->vk->limits.storage_align;
-    uint64_t first = begin * 4 / align * align;
-    vk_window w = {{t, write, first, end * 4 - first, true}, (uint32_t)((begin * 4 - first) / 4)};
+    uint64_t es = iopo_dtype_size(t->dtype);
+    uint64_t first = begin * es / align * align;
+    /* Shaders read 16-bit elements as 32-bit words, so the window ends on a whole word (the tensor's slice is rounded
+     * up to storage_align, so the word is inside it). */
+    uint64_t bytes = (end * es - first + 3) / 4 * 4;
+    if (bytes > t->vk->size - first) bytes = t->vk->size - first;
+    vk_window w = {{t, write, first, bytes, true}, (uint32_t)((begin * es - first) / es)};
     return w;
 }
 

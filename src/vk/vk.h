@@ -63,8 +63,9 @@ typedef struct vk_arg {
 #define VK_W(tensor) ((vk_arg){(tensor), true, 0, 0, false})
 #define VK_W_PART(tensor, off, nbytes) ((vk_arg){(tensor), true, (off), (nbytes), false})
 
-/* Elements [begin, end) of a 4-byte tensor bound as a window: the window starts at the aligned byte at or below
- * element `begin`, and `shift` is begin's index inside it (what the shader adds to its indices). */
+/* Elements [begin, end) of a tensor bound as a window: the window starts at the aligned byte at or below element
+ * `begin`, and `shift` is begin's index inside it (what the shader adds to its indices; in elements of the tensor's
+ * dtype, so for a 16-bit tensor element shift + i lies in 32-bit word (shift + i) / 2 of the window). */
 typedef struct vk_window {
     vk_arg arg;
     uint32_t shift;
@@ -72,15 +73,15 @@ typedef struct vk_window {
 vk_window vk_window_of(const iopo_ctx *ctx, const iopo_tensor *t, bool write, uint64_t begin, uint64_t end);
 /* Whether binding all of t fits max_binding. */
 bool vk_fits(const iopo_ctx *ctx, const iopo_tensor *t);
-/* Elements a window may span whatever element it starts at (max_binding less the alignment slack). */
-uint64_t vk_window_elems(const iopo_ctx *ctx);
+/* Elements of `dtype` a window may span whatever element it starts at (max_binding less the alignment slack). */
+uint64_t vk_window_elems(const iopo_ctx *ctx, iopo_dtype dtype);
 
 /* A 16-byte tensor to bind where an optional argument is absent (the shader must not touch it; tell it by a push
  * constant flag). */
 const iopo_tensor *vk_dummy(iopo_ctx *ctx);
 
 #define VK_MAX_ARGS 12
-#define VK_MAX_SPEC 6
+#define VK_MAX_SPEC 8
 #define VK_MAX_PUSH 128
 
 /* Records one dispatch of the embedded shader variant `shader` (name as in its "// variant:" line, or the file's

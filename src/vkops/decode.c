@@ -84,27 +84,30 @@ void vkop_attention_decode(iopo_ctx *ctx, iopo_tensor *out, const iopo_tensor *c
     iopo_tensor_free(part);
 }
 
-// One invocation per element of n rows of C; `indexed` elements in the tensor the rows index (dst or table).
-static void rows_dispatch(iopo_ctx *ctx, const char *shader, vk_arg *args, int n, int rows, int C, uint64_t indexed) {
-    uint32_t wg = vk_group_size(ctx, 256, 0);
+// One invocation per element of n rows of C; `indexed` elements in the tensor the rows index (dst or table). A gather
+// passes its table (whose dtype is specialization constant 1), a scatter NULL.
+static void rows_dispatch(iopo_ctx *ctx, const char *shader, vk_arg *args, int n, int rows, int C, uint64_t indexed,
+                          const iopo_tensor *table) {
+    uint32_t spec[2] = {vk_group_size(ctx, 256, 0), table ? (uint32_t)table->dtype : 0u};
+    uint32_t wg = spec[0];
     uint64_t elems = (uint64_t)n * C;
     op_require(elems <= UINT32_MAX && indexed <= UINT32_MAX, shader,
                "tensors over 2^32 elements are not supported on Vulkan");
     uint64_t groups = div_up64(elems, wg);
     rows_push pc = {(uint32_t)groups, (uint32_t)n, (uint32_t)rows, (uint32_t)C};
-    vk_dispatch_1d(ctx, shader, &wg, 1, args, 3, &pc, sizeof pc, groups);
+    vk_dispatch_1d(ctx, shader, spec, table ? 2 : 1, args, 3, &pc, sizeof pc, groups);
 }
 
 void vkop_scatter_rows(iopo_ctx *ctx, iopo_tensor *dst, const iopo_tensor *src, const iopo_tensor *pos, int B,
                        int Tmax, int W) {
     // dst (B,Tmax,W), src (B,W), pos (B) i32
     vk_arg args[] = {VK_W(dst), VK_R(src), VK_R(pos)};
-    rows_dispatch(ctx, "scatter_rows", args, B, Tmax, W, (uint64_t)B * Tmax * W);
+    rows_dispatch(ctx, "scatter_rows", args, B, Tmax, W, (uint64_t)B * Tmax * W, NULL);
 }
 
 void vkop_gather_rows_add(iopo_ctx *ctx, iopo_tensor *out, const iopo_tensor *table, const iopo_tensor *idx, int N,
                           int R, int C) {
-    // out (N,C) +=, table (R,C), idx (N) i32
+    // out (N,C) +=, table (R,C) f32, bf16 or f16, idx (N) i32
     vk_arg args[] = {VK_W(out), VK_R(table), VK_R(idx)};
-    rows_dispatch(ctx, "gather_rows_add", args, N, R, C, (uint64_t)R * C);
+    rows_dispatch(ctx, "gather_rows_add", args, N, R, C, (uint64_t)R * C, table);
 }

@@ -32,20 +32,21 @@ static emb_push emb_push_make(uint64_t groups, int B, int T, int C, int V, bool 
 /* Rows of wte (V,C) per piece when it exceeds one binding; V when it fits. Each piece binds its rows as a window. */
 static uint32_t emb_rows_per_piece(iopo_ctx *ctx, const iopo_tensor *wte, int C, int V) {
     if (vk_fits(ctx, wte)) return (uint32_t)V;
-    uint64_t rows = vk_window_elems(ctx) / (uint64_t)C;
+    uint64_t rows = vk_window_elems(ctx, wte->dtype) / (uint64_t)C;
     if (rows == 0)
-        iopo_fail("embedding: one row of wte (%d floats) exceeds one storage binding (%llu bytes)", C,
+        iopo_fail("embedding: one row of wte (%d values) exceeds one storage binding (%llu bytes)", C,
                   (unsigned long long)vk_get_limits(ctx)->max_binding);
     return rows < (uint64_t)V ? (uint32_t)rows : (uint32_t)V;
 }
 
 void vkop_embedding_forward(iopo_ctx *ctx, iopo_tensor *out, const iopo_tensor *tokens, const iopo_tensor *wte,
                             const iopo_tensor *wpe, int B, int T, int C, int V) {
-    // out (B,T,C), tokens (B,T) i32, wte (V,C), wpe (maxT,C) or NULL
+    // out (B,T,C), tokens (B,T) i32, wte (V,C), wpe (maxT,C) or NULL; the tables f32, bf16 or f16
     // one workgroup per position, about one invocation per channel
     uint32_t wg = emb_wg(ctx);
     uint32_t per_row = vk_div_up((uint64_t)C, 32) * 32;
     if (per_row < wg) wg = per_row;
+    uint32_t spec[3] = {wg, (uint32_t)wte->dtype, wpe ? (uint32_t)wpe->dtype : (uint32_t)IOPO_F32};
     uint64_t groups = (uint64_t)B * T;
     emb_push pc = emb_push_make(groups, B, T, C, V, wpe != NULL);
     vk_arg args[] = {VK_W(out), VK_R(tokens), VK_R(wte), VK_R(wpe ? wpe : vk_dummy(ctx))};
@@ -63,7 +64,7 @@ void vkop_embedding_forward(iopo_ctx *ctx, iopo_tensor *out, const iopo_tensor *
         pc.v_begin = v0;
         pc.v_end = v1;
         pc.owns_oov = v0 == 0;
-        vk_dispatch_1d(ctx, "embedding_fwd", &wg, 1, args, 4, &pc, sizeof pc, groups);
+        vk_dispatch_1d(ctx, "embedding_fwd", spec, 3, args, 4, &pc, sizeof pc, groups);
         v0 = v1;
     } while (v0 < (uint32_t)V);
 }

@@ -24,7 +24,7 @@ void vkop_lora_cols(iopo_ctx *ctx, iopo_tensor *dst, const iopo_tensor *src, int
     uint32_t wg = vk_group_size(ctx, 256, 0);
     bool split = !vk_fits(ctx, dst) || !vk_fits(ctx, src);
     uint64_t ld = (uint64_t)(dst_ld > src_ld ? dst_ld : src_ld);
-    uint64_t rows = split ? vk_window_elems(ctx) / ld : (uint64_t)M;
+    uint64_t rows = split ? vk_window_elems(ctx, IOPO_F32) / ld : (uint64_t)M;
     op_require(rows >= 1, "lora_cols", "one row is larger than a storage binding");
     for (uint64_t r0 = 0; r0 < (uint64_t)M; r0 += rows) {
         uint64_t r1 = (uint64_t)M - r0 < rows ? (uint64_t)M : r0 + rows;
@@ -49,7 +49,7 @@ void vkop_lora_dropout(iopo_ctx *ctx, iopo_tensor *dst, const iopo_tensor *src, 
     // dst (n), src (n)
     uint32_t wg = vk_group_size(ctx, 256, 0);
     bool split = !vk_fits(ctx, dst) || !vk_fits(ctx, src);
-    uint64_t piece = split ? vk_window_elems(ctx) : (uint64_t)n;
+    uint64_t piece = split ? vk_window_elems(ctx, IOPO_F32) : (uint64_t)n;
     for (uint64_t b = 0; b < (uint64_t)n; b += piece) {
         uint64_t e = (uint64_t)n - b < piece ? (uint64_t)n : b + piece;
         vk_arg args[2] = {VK_W(dst), VK_R(src)};

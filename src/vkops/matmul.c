@@ -1,7 +1,8 @@
 /* Vulkan recorders of the matmul family. Every product goes through one tiled GEMM shader (shaders/matmul.comp, one
  * variant per transpose pair); the matmul forward and backward are GEMMs with the transposes their weight layout needs,
  * the backward accumulating with beta = 1. The bias gradient is a separate deterministic column-sum kernel
- * (shaders/matmul_dbias.comp). */
+ * (shaders/matmul_dbias.comp). B (the weight, in both the forward and the backward's dinp) and the bias may be BF16 or
+ * F16: the shader widens them as it stages them (specialization constants 6 and 7 carry their dtypes). */
 #include <stdlib.h>
 
 #include "vk/vk.h"
@@ -87,7 +88,8 @@ static void record_gemm_block(iopo_ctx *ctx, iopo_tensor *c, const iopo_tensor *
                               float beta, const gemm_block *blk, bool whole) {
     static const char *const names[2][2] = {{"matmul_nn", "matmul_nt"}, {"matmul_tn", "matmul_tt"}};
     const gemm_tiles *t = gemm_pick_tiles(vk_get_limits(ctx), (int)blk->M, (int)blk->N);
-    uint32_t spec[6] = {tiles_invocations(t), t->bm, t->bn, t->bk, t->tm, t->tn};
+    uint32_t spec[8] = {tiles_invocations(t), t->bm, t->bn, t->bk, t->tm, t->tn, (uint32_t)b->dtype,
+                        bias ? (uint32_t)bias->dtype : (uint32_t)IOPO_F32};
     uint32_t tiles_m = vk_div_up(blk->M, t->bm), tiles_n = vk_div_up(blk->N, t->bn);
     uint32_t lda = (uint32_t)(trans_a ? M : K), ldb = (uint32_t)(trans_b ? K : N), ldc = (uint32_t)N;
     gemm_push push = {blk->M, blk->N, blk->K, alpha, beta, bias != NULL, tiles_n, tiles_m * tiles_n,
@@ -112,17 +114,21 @@ static void record_gemm_block(iopo_ctx *ctx, iopo_tensor *c, const iopo_tensor *
             push.bias_shift = wbias.shift;
         }
     }
-    vk_dispatch_1d(ctx, names[trans_a][trans_b], spec, 6, args, 4, &push, sizeof push, (uint64_t)tiles_m * tiles_n);
+    vk_dispatch_1d(ctx, names[trans_a][trans_b], spec, 8, args, 4, &push, sizeof push, (uint64_t)tiles_m * tiles_n);
 }
 
 /* Elements a block of nr rows and nc columns of a stored operand with row stride ld spans. */
 static uint64_t gemm_span(uint64_t nr, uint64_t nc, uint64_t ld) { return (nr - 1) * ld + nc; }
 
 /* Shrinks the block sizes (bm, bn, bk) until every operand's window fits one binding: for an operand over the limit,
- * halve the block along its stored rows (what its span grows with), along its columns once a single row is too long. */
-static void gemm_plan(iopo_ctx *ctx, int M, int N, int K, bool trans_a, bool trans_b, bool has_bias, uint64_t *bm,
-                      uint64_t *bn, uint64_t *bk) {
-    uint64_t cap = vk_window_elems(ctx);
+ * halve the block along its stored rows (what its span grows with), along its columns once a single row is too long.
+ * The caps are in elements of each operand's own dtype (a 16-bit B spans half the bytes). */
+static void gemm_plan(iopo_ctx *ctx, int M, int N, int K, bool trans_a, bool trans_b, const iopo_tensor *b,
+                      const iopo_tensor *bias, uint64_t *bm, uint64_t *bn, uint64_t *bk) {
+    bool has_bias = bias != NULL;
+    uint64_t f32_cap = vk_window_elems(ctx, IOPO_F32);
+    uint64_t caps[4] = {f32_cap, vk_window_elems(ctx, b->dtype), f32_cap,
+                        vk_window_elems(ctx, bias ? bias->dtype : IOPO_F32)};
     uint64_t lda = (uint64_t)(trans_a ? M : K), ldb = (uint64_t)(trans_b ? K : N), ldc = (uint64_t)N;
     *bm = (uint64_t)M, *bn = (uint64_t)N, *bk = (uint64_t)K;
     for (;;) {
@@ -134,7 +140,7 @@ static void gemm_plan(iopo_ctx *ctx, int M, int N, int K, bool trans_a, bool tra
         for (int i = 0; i < 4 && !shrink; i++) {
             if (i == 3 && !has_bias) break;
             uint64_t nr = rows_cols[i][0] ? *rows_cols[i][0] : 1;
-            if (gemm_span(nr, *rows_cols[i][1], lds[i]) > cap)
+            if (gemm_span(nr, *rows_cols[i][1], lds[i]) > caps[i])
                 shrink = nr > 1 ? &rows_cols[i][0] : &rows_cols[i][1];
         }
         if (!shrink) return;
@@ -157,7 +163,7 @@ static void record_gemm(iopo_ctx *ctx, iopo_tensor *c, const iopo_tensor *a, con
     }
     if (M == 0 || N == 0) return;
     uint64_t bm, bn, bk;
-    gemm_plan(ctx, M, N, K, trans_a, trans_b, bias != NULL, &bm, &bn, &bk);
+    gemm_plan(ctx, M, N, K, trans_a, trans_b, b, bias, &bm, &bn, &bk);
     for (uint64_t m0 = 0; m0 < (uint64_t)M; m0 += bm)
         for (uint64_t n0 = 0; n0 < (uint64_t)N; n0 += bn) {
             uint64_t k0 = 0;

@@ -11,7 +11,7 @@
 static uint32_t sce_rows_per_piece(iopo_ctx *ctx, const iopo_tensor *logits, const iopo_tensor *dlogits,
                                    uint32_t rows, int V) {
     if (vk_fits(ctx, logits) && (!dlogits || vk_fits(ctx, dlogits))) return rows;
-    uint64_t per = vk_window_elems(ctx) / (uint64_t)V;
+    uint64_t per = vk_window_elems(ctx, IOPO_F32) / (uint64_t)V;
     if (per == 0)
         iopo_fail("softmax_ce: one row of %d logits (%llu bytes) exceeds one storage binding (%llu bytes)", V,
                   (unsigned long long)V * 4, (unsigned long long)vk_get_limits(ctx)->max_binding);

@@ -13,6 +13,8 @@ void vkop_matmul_backward(iopo_ctx *ctx, iopo_tensor *dinp, iopo_tensor *dw, iop
                           const iopo_tensor *dout, const iopo_tensor *inp, const iopo_tensor *w, int M, int K, int N,
                           iopo_wlayout layout);
 
+void vkop_convert(iopo_ctx *ctx, iopo_tensor *dst, const iopo_tensor *src, size_t N);
+
 void vkop_layernorm_forward(iopo_ctx *ctx, iopo_tensor *out, iopo_tensor *mean, iopo_tensor *rstd,
                             const iopo_tensor *inp, const iopo_tensor *w, const iopo_tensor *b, int N, int C, float eps);
 void vkop_layernorm_backward(iopo_ctx *ctx, iopo_tensor *dinp, iopo_tensor *dw, iopo_tensor *db,
