@@ -6,7 +6,8 @@
 #  - iopo score on the peft adapter directory (the base found through base_model_name_or_path) gives peft's
 #    per-token log-probs (|a-b| / max(|b|,1) <= 1e-4) and the SFT gradients of every adapter tensor (per tensor
 #    max|a-b| / max|b| <= 1e-3), under adapter_model.safetensors' names;
-#  - iopo train --finetuning-type lora runs 3 steps from the bf16 base and writes a PEFT adapter; peft loads it onto
+#  - iopo train --finetuning-type lora runs 3 steps from the bf16 base, holding its matrices in bf16 on the device
+#    (the plan says so and matches the measured peak), and writes a PEFT adapter; peft loads it onto
 #    the base with every tensor used and none missing, and gives iopo's log-probs of the trained adapter;
 #  - iopo train --adapter continues the peft adapter (same modules, same rank);
 #  - iopo merge folds the peft adapter into its base: transformers loads the result (no missing or unexpected keys)
@@ -93,6 +94,12 @@ for fam in "${fams[@]}"; do
   "$iopo" train --model "$m-base-bf16" --data "$work/data.jsonl" --out "$m.run" --steps 3 --batch-size 2 --lr 2e-2 \
     --finetuning-type lora --lora-rank 4 --lora-target all --seed 1 "${dev[@]}" >"$m.train.log" 2>&1 ||
     fail "$fam: iopo train (lora): $(tail -3 "$m.train.log")"
+  # The frozen bf16 base stays bf16 on the device: the plan says so, and the step's measured peak is the plan's.
+  pl=$(sed -n 's/^memory: .*: \([0-9.]*\) MiB$/\1/p' "$m.train.log")
+  pk=$(sed -n 's/tensor memory: peak \([0-9.]*\) MiB.*/\1/p' "$m.train.log")
+  check "'$iopo' train --model '$m-base-bf16' --finetuning-type lora --lora-rank 4 --seq-len 32 --batch-size 2 --plan \
+    ${dev[*]} | grep -q 'held as the matrices in the checkpoint.s 16 bits' && awk 'BEGIN{r=$pk/$pl; exit !(r > 0.95 && r < 1.05)}'" \
+    "$fam: LoRA on the bf16 base holds its matrices in bf16; measured peak $pk MiB within 5% of the plan's $pl MiB"
   check "[ -f '$m.run/final/adapter_config.json' ] && [ -f '$m.run/checkpoint-3/adapter_model.safetensors' ] &&
     [ ! -e '$m.run/final/model.safetensors' ]" "$fam: a LoRA run writes PEFT adapters (final/ and checkpoints), not the base"
   "$iopo" score --model "$m.run/final" --data "$work/data.jsonl" "${dev[@]}" --token-logps \

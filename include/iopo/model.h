@@ -64,7 +64,8 @@ typedef struct iopo_param {
     int ndim;
     int64_t shape[4];
     bool decay;               /* weight decay applies (2-D weights) */
-    iopo_tensor *value, *grad;   /* views into the segment's value and grad */
+    iopo_dtype dtype;         /* of value: F32, or a frozen matrix kept in its checkpoint's BF16 / F16 */
+    iopo_tensor *value, *grad;   /* views into the segment's value and grad (NULL: frozen) */
     int segment;
     size_t offset;               /* elements into the segment */
 } iopo_param;
@@ -94,11 +95,19 @@ bool iopo_model_config_defaults(iopo_model_config *cfg, char *err, size_t errlen
 bool iopo_model_config_check(const iopo_model_config *cfg, char *err, size_t errlen);
 /* Parameters of a config, without building the model (for memory plans). */
 size_t iopo_model_config_numel(const iopo_model_config *cfg);
+/* Elements of the 2-D parameters (weight matrices and embeddings; the rest are norm weights and biases). */
+size_t iopo_model_config_matrix_numel(const iopo_model_config *cfg);
 /* Parameters seeded as the family's Hugging Face implementation initialises them (GPT-2: normal(0, 0.02), residual
  * projections scaled by 1/sqrt(2L), biases 0, norms 1; Llama/Qwen: normal(0, 0.02), biases 0, norms 1). */
 iopo_model *iopo_model_create(iopo_ctx *ctx, const iopo_model_config *cfg, uint64_t seed, char *err, size_t errlen);
-/* config.json + safetensors (single or sharded; F32/F16/BF16) from a model directory. */
+/* config.json + safetensors (single or sharded; F32/F16/BF16) from a model directory, as fp32 parameters with
+ * gradients; or an adapter directory (its base with the adapter on it). */
 iopo_model *iopo_model_load(iopo_ctx *ctx, const char *dir, char *err, size_t errlen);
+/* The same for a base that does not train (LoRA, a reference, scoring): its weight matrices stay in the checkpoint's
+ * dtype when that is BF16 or F16 (half the memory of fp32; the ops widen them as they read, accumulating in fp32),
+ * vectors (norms, biases) become fp32, and no base parameter has a gradient (an adapter the directory holds does:
+ * iopo_model_freeze drops those too). */
+iopo_model *iopo_model_load_frozen(iopo_ctx *ctx, const char *dir, char *err, size_t errlen);
 /* The model's tensors as its checkpoint names them (Hugging Face names and shapes), host fp32 copies of the values
  * (grads false) or of the gradients: a fused internal parameter becomes its several checkpoint tensors; a tied head
  * is not repeated. Returns the count; free with iopo_model_export_free. */

@@ -142,7 +142,8 @@ int cmd_score(int argc, char **argv) {
     for (int i = 0; i < ds.n; i++)
         if (ds.ex[i].n - 1 > T) T = ds.ex[i].n - 1;
     iopo_ctx *ctx = cli_open_device(device, false);
-    iopo_model *m = iopo_model_load(ctx, model_dir, err, sizeof err);
+    iopo_model *m = grads ? iopo_model_load(ctx, model_dir, err, sizeof err)
+                          : iopo_model_load_frozen(ctx, model_dir, err, sizeof err);   /* forwards only */
     if (!m) {
         fprintf(stderr, "iopo score: %s\n", err);
         iopo_ctx_destroy(ctx);

@@ -131,7 +131,7 @@ bool iopo_model_config_check(const iopo_model_config *c, char *err, size_t errle
     return true;
 }
 
-size_t iopo_model_config_numel(const iopo_model_config *c) {
+static size_t config_numel(const iopo_model_config *c, bool matrices_only) {
     const model_family *f = family_find(c->arch);
     if (!f) return 0;
     size_t n = 0;
@@ -142,61 +142,74 @@ size_t iopo_model_config_numel(const iopo_model_config *c) {
         for (int i = 0; i < counts[g]; i++) {
             if (!param_present(c, &lists[g][i])) continue;
             int nd = role_shape(c, f, lists[g][i].role, shape);
+            if (matrices_only && nd != 2) continue;
             n += (size_t)reps[g] * (size_t)shape[0] * (nd == 2 ? (size_t)shape[1] : 1);
         }
     return n;
 }
+size_t iopo_model_config_numel(const iopo_model_config *c) { return config_numel(c, false); }
+size_t iopo_model_config_matrix_numel(const iopo_model_config *c) { return config_numel(c, true); }
 
-/* Each parameter starts at a multiple of this many elements (256 bytes: the largest storage-buffer offset alignment
- * Vulkan allows), so every view binds on any device. */
-#define ARENA_ALIGN 64
+/* Each parameter starts at a multiple of this many bytes (the largest storage-buffer offset alignment Vulkan allows),
+ * so every view binds on any device. */
+#define ARENA_ALIGN_BYTES 256
 
-/* Parameters of each decay class packed in order into segments of at most the device's largest allocation (a
- * parameter larger than that gets a segment of its own, whose allocation then reports the limit); values and
- * gradients are views. */
+/* Parameters of each decay class (and dtype) packed in order into segments of at most the device's largest
+ * allocation (a parameter larger than that gets a segment of its own, whose allocation then reports the limit);
+ * values and, for fp32 parameters when grads, gradients are views. */
 void model_alloc_arenas(iopo_ctx *ctx, iopo_param *params, int np, bool grads, iopo_param_segment **segments,
                         int *nsegments) {
-    size_t max_elems = iopo_ctx_max_tensor_bytes(ctx) / 4;
     int cap = 4, nseg = 0;
     iopo_param_segment *segs = calloc((size_t)cap, sizeof *segs);
     size_t *fill = calloc((size_t)cap, sizeof *fill);
-    int open_seg[2] = {-1, -1};   /* the segment each decay class is filling */
+    iopo_dtype *seg_dtype = calloc((size_t)cap, sizeof *seg_dtype);
+    int open_seg[8] = {-1, -1, -1, -1, -1, -1, -1, -1};   /* the segment each (decay class, dtype) is filling */
     for (int i = 0; i < np; i++) {
         iopo_param *p = &params[i];
-        size_t n = 1;
+        size_t n = 1, es = iopo_dtype_size(p->dtype), align = ARENA_ALIGN_BYTES / es;
+        size_t max_elems = iopo_ctx_max_tensor_bytes(ctx) / es;
         for (int d = 0; d < p->ndim; d++) n *= (size_t)p->shape[d];
-        size_t need = (n + ARENA_ALIGN - 1) / ARENA_ALIGN * ARENA_ALIGN;
-        int cls = p->decay ? 1 : 0, sidx = open_seg[cls];
+        size_t need = (n + align - 1) / align * align;
+        int cls = (p->decay ? 1 : 0) + 2 * (int)p->dtype, sidx = open_seg[cls];
         if (sidx < 0 || fill[sidx] + need > max_elems) {
             if (nseg == cap) {
                 cap *= 2;
                 segs = realloc(segs, (size_t)cap * sizeof *segs);
                 fill = realloc(fill, (size_t)cap * sizeof *fill);
+                seg_dtype = realloc(seg_dtype, (size_t)cap * sizeof *seg_dtype);
             }
             sidx = open_seg[cls] = nseg++;
             segs[sidx] = (iopo_param_segment){.decay = p->decay};
             fill[sidx] = 0;
+            seg_dtype[sidx] = p->dtype;
         }
         p->segment = sidx;
         p->offset = fill[sidx];
         fill[sidx] += need;
     }
     for (int s = 0; s < nseg; s++) {
-        segs[s].value = iopo_tensor_new1(ctx, IOPO_F32, (int64_t)fill[s]);
-        segs[s].grad = grads ? iopo_tensor_new1(ctx, IOPO_F32, (int64_t)fill[s]) : NULL;
+        segs[s].value = iopo_tensor_new1(ctx, seg_dtype[s], (int64_t)fill[s]);
+        segs[s].grad = grads && seg_dtype[s] == IOPO_F32 ? iopo_tensor_new1(ctx, IOPO_F32, (int64_t)fill[s]) : NULL;
     }
     for (int i = 0; i < np; i++) {
         iopo_param *p = &params[i];
         iopo_param_segment *sg = &segs[p->segment];
         p->value = iopo_tensor_view(sg->value, p->offset, p->ndim, p->shape);
-        p->grad = grads ? iopo_tensor_view(sg->grad, p->offset, p->ndim, p->shape) : NULL;
+        p->grad = sg->grad ? iopo_tensor_view(sg->grad, p->offset, p->ndim, p->shape) : NULL;
     }
     free(fill);
+    free(seg_dtype);
     *segments = segs;
     *nsegments = nseg;
 }
 
 iopo_model *model_new(iopo_ctx *ctx, const iopo_model_config *cfg, char *err, size_t errlen) {
+    iopo_model *m = model_build(ctx, cfg, err, errlen);
+    if (m) model_alloc_arenas(ctx, m->params, m->nparams, true, &m->segments, &m->nsegments);
+    return m;
+}
+
+iopo_model *model_build(iopo_ctx *ctx, const iopo_model_config *cfg, char *err, size_t errlen) {
     if (!iopo_model_config_check(cfg, err, errlen)) return NULL;
     iopo_model *m = calloc(1, sizeof *m);
     m->ctx = ctx;
@@ -215,7 +228,6 @@ iopo_model *model_new(iopo_ctx *ctx, const iopo_model_config *cfg, char *err, si
             if (param_present(cfg, &f->layer[i])) add_param(m, &f->layer[i], l);
     for (int i = 0; i < f->nlast; i++)
         if (param_present(cfg, &f->last[i])) add_param(m, &f->last[i], -1);
-    model_alloc_arenas(ctx, m->params, m->nparams, true, &m->segments, &m->nsegments);
     return m;
 }
 

@@ -293,6 +293,10 @@ void iopo_model_merge_lora(iopo_model *m) {
             iopo_param *A = &s->params[2 * (l * s->nsites + k)], *B = A + 1;
             int r = (int)A->shape[0];
             iopo_tensor *W = model_weight(m, l, st->role);
+            if (W->dtype != IOPO_F32) {   /* a frozen 16-bit base: merge into an fp32 load of it (iopo merge does) */
+                fprintf(stderr, "iopo: internal error: merging adapters into %s weights\n", iopo_dtype_name(W->dtype));
+                abort();
+            }
             if (m->fam->layout == IOPO_W_KN) {   /* W (K, N) += s A^T B^T: GPT-2's modules are whole layers */
                 iopo_gemm(m->ctx, W, A->value, B->value, st->K, st->N, r, true, true, s->scale, 1.0f);
                 continue;

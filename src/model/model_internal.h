@@ -144,5 +144,7 @@ void model_qkv_prepare(iopo_model *m, int l, iopo_tensor *out, iopo_tensor *qk_r
 
 /* Parameters of cfg's family, allocated (zero) on ctx; NULL + message if the config is not valid. */
 iopo_model *model_new(iopo_ctx *ctx, const iopo_model_config *cfg, char *err, size_t errlen);
+/* The same without allocating them (set each parameter's dtype, then model_alloc_arenas into m->segments). */
+iopo_model *model_build(iopo_ctx *ctx, const iopo_model_config *cfg, char *err, size_t errlen);
 
 #endif

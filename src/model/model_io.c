@@ -12,6 +12,7 @@
 #include "iopo/rng.h"
 #include "iopo/safetensors.h"
 #include "model/model_internal.h"
+#include "util/half.h"
 
 static const model_family *const families[] = {&family_gpt2, &family_llama, &family_qwen2, &family_qwen3};
 #define NFAMILIES ((int)(sizeof families / sizeof families[0]))
@@ -136,20 +137,21 @@ static bool is_ignored(const model_family *f, const iopo_model_config *c, const 
     return c->tied && (strcmp(name, "lm_head.weight") == 0 || strcmp(name, "transformer.lm_head.weight") == 0);
 }
 
-static iopo_model *load_plain(iopo_ctx *ctx, const char *dir, char *err, size_t errlen);
+static iopo_model *load_plain(iopo_ctx *ctx, const char *dir, bool frozen, char *err, size_t errlen);
 
 /* A model directory, or a PEFT adapter directory: its base (base_model_name_or_path) with the adapter on it. */
-iopo_model *iopo_model_load(iopo_ctx *ctx, const char *dir, char *err, size_t errlen) {
+static iopo_model *load(iopo_ctx *ctx, const char *dir, bool frozen, char *err, size_t errlen) {
     char probe[4200], base[4096];
     snprintf(probe, sizeof probe, "%s/config.json", dir);
-    if (access(probe, F_OK) == 0 || !iopo_adapter_dir_base(dir, base, sizeof base)) return load_plain(ctx, dir, err, errlen);
+    if (access(probe, F_OK) == 0 || !iopo_adapter_dir_base(dir, base, sizeof base))
+        return load_plain(ctx, dir, frozen, err, errlen);
     if (!base[0]) {
         snprintf(err, errlen, "%s/adapter_config.json: no base_model_name_or_path: give the base model (--model BASE "
                               "with --adapter %s)", dir, dir);
         return NULL;
     }
     char why[4096];
-    iopo_model *m = load_plain(ctx, base, why, sizeof why);
+    iopo_model *m = load_plain(ctx, base, frozen, why, sizeof why);
     if (!m) {
         snprintf(err, errlen, "%s: the adapter's base model %s: %s", dir, base, why);
         return NULL;
@@ -161,12 +163,55 @@ iopo_model *iopo_model_load(iopo_ctx *ctx, const char *dir, char *err, size_t er
     return m;
 }
 
-static iopo_model *load_plain(iopo_ctx *ctx, const char *dir, char *err, size_t errlen) {
+iopo_model *iopo_model_load(iopo_ctx *ctx, const char *dir, char *err, size_t errlen) {
+    return load(ctx, dir, false, err, errlen);
+}
+
+iopo_model *iopo_model_load_frozen(iopo_ctx *ctx, const char *dir, char *err, size_t errlen) {
+    return load(ctx, dir, true, err, errlen);
+}
+
+/* The 16-bit dtype every checkpoint tensor of a parameter is stored in, or F32 (mixed, fp32, or missing). */
+static iopo_dtype stored_16bit(const iopo_safetensors *st, const param_meta *pm) {
+    iopo_dtype dt = IOPO_F32;
+    for (int k = 0; k < pm->npieces; k++) {
+        const iopo_st_tensor *t = iopo_st_find(st, pm->piece[k].name);
+        iopo_dtype d = !t ? IOPO_F32 : t->dtype == IOPO_ST_BF16 ? IOPO_BF16 : t->dtype == IOPO_ST_F16 ? IOPO_F16 : IOPO_F32;
+        if (d == IOPO_F32 || (k > 0 && d != dt)) return IOPO_F32;
+        dt = d;
+    }
+    return dt;
+}
+
+/* A parameter kept in its checkpoint's 16-bit dtype: its pieces' raw values side by side. */
+static bool load_16bit(const iopo_safetensors *st, const iopo_param *p, const param_meta *pm, char *err,
+                       size_t errlen) {
+    uint16_t *h = malloc(p->value->numel * sizeof *h + 4);
+    bool ok = true;
+    for (int k = 0; k < pm->npieces && ok; k++) {
+        const param_piece *pc = &pm->piece[k];
+        const iopo_st_tensor *t = iopo_st_find(st, pc->name);
+        size_t n = (size_t)pc->shape[0] * (pc->ndim == 2 ? (size_t)pc->shape[1] : 1);
+        ok = t && t->ndim == pc->ndim && t->shape[0] == pc->shape[0] && (pc->ndim < 2 || t->shape[1] == pc->shape[1]);
+        if (!ok) {   /* the fp32 path reads it again and says what is wrong */
+            float *f = malloc(n * sizeof *f + 4);
+            iopo_st_load_f32(st, pc->name, pc->ndim, pc->shape, f, err, errlen);
+            free(f);
+            break;
+        }
+        memcpy(h + pc->offset, t->data, n * sizeof *h);
+    }
+    if (ok) iopo_tensor_upload(p->value, h);
+    free(h);
+    return ok;
+}
+
+static iopo_model *load_plain(iopo_ctx *ctx, const char *dir, bool frozen, char *err, size_t errlen) {
     iopo_model_config cfg;
     if (!iopo_model_config_load(&cfg, dir, err, errlen)) return NULL;
     iopo_safetensors *st = iopo_st_open(dir, err, errlen);
     if (!st) return NULL;
-    iopo_model *m = model_new(ctx, &cfg, err, errlen);
+    iopo_model *m = model_build(ctx, &cfg, err, errlen);
     if (!m) {
         iopo_st_close(st);
         return NULL;
@@ -185,10 +230,19 @@ static iopo_model *load_plain(iopo_ctx *ctx, const char *dir, char *err, size_t 
             snprintf(tmp, sizeof tmp, "%s", m->params[i].name);
             snprintf(m->params[i].name, sizeof m->params[i].name, "transformer.%.80s", tmp);
         }
+    /* Frozen: the matrices keep a 16-bit checkpoint's dtype, and nothing gets a gradient. */
+    for (int i = 0; frozen && i < m->nparams; i++)
+        if (m->params[i].decay) m->params[i].dtype = stored_16bit(st, &m->meta[i]);
+    model_alloc_arenas(ctx, m->params, m->nparams, !frozen, &m->segments, &m->nsegments);
     bool ok = true;
     int used = 0;
     for (int i = 0; i < m->nparams && ok; i++) {
         iopo_param *p = &m->params[i];
+        if (p->dtype != IOPO_F32) {
+            ok = load_16bit(st, p, &m->meta[i], err, errlen);
+            used += m->meta[i].npieces;
+            continue;
+        }
         float *h = malloc(p->value->numel * sizeof *h + 4);
         for (int k = 0; k < m->meta[i].npieces && ok; k++) {
             const param_piece *pc = &m->meta[i].piece[k];
@@ -243,7 +297,15 @@ int iopo_model_export(iopo_model *m, bool grads, iopo_st_entry **out) {
         iopo_param *p = &m->params[i];
         const iopo_tensor *t = grads ? p->grad : p->value;
         float *h = malloc(t->numel * sizeof *h + 4);
-        iopo_tensor_download(t, h);
+        if (t->dtype == IOPO_F32) {
+            iopo_tensor_download(t, h);
+        } else {   /* a frozen 16-bit matrix: widened (exactly) */
+            uint16_t *raw = malloc(t->numel * sizeof *raw + 4);
+            iopo_tensor_download(t, raw);
+            for (size_t k = 0; k < t->numel; k++)
+                h[k] = t->dtype == IOPO_BF16 ? iopo_bf16_to_f32(raw[k]) : iopo_f16_to_f32(raw[k]);
+            free(raw);
+        }
         for (int j = 0; j < m->meta[i].npieces; j++, k++) {
             const param_piece *pc = &m->meta[i].piece[j];
             size_t cnt = (size_t)pc->shape[0] * (pc->ndim == 2 ? (size_t)pc->shape[1] : 1);

@@ -170,7 +170,7 @@ float *objective_reference_logps(iopo_ctx *ctx, const char *model_dir, const cha
         fprintf(stderr, "reference log-probs: %s is stale (model, data or settings changed); recomputing\n",
                 cache_path);
     }
-    iopo_model *ref = iopo_model_load(ctx, model_dir, err, errlen);
+    iopo_model *ref = iopo_model_load_frozen(ctx, model_dir, err, errlen);
     if (ref && dirs[1] && !iopo_model_has_lora(ref) && !iopo_model_load_adapter(ref, dirs[1], err, errlen)) {
         iopo_model_free(ref);
         ref = NULL;

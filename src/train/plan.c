@@ -52,7 +52,7 @@ void train_plan_make(const iopo_train_config *c, const iopo_model_config *cfg, c
     p->live_ref = G > 1 && c->live_ref;
     p->rows = c->batch_size * G;
     if (G > 1 && c->pref_chunk > 0 && c->pref_chunk < p->rows) p->rows = c->pref_chunk;   /* activations of a chunk */
-    p->T = c->seq_len;
+    p->T = c->seq_len < cfg->n_ctx ? c->seq_len : cfg->n_ctx;   /* as the run cuts it */
     p->logits_budget_mb = c->logits_budget_mb;
     p->nparam = iopo_model_config_numel(cfg);
     char err[256];
@@ -64,7 +64,11 @@ void train_plan_make(const iopo_train_config *c, const iopo_model_config *cfg, c
     planned.recompute = !planned.recompute;
     p->act_other = iopo_model_activation_plan(&planned, p->rows, p->T).total;
     p->recompute = cfg->recompute;
-    p->params = 4.0 * (double)p->nparam;   /* held as fp32 whatever the file stores */
+    /* Trained weights are fp32; a frozen base (LoRA) keeps a 16-bit checkpoint's matrices in 16 bits. */
+    bool half = !strcmp(p->stored, "bfloat16") || !strcmp(p->stored, "float16");
+    size_t matrices = iopo_model_config_matrix_numel(cfg);
+    p->held_16bit = p->lora && half;
+    p->params = p->held_16bit ? 2.0 * (double)matrices + 4.0 * (double)(p->nparam - matrices) : 4.0 * (double)p->nparam;
     p->adapters = 4.0 * (double)p->nlora;
     double trained = p->lora ? p->adapters : p->params;
     p->grads = trained;
@@ -74,7 +78,8 @@ void train_plan_make(const iopo_train_config *c, const iopo_model_config *cfg, c
     /* (the reference forward runs with recomputation: one block's activations, whatever the run's setting) */
     iopo_model_config fwd = planned;
     fwd.recompute = true;
-    p->ref = p->live_ref ? p->params + p->adapters + (double)iopo_model_activation_plan(&fwd, p->rows, p->T).total : 0;
+    double ref_params = half ? 2.0 * (double)matrices + 4.0 * (double)(p->nparam - matrices) : 4.0 * (double)p->nparam;
+    p->ref = p->live_ref ? ref_params + p->adapters + (double)iopo_model_activation_plan(&fwd, p->rows, p->T).total : 0;
     p->total = p->params + p->adapters + p->grads + p->adam + (double)p->act.total + p->ref;
 }
 
@@ -95,8 +100,9 @@ void train_plan_print_line(const train_plan *p, FILE *f) {
 
 void train_plan_print(const train_plan *p, const iopo_model_config *cfg, size_t have, const char *device, FILE *f) {
     char b[32];
-    fprintf(f, "plan: %s, %zu parameters stored as %s in the checkpoint, held as float32", cfg->arch, p->nparam,
-            p->stored);
+    fprintf(f, "plan: %s, %zu parameters stored as %s in the checkpoint, held as %s", cfg->arch, p->nparam,
+            p->stored, p->held_16bit ? "the matrices in the checkpoint's 16 bits (frozen), the vectors in float32"
+                                     : "float32");
     if (p->lora) fprintf(f, "; LoRA rank %d on %s: %zu adapter parameters", cfg->lora.rank, cfg->lora.target, p->nlora);
     fprintf(f, "\n");
     fmt(b, sizeof b, p->params);
@@ -141,10 +147,9 @@ int train_plan_run(const iopo_train_config *c, const iopo_ctx_options *opts) {
     }
     if (!lora) cfg.lora = (iopo_lora_config){0};
     cfg.recompute = c->gradient_checkpointing != 0;
-    if (c->seq_len > cfg.n_ctx) {
-        fprintf(stderr, "iopo train --plan: seq_len %d exceeds the model's %d positions\n", c->seq_len, cfg.n_ctx);
-        return 1;
-    }
+    if (c->seq_len > cfg.n_ctx)
+        fprintf(stderr, "iopo train --plan: seq_len %d exceeds the model's n_positions; using %d\n", c->seq_len,
+                cfg.n_ctx);
     train_plan p;
     train_plan_make(c, &cfg, model_dir, !strcmp(c->objective, "iopo") ? 4 : !strcmp(c->objective, "dpo") ? 2 : 1, &p);
     /* The device's memory: a context allocates nothing large when it is made. */

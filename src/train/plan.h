@@ -15,6 +15,7 @@ typedef struct train_plan {
     int rows, T;                     /* a micro-batch: rows of up to T positions */
     int logits_budget_mb;
     bool lora, live_ref;
+    bool held_16bit;                 /* the frozen base's matrices stay in the checkpoint's 16-bit dtype */
     char stored[32];                 /* the checkpoint's dtype ("float32", "bfloat16", "float16", "mixed") */
     double params, adapters, grads, adam, ref;   /* bytes */
     iopo_act_plan act;

@@ -408,7 +408,7 @@ static int run_locked(const iopo_train_config *c, const iopo_ctx_options *copts)
         char cache[4200];
         snprintf(cache, sizeof cache, "%.1023s/ref_logps.json", c->out);
         if (c->live_ref) {
-            ref_live = iopo_model_load(ctx, ref_dir, err, sizeof err);
+            ref_live = iopo_model_load_frozen(ctx, ref_dir, err, sizeof err);
             if (ref_live && ref_adapter && ref_adapter[0] && !iopo_model_has_lora(ref_live) &&
                 !iopo_model_load_adapter(ref_live, ref_adapter, err, sizeof err))
                 goto done;
@@ -427,7 +427,8 @@ static int run_locked(const iopo_train_config *c, const iopo_ctx_options *copts)
             if (!ref_eval) goto done;
         }
     }
-    m = iopo_model_load(ctx, model_dir, err, sizeof err);
+    /* LoRA: the base frozen as it is stored (a bf16 checkpoint stays bf16 on the device). */
+    m = lora ? iopo_model_load_frozen(ctx, model_dir, err, sizeof err) : iopo_model_load(ctx, model_dir, err, sizeof err);
     if (m && lora && !iopo_model_has_lora(m) &&
         !(adapter_dir[0] ? iopo_model_load_adapter(m, adapter_dir, err, sizeof err)
                          : iopo_model_add_lora(m, &cfg.lora, (uint64_t)c->seed, err, sizeof err))) {
