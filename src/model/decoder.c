@@ -297,7 +297,7 @@ static void walk_acts(const iopo_model_config *c, const model_family *f, int B, 
         } else if (w->mode != WALK_COUNT) {
             la->qkv_att = la->qkv;
         }
-        act(w, &la->att, IOPO_F32, 4, B, NH, T, T);
+        act(w, &la->att_lse, IOPO_F32, 3, B, NH, T, 0);
         ACT2(la->atty, BT, A);
         ACT2(la->x_mid, BT, C);
         ACT2(la->norm2, BT, C);
@@ -353,7 +353,7 @@ static void walk_acts(const iopo_model_config *c, const model_family *f, int B, 
     ACT2(a->dup, BT, F);
     if (swiglu) ACT2(a->dgate, BT, F);
     ACT2(a->dhidden, BT, F);
-    act(w, &a->datt, IOPO_F32, 4, B, NH, T, T);
+    act(w, &a->att_delta, IOPO_F32, 3, B, NH, T, 0);
 }
 
 size_t iopo_model_activation_bytes(const iopo_model_config *c, int B, int T) {
@@ -377,7 +377,7 @@ static void free_views(model_acts *a, int L) {
     for (int l = 0; l < L; l++) {
         layer_acts *la = &a->layers[l];
         if (la->qkv_att == la->qkv) la->qkv_att = NULL;
-        iopo_tensor *ts[] = {la->norm1, la->norm1_mean, la->norm1_rstd, la->qkv, la->qk_rstd, la->qkv_att, la->att,
+        iopo_tensor *ts[] = {la->norm1, la->norm1_mean, la->norm1_rstd, la->qkv, la->qk_rstd, la->qkv_att, la->att_lse,
                              la->atty, la->x_mid, la->norm2, la->norm2_mean, la->norm2_rstd, la->up, la->gate,
                              la->hidden};
         for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++) iopo_tensor_free(ts[i]);
@@ -385,7 +385,7 @@ static void free_views(model_acts *a, int L) {
     for (int l = 0; l <= L; l++) iopo_tensor_free(a->residual[l]);
     iopo_tensor *ts[] = {a->positions, a->rope_cos, a->rope_sin, a->normf, a->normf_mean, a->normf_rstd, a->logits,
                          a->loss, a->lse, a->seq_logp, a->seq_count, a->tmp, a->dres, a->dnorm, a->datty, a->dqkv,
-                         a->dqkv2, a->dup, a->dgate, a->dhidden, a->datt, a->c_in, a->c_dnorm, a->c_targets,
+                         a->dqkv2, a->dup, a->dgate, a->dhidden, a->att_delta, a->c_in, a->c_dnorm, a->c_targets,
                          a->c_mask, a->c_loss, a->c_lse, a->c_dloss, a->c_seq_logp, a->c_seq_count, a->c_dseq};
     for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++) iopo_tensor_free(ts[i]);
     a->c_in = a->c_dnorm = a->c_targets = a->c_mask = a->c_loss = a->c_lse = a->c_dloss = NULL;
@@ -394,7 +394,7 @@ static void free_views(model_acts *a, int L) {
     memset(a->residual, 0, (size_t)(L + 1) * sizeof *a->residual);
     a->positions = a->rope_cos = a->rope_sin = a->normf = a->normf_mean = a->normf_rstd = a->logits = NULL;
     a->loss = a->lse = a->seq_logp = a->seq_count = a->tmp = a->dres = a->dnorm = a->datty = a->dqkv = NULL;
-    a->dqkv2 = a->dup = a->dgate = a->dhidden = a->datt = NULL;
+    a->dqkv2 = a->dup = a->dgate = a->dhidden = a->att_delta = NULL;
     a->B = a->T = 0;
 }
 
@@ -674,7 +674,7 @@ void iopo_model_forward(iopo_model *m, const iopo_batch *b) {
                      W(m, l, R_ATTN_NORM_B), BT);
         linear_forward(m, la->qkv, la->norm1, l, R_QKV_W, R_QKV_B, BT, C, Wd);   /* (BT, q|k|v) */
         model_qkv_prepare(m, l, la->qkv_att, la->qk_rstd, la->qkv, a->rope_cos, a->rope_sin, a->positions, B, T, T);
-        iopo_attention_forward(x, la->atty, la->att, la->qkv_att, b->lengths, B, T, NH, NKV, hd);
+        iopo_attention_forward(x, la->atty, la->att_lse, la->qkv_att, b->lengths, B, T, NH, NKV, hd);
         linear_forward(m, a->tmp, la->atty, l, R_O_W, R_O_B, BT, A, C);
         iopo_add(x, la->x_mid, a->residual[l], a->tmp, (size_t)BT * C);
         norm_forward(m, la->norm2, la->norm2_mean, la->norm2_rstd, la->x_mid, W(m, l, R_MLP_NORM_W),
@@ -719,7 +719,8 @@ void iopo_model_backward(iopo_model *m, const iopo_batch *b, const iopo_tensor *
         iopo_tensor_zero(a->datty);
         linear_backward(m, a->datty, a->dres, la->atty, l, R_O_W, R_O_B, BT, A, C);
         iopo_tensor_zero(a->dqkv);
-        iopo_attention_backward(x, a->dqkv, a->datt, a->datty, la->qkv_att, la->att, b->lengths, B, T, NH, NKV, hd);
+        iopo_attention_backward(x, a->dqkv, a->att_delta, a->datty, la->qkv_att, la->atty, la->att_lse, b->lengths, B,
+                                T, NH, NKV, hd);
         iopo_tensor *dproj = a->dqkv;   /* d(projection output), once RoPE and the q/k norm are undone */
         if (!f->learned_pos) {
             iopo_tensor_zero(a->dqkv2);
