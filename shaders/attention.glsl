@@ -1,12 +1,20 @@
-// Shared by the attention shaders: the push constants, the index helpers of the fused qkv layout and a fixed-order
-// workgroup reduction. Included after common.glsl and the layout(local_size_x_id) declaration; the includer defines
+// Shared by the attention shaders (attention_fwd.comp, attention_bwd.comp): the push constants, the specialization
+// constant of channels per invocation, the index helpers of the fused qkv layout and a fixed-order workgroup
+// reduction. Included after common.glsl and the layout(local_size_x_id) declaration; the includer defines
 // ATT_LENGTHS_BINDING (where its lengths buffer sits) and ATT_REDUCE when it needs wg_reduce().
+
+// Head channels each invocation owns (d = lid + c * WG, c < NCH): ceil(hd / WG), chosen by the recorder, so the
+// per-channel accumulators live in registers whatever hd is.
+layout(constant_id = 1) const uint NCH = 1;
 
 layout(push_constant) uniform Push {
     uint nrows;   // workgroups that do work: one per row (vk_dispatch_1d may round the grid up)
     uint B, T, NH, NKV, hd;
     uint group;   // NH / NKV: query heads per kv head
     float scale;  // 1 / sqrt(hd)
+    // attention_bwd_kv only: the query heads g0 <= g < g1 of each kv group this dispatch adds into dk and dv (the
+    // recorder splits a long loop over several dispatches, see src/vkops/attention.c)
+    uint g0, g1;
 } p;
 
 layout(std430, set = 0, binding = ATT_LENGTHS_BINDING) readonly buffer Lengths { int lengths[]; };   // (B)
@@ -19,9 +27,10 @@ uint q_off(uint b, uint t, uint h) { return (b * p.T + t) * qkv_stride() + h * p
 uint k_off(uint b, uint t, uint kvh) { return (b * p.T + t) * qkv_stride() + (p.NH + kvh) * p.hd; }
 uint v_off(uint b, uint t, uint kvh) { return (b * p.T + t) * qkv_stride() + (p.NH + p.NKV + kvh) * p.hd; }
 uint o_off(uint b, uint t, uint h) { return (b * p.T + t) * p.NH * p.hd + h * p.hd; }   // out / dout (B,T,NH*hd)
+uint r_off(uint b, uint h, uint t) { return (b * p.NH + h) * p.T + t; }                 // lse / D (B,NH,T)
 
 #ifdef ATT_REDUCE
-// Tree reduction over the workgroup (size a power of two, checked by the recorder): the pairing is fixed, so the
+// Tree reduction over the workgroup (size a power of two, as vk_group_size gives): the pairing is fixed, so the
 // result is the same on every run, whatever the subgroup size.
 shared float red[gl_WorkGroupSize.x];
 

@@ -1,5 +1,8 @@
-// Causal grouped-query attention forward (include/iopo/ops.h): one workgroup per query row (b, h, t).
-// The row's scores live in its att row (global memory), so no shared-memory size limits T.
+// Causal grouped-query attention forward (include/iopo/ops.h), flash-style: one workgroup per query row (b, h, t),
+// the row's keys in tiles of WG (one key per invocation) under an online softmax. Per tile: the scores, their max
+// (fixed-order reduction), the running max m raised to it and everything summed so far rescaled by exp(m_old - m),
+// then the tile's exp(score - m) summed into the output, invocations owning channels. Nothing (T,T) is stored: the
+// row leaves its output and its log-sum-exp m + log(sum), from which the backward recomputes the probabilities.
 #version 450
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
@@ -10,66 +13,63 @@ layout(local_size_x_id = 0) in;
 #include "attention.glsl"
 
 layout(std430, set = 0, binding = 0) writeonly buffer Out { float out_[]; };   // (B,T,NH*hd)
-// Each invocation only reads back att values it wrote itself (key s = lid mod WG); the probabilities that all
-// invocations need travel through shared memory.
-layout(std430, set = 0, binding = 1) buffer Att { float att[]; };   // (B,NH,T,T)
+layout(std430, set = 0, binding = 1) writeonly buffer Lse { float lse[]; };    // (B,NH,T)
 layout(std430, set = 0, binding = 2) readonly buffer Qkv { float qkv[]; };     // (B,T,(NH+2*NKV)*hd)
 
-shared float probs[gl_WorkGroupSize.x];   // one tile of the row's probabilities
+shared float probs[gl_WorkGroupSize.x];   // the tile's exp(score - m)
 
 void main() {
-    uint row = iopo_group_id();   // ((b * NH + h) * T + t): also the att row index
+    uint row = iopo_group_id();   // ((b * NH + h) * T + t): also the lse index
     if (row >= p.nrows) return;
     uint lid = gl_LocalInvocationID.x, WG = gl_WorkGroupSize.x;
     uint t = row % p.T, h = (row / p.T) % p.NH, b = row / (p.T * p.NH);
     uint kvh = h / p.group;
-    uint arow = row * p.T;
     uint ob = o_off(b, t, h);
 
     if (t >= seq_len(b)) {   // padding query (uniform over the workgroup): attends to nothing
-        for (uint s = lid; s < p.T; s += WG) att[arow + s] = 0.0;
-        for (uint d = lid; d < p.hd; d += WG) out_[ob + d] = 0.0;
+        for (uint c = 0; c < NCH; c++)
+            if (lid + c * WG < p.hd) out_[ob + lid + c * WG] = 0.0;
+        if (lid == 0u) lse[row] = 0.0;
         return;
     }
 
     // Causal: keys s <= t < len, so padded keys are never reached.
     uint qb = q_off(b, t, h);
-    float mx = uintBitsToFloat(0xff800000u);   // -inf
-    for (uint s = lid; s < p.T; s += WG) {
-        float sc = 0.0;
+    float acc[NCH];
+    for (uint c = 0; c < NCH; c++) acc[c] = 0.0;
+    float m = 0.0;   // the running max (uniform); set by the first tile
+    float l = 0.0;   // this invocation's share of the running sum, under m
+    for (uint s0 = 0; s0 <= t; s0 += WG) {
+        uint s = s0 + lid;
+        float sc = uintBitsToFloat(0xff800000u);   // -inf: a key past the causal edge
         if (s <= t) {
             uint kb = k_off(b, s, kvh);
-            for (uint d = 0; d < p.hd; d++) sc += qkv[qb + d] * qkv[kb + d];
-            sc *= p.scale;
-            mx = max(mx, sc);
+            float dot = 0.0;
+            for (uint d = 0; d < p.hd; d++) dot += qkv[qb + d] * qkv[kb + d];
+            sc = dot * p.scale;
         }
-        att[arow + s] = sc;
-    }
-    mx = wg_reduce(mx, true);
-
-    float sum = 0.0;
-    for (uint s = lid; s <= t; s += WG) {
-        float e = exp(att[arow + s] - mx);
-        att[arow + s] = e;
-        sum += e;
-    }
-    float inv = 1.0 / wg_reduce(sum, false);
-    for (uint s = lid; s <= t; s += WG) att[arow + s] *= inv;
-
-    // out = att . v: invocations own channels; the probabilities they all need come through shared memory a tile of
-    // WG keys at a time (each invocation loads its own key s = lid mod WG, which it wrote above). Keys are summed in
-    // ascending order.
-    for (uint d0 = 0; d0 < p.hd; d0 += WG) {
-        uint d = d0 + lid;
-        float o = 0.0;
-        for (uint s0 = 0; s0 <= t; s0 += WG) {
-            probs[lid] = s0 + lid <= t ? att[arow + s0 + lid] : 0.0;
-            barrier();
-            uint n = min(WG, t + 1u - s0);
-            if (d < p.hd)
+        float mt = wg_reduce(sc, true);   // finite: key s0 <= t is in every tile
+        float mn = s0 == 0u ? mt : max(m, mt);
+        float alpha = s0 == 0u ? 0.0 : exp(m - mn);
+        float e = s <= t ? exp(sc - mn) : 0.0;
+        l = l * alpha + e;
+        probs[lid] = e;
+        barrier();
+        uint n = min(WG, t + 1u - s0);
+        for (uint c = 0; c < NCH; c++) {
+            uint d = lid + c * WG;
+            if (d < p.hd) {
+                float o = acc[c] * alpha;
                 for (uint j = 0; j < n; j++) o += probs[j] * qkv[v_off(b, s0 + j, kvh) + d];
-            barrier();
+                acc[c] = o;
+            }
         }
-        if (d < p.hd) out_[ob + d] = o;
+        barrier();   // probs[] is rewritten by the next tile
+        m = mn;
     }
+    float sum = wg_reduce(l, false);
+    float inv = 1.0 / sum;
+    for (uint c = 0; c < NCH; c++)
+        if (lid + c * WG < p.hd) out_[ob + lid + c * WG] = acc[c] * inv;
+    if (lid == 0u) lse[row] = m + log(sum);
 }

@@ -102,20 +102,29 @@ void iopo_embedding_backward(iopo_ctx *ctx, iopo_tensor *dwte, iopo_tensor *dwpe
 
 /* ---- attention ---------------------------------------------------------------------------------------------- */
 
-/* Causal multi-head self-attention with grouped-query heads (NKV divides NH; NKV == NH is plain multi-head).
+/* Causal multi-head self-attention with grouped-query heads (NKV divides NH; NKV == NH is plain multi-head), computed
+ * flash-style: per query row the keys go by in tiles under an online softmax (running max and sum, the output rescaled
+ * as the max grows), so no (T,T) buffer exists in the forward or the backward.
  * qkv (B,T,(NH+2*NKV)*hd): per token q (NH heads) | k (NKV heads) | v (NKV heads), head h owning hd contiguous values
  *   (GPT-2's c_attn output as is; Llama/Qwen2 stack their q,k,v projections the same way).
- * out (B,T,NH*hd); att (B,NH,T,T) saves the softmax probabilities for the backward.
+ * out (B,T,NH*hd) = softmax(q k^T / sqrt(hd)) v per head; lse (B,NH,T) = log(sum_s exp(q.k_s / sqrt(hd))) per query
+ * row (natural log, scaled scores), what the backward needs to recompute the probabilities.
  * Query head h uses kv head h / (NH/NKV). Scores are scaled by 1/sqrt(hd).
- * lengths (B) i32: positions t >= lengths[b] are padding: they attend to nothing (out row 0, att row 0) and no
- * position attends to them. Lengths outside [0, T] are clamped to it. */
-void iopo_attention_forward(iopo_ctx *ctx, iopo_tensor *out, iopo_tensor *att, const iopo_tensor *qkv,
+ * lengths (B) i32: positions t >= lengths[b] are padding: they attend to nothing (out row 0, lse 0) and no position
+ * attends to them. Lengths outside [0, T] are clamped to it.
+ * On Vulkan every invocation loops over at most a budget of iterations kept under lavapipe's 65,535-iteration shader
+ * loop limit; a row too long for it (T beyond about 15,000 at hd 128, see docs/ARCHITECTURE.md) goes to the failure
+ * handler with a message naming the limit. */
+void iopo_attention_forward(iopo_ctx *ctx, iopo_tensor *out, iopo_tensor *lse, const iopo_tensor *qkv,
                             const iopo_tensor *lengths, int B, int T, int NH, int NKV, int hd);
-/* dqkv (B,T,(NH+2*NKV)*hd) +=; padded positions get no gradient. scratch (B,NH,T,T) is overwritten (it holds
- * d(scores)). A NULL dqkv computes nothing. */
+/* dqkv (B,T,(NH+2*NKV)*hd) +=; padded positions get no gradient. out (B,T,NH*hd) and lse (B,NH,T) are the forward's.
+ * scratch (B,NH,T) is overwritten with D = rowsum(dout * out) per (b, h, t) (0 at padded rows). FlashAttention-2's
+ * shape: the probabilities are recomputed from q, k and lse; dq per query row (keys in ascending order), dk and dv per
+ * key row (query heads of its kv group in order, queries ascending). Fixed orders, no atomics: bit-identical run to run
+ * on one device. A NULL dqkv computes nothing. */
 void iopo_attention_backward(iopo_ctx *ctx, iopo_tensor *dqkv, iopo_tensor *scratch, const iopo_tensor *dout,
-                             const iopo_tensor *qkv, const iopo_tensor *att, const iopo_tensor *lengths,
-                             int B, int T, int NH, int NKV, int hd);
+                             const iopo_tensor *qkv, const iopo_tensor *out, const iopo_tensor *lse,
+                             const iopo_tensor *lengths, int B, int T, int NH, int NKV, int hd);
 
 /* ---- decoding with a KV cache ------------------------------------------------------------------------------- */
 
@@ -125,7 +134,8 @@ void iopo_attention_backward(iopo_ctx *ctx, iopo_tensor *dqkv, iopo_tensor *scra
  * whose q is the query; its keys/values are rows 0..lengths[b]-1 (k, v parts). Query head h uses kv head h/(NH/NKV);
  * scores scaled by 1/sqrt(hd). out (B, NH*hd) = softmax(q k^T) v per head; a sequence with lengths[b] <= 0 gets a zero
  * row. lengths (B) i32, clamped to [0, Tmax]. On the CPU bit-identical to row lengths[b]-1 of iopo_attention_forward
- * on the same rows; on Vulkan within float tolerance of it (the keys are summed in chunks, then the chunks merged). */
+ * on the same rows (both run the same row function); on Vulkan within float tolerance of it (the keys are summed in
+ * chunks, then the chunks merged). */
 void iopo_attention_decode(iopo_ctx *ctx, iopo_tensor *out, const iopo_tensor *cache, const iopo_tensor *lengths,
                            int B, int Tmax, int NH, int NKV, int hd);
 /* dst (B,Tmax,W)[b, pos[b], :] = src (B,W)[b, :] for each b with 0 <= pos[b] < Tmax (others skipped): writes each

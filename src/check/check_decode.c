@@ -16,7 +16,7 @@
 typedef struct dec_shape {
     int B, Tmax, NH, NKV, hd;
     int32_t len[6];   // lengths of the B <= 6 sequences (clamped to [0, Tmax] by the ops)
-    bool steps;       // also decode position by position against iopo_attention_forward (needs (B,NH,T,T) memory)
+    bool steps;       // also decode position by position against iopo_attention_forward (one decode per position)
 } dec_shape;
 
 static int clamp_len(int32_t len, int Tmax) { return len < 0 ? 0 : len > Tmax ? Tmax : len; }
@@ -75,15 +75,15 @@ static double decode_oracle_error(const dec_shape *s, const float *cache, const 
 static float *decode_steps(iopo_ctx *ctx, const dec_shape *s, const float *qkv, const float *noise, float *got,
                            float *want) {
     int B = s->B, T = s->Tmax, W = (s->NH + 2 * s->NKV) * s->hd, O = s->NH * s->hd;
-    int64_t shp_cache[3] = {B, T, W}, shp_out3[3] = {B, T, O}, shp_att[4] = {B, s->NH, T, T};
+    int64_t shp_cache[3] = {B, T, W}, shp_out3[3] = {B, T, O}, shp_lse[3] = {B, s->NH, T};
     int64_t shp_src[2] = {B, W}, shp_out[2] = {B, O};
     iopo_tensor *cache = check_tensor(ctx, IOPO_F32, noise, 3, shp_cache);
 
     iopo_tensor *full_qkv = check_tensor(ctx, IOPO_F32, qkv, 3, shp_cache);
     iopo_tensor *full_len = check_tensor1(ctx, IOPO_I32, s->len, B);
     iopo_tensor *full_out = check_tensor(ctx, IOPO_F32, NULL, 3, shp_out3);
-    iopo_tensor *att = check_tensor(ctx, IOPO_F32, NULL, 4, shp_att);
-    iopo_attention_forward(ctx, full_out, att, full_qkv, full_len, B, T, s->NH, s->NKV, s->hd);
+    iopo_tensor *lse = check_tensor(ctx, IOPO_F32, NULL, 3, shp_lse);
+    iopo_attention_forward(ctx, full_out, lse, full_qkv, full_len, B, T, s->NH, s->NKV, s->hd);
     float *fo = check_download(full_out);
 
     iopo_tensor *src = check_tensor(ctx, IOPO_F32, NULL, 2, shp_src);
@@ -112,7 +112,7 @@ static float *decode_steps(iopo_ctx *ctx, const dec_shape *s, const float *qkv, 
     float *final = check_download(cache);
     free(row);
     free(fo);
-    iopo_tensor *all[] = {cache, full_qkv, full_len, full_out, att, src, pos, lens, out};
+    iopo_tensor *all[] = {cache, full_qkv, full_len, full_out, lse, src, pos, lens, out};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) iopo_tensor_free(all[i]);
     return final;
 }

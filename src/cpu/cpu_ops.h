@@ -45,10 +45,17 @@ void cpu_embedding_forward(float *out, const int32_t *tokens, const void *wte, i
 void cpu_embedding_backward(float *dwte, float *dwpe, const float *dout, const int32_t *tokens, int B, int T, int C,
                             int V);
 
-void cpu_attention_forward(float *out, float *att, const float *qkv, const int32_t *lengths, int B, int T, int NH,
-                           int NKV, int hd);                        /* out (B,T,NH*hd), att (B,NH,T,T) */
-void cpu_attention_backward(float *dqkv, float *scratch, const float *dout, const float *qkv, const float *att,
-                            const int32_t *lengths, int B, int T, int NH, int NKV, int hd);
+/* One query row of causal attention over keys 0..n-1 (n >= 1), keys in tiles under an online softmax: o (hd) =
+ * softmax(q.k_s * scale) v; returns the row's log-sum-exp of the scaled scores. q (hd); key / value s at
+ * k + s*stride, v + s*stride (hd each). The forward and the KV-cache decode both run it, so a decoded row is the
+ * forward's row bit for bit. */
+float cpu_attention_row(float *o, const float *q, const float *k, const float *v, size_t stride, int n, int hd,
+                        float scale);
+void cpu_attention_forward(float *out, float *lse, const float *qkv, const int32_t *lengths, int B, int T, int NH,
+                           int NKV, int hd);                        /* out (B,T,NH*hd), lse (B,NH,T) */
+void cpu_attention_backward(float *dqkv, float *scratch, const float *dout, const float *qkv, const float *out,
+                            const float *lse, const int32_t *lengths, int B, int T, int NH, int NKV,
+                            int hd);                                /* scratch (B,NH,T) = rowsum(dout * out) */
 
 void cpu_attention_decode(float *out, const float *cache, const int32_t *lengths, int B, int Tmax, int NH, int NKV,
                           int hd);                                  /* out (B,NH*hd), cache (B,Tmax,(NH+2*NKV)*hd) */

@@ -328,7 +328,7 @@ static void walk_acts(const iopo_model_config *c, const model_family *f, int B, 
             la->qkv_att = la->qkv;
         }
         w->kind = ACT_ATTENTION;
-        act(w, &la->att, IOPO_F32, 4, B, NH, T, T);
+        act(w, &la->att_lse, IOPO_F32, 3, B, NH, T, 0);
         w->kind = ACT_OTHER;
         ACT2(la->atty, BT, A);
         ACT2(la->x_mid, BT, C);
@@ -402,7 +402,7 @@ static void walk_acts(const iopo_model_config *c, const model_family *f, int B, 
     if (swiglu) ACT2(a->dgate, BT, F);
     ACT2(a->dhidden, BT, F);
     w->kind = ACT_ATTENTION;
-    act(w, &a->datt, IOPO_F32, 4, B, NH, T, T);
+    act(w, &a->att_delta, IOPO_F32, 3, B, NH, T, 0);
     w->kind = ACT_OTHER;
 }
 
@@ -730,7 +730,7 @@ static void block_forward(iopo_model *m, const iopo_batch *b, int l) {
                  W(m, l, R_ATTN_NORM_B), BT);
     linear_forward(m, la->qkv, la->norm1, l, R_QKV_W, R_QKV_B, BT, C, Wd);   /* (BT, q|k|v) */
     model_qkv_prepare(m, l, la->qkv_att, la->qk_rstd, la->qkv, a->rope_cos, a->rope_sin, a->positions, B, T, T);
-    iopo_attention_forward(x, la->atty, la->att, la->qkv_att, b->lengths, B, T, NH, NKV, hd);
+    iopo_attention_forward(x, la->atty, la->att_lse, la->qkv_att, b->lengths, B, T, NH, NKV, hd);
     linear_forward(m, a->tmp, la->atty, l, R_O_W, R_O_B, BT, A, C);
     iopo_add(x, la->x_mid, a->residual[l], a->tmp, (size_t)BT * C);
     norm_forward(m, la->norm2, la->norm2_mean, la->norm2_rstd, la->x_mid, W(m, l, R_MLP_NORM_W),
@@ -789,7 +789,8 @@ void iopo_model_backward(iopo_model *m, const iopo_batch *b, const iopo_tensor *
         iopo_tensor_zero(a->datty);
         linear_backward(m, a->datty, a->dres, la->atty, l, R_O_W, R_O_B, BT, A, C);
         iopo_tensor_zero(a->dqkv);
-        iopo_attention_backward(x, a->dqkv, a->datt, a->datty, la->qkv_att, la->att, b->lengths, B, T, NH, NKV, hd);
+        iopo_attention_backward(x, a->dqkv, a->att_delta, a->datty, la->qkv_att, la->atty, la->att_lse, b->lengths, B,
+                                T, NH, NKV, hd);
         iopo_tensor *dproj = a->dqkv;   /* d(projection output), once RoPE and the q/k norm are undone */
         if (!f->learned_pos) {
             iopo_tensor_zero(a->dqkv2);

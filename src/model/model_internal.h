@@ -66,7 +66,8 @@ typedef struct layer_acts {
     iopo_tensor *qk_rstd;                           /* (BT,NH+NKV) per-head RMSNorm of q and k */
     iopo_tensor *qkv_att;                           /* (BT,W) what attention reads (after q/k norm and RoPE);
                                                        without q/k norm it is qkv itself (RoPE runs in place) */
-    iopo_tensor *att;                               /* (B,NH,T,T) softmax probabilities */
+    iopo_tensor *att_lse;                           /* (B,NH,T) attention's per-row log-sum-exp: all its backward
+                                                       needs besides atty to recompute the probabilities */
     iopo_tensor *atty;                              /* (BT,NH*hd) attention output before o_proj */
     iopo_tensor *x_mid;                             /* (BT,C) residual after the attention branch */
     iopo_tensor *norm2, *norm2_mean, *norm2_rstd;   /* (BT,C), (BT), (BT) */
@@ -104,7 +105,7 @@ typedef struct model_acts {
     iopo_tensor *datty;                             /* (BT,NH*hd) */
     iopo_tensor *dqkv, *dqkv2;                      /* (BT,W); dqkv2 only with RoPE */
     iopo_tensor *dup, *dgate, *dhidden;             /* (BT,F); dgate only for SwiGLU */
-    iopo_tensor *datt;                              /* (B,NH,T,T) */
+    iopo_tensor *att_delta;                         /* (B,NH,T) attention backward's D = rowsum(datty * atty) */
     iopo_tensor *lora_part;                         /* (BT,n) a fused module's columns; only if one is adapted */
     iopo_tensor *lora_dh;                           /* (BT,r) */
     iopo_tensor *lora_xd, *lora_dx;                 /* (BT,Kmax) the dropped input and its gradient; with dropout */

@@ -40,11 +40,11 @@ void vkop_embedding_forward(iopo_ctx *ctx, iopo_tensor *out, const iopo_tensor *
 void vkop_embedding_backward(iopo_ctx *ctx, iopo_tensor *dwte, iopo_tensor *dwpe, const iopo_tensor *dout,
                              const iopo_tensor *tokens, int B, int T, int C, int V);
 
-void vkop_attention_forward(iopo_ctx *ctx, iopo_tensor *out, iopo_tensor *att, const iopo_tensor *qkv,
+void vkop_attention_forward(iopo_ctx *ctx, iopo_tensor *out, iopo_tensor *lse, const iopo_tensor *qkv,
                             const iopo_tensor *lengths, int B, int T, int NH, int NKV, int hd);
 void vkop_attention_backward(iopo_ctx *ctx, iopo_tensor *dqkv, iopo_tensor *scratch, const iopo_tensor *dout,
-                             const iopo_tensor *qkv, const iopo_tensor *att, const iopo_tensor *lengths, int B, int T,
-                             int NH, int NKV, int hd);
+                             const iopo_tensor *qkv, const iopo_tensor *out, const iopo_tensor *lse,
+                             const iopo_tensor *lengths, int B, int T, int NH, int NKV, int hd);
 
 void vkop_attention_decode(iopo_ctx *ctx, iopo_tensor *out, const iopo_tensor *cache, const iopo_tensor *lengths,
                            int B, int Tmax, int NH, int NKV, int hd);
