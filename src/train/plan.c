@@ -2,7 +2,10 @@
  * the parameter count of the config, the adapters' count, and the activation list itself. */
 #include <string.h>
 
+#include <cjson/cJSON.h>
+
 #include "iopo/context.h"
+#include "iopo/jsonutil.h"
 #include "iopo/safetensors.h"
 #include "train/plan.h"
 
@@ -11,11 +14,23 @@ static void fmt(char *buf, size_t n, double bytes) {
     else snprintf(buf, n, "%.1f MiB", bytes / (1 << 20));
 }
 
-/* The dtype the checkpoint stores its tensors in, from the headers (the weights are not read). */
+/* The dtype the checkpoint stores its tensors in, from the headers (the weights are not read); without weights files
+ * (a config.json alone, to plan for a model not downloaded), config.json's torch_dtype / dtype. */
 static void stored_dtype(const char *dir, char *out, size_t n) {
     char err[256];
     snprintf(out, n, "(no safetensors found)");
     iopo_safetensors *st = dir ? iopo_st_open(dir, err, sizeof err) : NULL;
+    if (!st && dir) {
+        char path[4200];
+        snprintf(path, sizeof path, "%s/config.json", dir);
+        cJSON *root = iopo_json_load(path, err, sizeof err);
+        const cJSON *d = cJSON_GetObjectItemCaseSensitive(root, "torch_dtype");
+        if (!cJSON_IsString(d)) d = cJSON_GetObjectItemCaseSensitive(root, "dtype");
+        if (cJSON_IsString(d) && (!strcmp(d->valuestring, "bfloat16") || !strcmp(d->valuestring, "float16") ||
+                                  !strcmp(d->valuestring, "float32")))
+            snprintf(out, n, "%s", d->valuestring);
+        cJSON_Delete(root);
+    }
     if (!st) return;
     int seen[8] = {0};
     for (int i = 0; i < iopo_st_count(st); i++) {
@@ -115,7 +130,7 @@ void train_plan_print(const train_plan *p, const iopo_model_config *cfg, size_t 
     fmt(b, sizeof b, (double)p->act.total);
     char o[32];
     fmt(o, sizeof o, (double)p->act_other);
-    fprintf(f, "  activations    %12s  (a micro-batch of %d rows x %d positions, forward and backward; %s with "
+    fprintf(f, "  activations    %12s  (%d rows x %d positions at a time, forward and backward; %s with "
                "gradient_checkpointing %d)\n", b, p->rows, p->T, o, !p->recompute);
     char l[32], a[32], d[32];
     fmt(l, sizeof l, (double)p->act.logits), fmt(a, sizeof a, (double)p->act.attention);
