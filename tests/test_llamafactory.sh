@@ -231,6 +231,7 @@ e1() { expect 1 "iopo train: one.yaml:$1" -- one "$2"; }
 e1 '3: unknown key frobnicate (not a LLaMA-Factory key iopo knows; docs/TRAINING.md lists them)' \
   'stage: sft\n# a comment\nfrobnicate: 1'
 e1 '1: unknown key lr (not a LLaMA-Factory key iopo knows; docs/TRAINING.md lists them)' 'lr: 0.1'
+e1 '1: unknown key a\x0Ab (not a LLaMA-Factory key iopo knows; docs/TRAINING.md lists them)' '"a\\nb": 1'
 e1 '1: stage: kto is not supported (iopo trains the stages sft, dpo and iopo)' 'stage: kto'
 e1 '1: stage: pt is not supported (iopo trains the stages sft, dpo and iopo)' 'stage: pt'
 e1 '1: stage: foo: expected sft, dpo or iopo (the stages iopo trains)' 'stage: foo'

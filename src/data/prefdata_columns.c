@@ -44,6 +44,18 @@ static const char *const TAGS[PD_TAG_COUNT] = {
 static const char *const TAG_DEFAULTS[PD_TAG_COUNT] = {"from", "value", "human", "gpt", "system", "observation",
                                                        "function_call"};
 
+/* A key from the data or the entry, for a one-line message: control characters escaped, at most 40 bytes kept. */
+static const char *esc(const char *s, char *buf, size_t max) {
+    size_t k = 0;
+    for (const unsigned char *p = (const unsigned char *)s; *p && k + 5 < max && p - (const unsigned char *)s < 40;
+         p++) {
+        if (*p < 0x20 || *p == 0x7F) k += (size_t)snprintf(buf + k, max - k, "\\x%02X", *p);
+        else buf[k++] = (char)*p;
+    }
+    buf[k] = 0;
+    return buf;
+}
+
 void pd_columns_free(pd_columns *c) {
     for (int i = 0; i < PD_COL_COUNT; i++) free(c->src[i]);
     for (int i = 0; i < PD_TAG_COUNT; i++) free(c->tag[i]);
@@ -75,7 +87,9 @@ bool pd_columns_parse(const char *json, pd_columns *c, char *why, size_t n) {
     cJSON_ArrayForEach(m, o) {
         if (strcmp(m->string, "formatting") && strcmp(m->string, "ranking") && strcmp(m->string, "columns") &&
             strcmp(m->string, "tags")) {
-            snprintf(why, n, "unknown member \"%.60s\" (expected formatting, ranking, columns, tags)", m->string);
+            char sb[200];
+            snprintf(why, n, "unknown member \"%s\" (expected formatting, ranking, columns, tags)",
+                     esc(m->string, sb, sizeof sb));
             goto done;
         }
     }
@@ -112,8 +126,10 @@ bool pd_columns_parse(const char *json, pd_columns *c, char *why, size_t n) {
                     goto done;
                 }
             if (!known && !cJSON_IsNull(m)) {
-                snprintf(why, n, "unknown column \"%.60s\" (LLaMA-Factory's are prompt, query, response, history, "
-                         "messages, system, chosen, rejected, tools, images, videos, audios, kto_tag)", m->string);
+                char sb[200];
+                snprintf(why, n, "unknown column \"%s\" (LLaMA-Factory's are prompt, query, response, history, "
+                         "messages, system, chosen, rejected, tools, images, videos, audios, kto_tag)",
+                         esc(m->string, sb, sizeof sb));
                 goto done;
             }
         }
@@ -151,8 +167,9 @@ bool pd_columns_parse(const char *json, pd_columns *c, char *why, size_t n) {
             bool known = false;
             for (int i = 0; i < PD_TAG_COUNT; i++) known |= !strcmp(m->string, TAGS[i]);
             if (!known) {
-                snprintf(why, n, "unknown tag \"%.60s\" (LLaMA-Factory's are role_tag, content_tag, user_tag, "
-                         "assistant_tag, system_tag, observation_tag, function_tag)", m->string);
+                char sb[200];
+                snprintf(why, n, "unknown tag \"%s\" (LLaMA-Factory's are role_tag, content_tag, user_tag, "
+                         "assistant_tag, system_tag, observation_tag, function_tag)", esc(m->string, sb, sizeof sb));
                 goto done;
             }
         }
@@ -181,11 +198,13 @@ static const char *keys_of(const cJSON *o, char *buf, size_t max) {
     buf[0] = 0;
     const cJSON *m;
     cJSON_ArrayForEach(m, o) {
-        if (k + strlen(m->string) + 8 >= max) {
+        char eb[200];
+        const char *name = esc(m->string, eb, sizeof eb);
+        if (k + strlen(name) + 8 >= max) {
             snprintf(buf + k, max - k, ", ...");
             break;
         }
-        k += (size_t)snprintf(buf + k, max - k, "%s\"%s\"", k ? ", " : "", m->string);
+        k += (size_t)snprintf(buf + k, max - k, "%s\"%s\"", k ? ", " : "", name);
     }
     return k ? buf : "none";
 }
@@ -241,8 +260,10 @@ cJSON *pd_columns_apply(const pd_columns *c, const cJSON *rec, char *why, size_t
                 snprintf(hint, sizeof hint, "; the record holds one response, not chosen and rejected (ranking)");
         }
         const char *column = need[i] == PD_COL_INSTRUCTION && c->prompt_from_query ? "query" : COLS[need[i]].column;
-        snprintf(why, n, "missing \"%.60s\" (the %s column of the dataset_info entry, formatting %s%s; keys found: "
-                 "%s)%s", src, column, c->sharegpt ? "sharegpt" : "alpaca", c->ranking ? ", ranking" : "",
+        char sb[200];
+        snprintf(why, n, "missing \"%s\" (the %s column of the dataset_info entry, formatting %s%s; keys found: "
+                 "%s)%s", esc(src, sb, sizeof sb), column, c->sharegpt ? "sharegpt" : "alpaca",
+                 c->ranking ? ", ranking" : "",
                  keys_of(rec, kb, sizeof kb), hint);
         return NULL;
     }

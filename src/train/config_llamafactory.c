@@ -414,7 +414,27 @@ static bool finish(lf *L) {
     return true;
 }
 
+/* Control characters that a key, a value or a path brought into a message, escaped (\x0A): a message is one line. */
+static void one_line(char *err, size_t errlen) {
+    char buf[4096];
+    size_t k = 0;
+    for (const unsigned char *p = (const unsigned char *)err; *p && k + 5 < sizeof buf; p++) {
+        if (*p < 0x20 || *p == 0x7F) k += (size_t)snprintf(buf + k, sizeof buf - k, "\\x%02X", *p);
+        else buf[k++] = (char)*p;
+    }
+    buf[k] = 0;
+    snprintf(err, errlen, "%s", buf);
+}
+
+static bool load_yaml(iopo_train_config *c, const char *path, FILE *notes, char *err, size_t errlen);
+
 bool iopo_train_config_load_yaml(iopo_train_config *c, const char *path, FILE *notes, char *err, size_t errlen) {
+    bool ok = load_yaml(c, path, notes, err, errlen);
+    if (!ok && errlen) one_line(err, errlen);
+    return ok;
+}
+
+static bool load_yaml(iopo_train_config *c, const char *path, FILE *notes, char *err, size_t errlen) {
     size_t len;
     char *text = iopo_read_file(path, &len, err, errlen);
     if (!text) return false;
