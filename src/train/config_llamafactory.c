@@ -53,8 +53,8 @@ static const lf_key KEYS[] = {
     {"create_new_adapter", LF_FALSE, W_BOOL, NULL, "iopo continues the adapter it starts from"},
     {"quantization_bit", LF_REFUSED, W_ANY, NULL, "iopo does not quantize (QLoRA is not supported)"},
     {"rope_scaling", LF_REFUSED, W_ANY, NULL, "iopo reads RoPE scaling from the model's config.json only"},
-    {"gradient_checkpointing", LF_FALSE, W_BOOL, NULL, "gradient checkpointing is not supported yet: iopo keeps "
-                                                       "every activation"},
+    {"gradient_checkpointing", LF_SET, W_BOOL, "gradient_checkpointing", NULL},
+    {"disable_gradient_checkpointing", LF_SPECIAL, W_BOOL, NULL, NULL},
     {"pure_bf16", LF_FALSE, W_BOOL, NULL, "iopo keeps weights, gradients and AdamW state in fp32"},
     {"fp16", LF_FALSE, W_BOOL, NULL, "iopo trains in fp32; there is no fp16 mixed precision (bf16: true writes "
                                      "out/final in bfloat16)"},
@@ -116,7 +116,6 @@ static const lf_key KEYS[] = {
                                                   "continues exactly; out/final holds the model alone"},
     {"upcast_layernorm", LF_IGNORED, W_BOOL, NULL, "iopo computes in fp32"},
     {"upcast_lmhead_output", LF_IGNORED, W_BOOL, NULL, "iopo computes in fp32"},
-    {"disable_gradient_checkpointing", LF_IGNORED, W_BOOL, NULL, "iopo does not checkpoint activations"},
     /* PyTorch, its launcher, loaders and loggers */
     {"deepspeed", LF_PYTORCH, W_ANY, NULL, NULL},
     {"ddp_timeout", LF_PYTORCH, W_ANY, NULL, NULL},
@@ -314,6 +313,7 @@ static bool apply_special(lf *L, const cy_entry *e) {
         return fail(L, e, "%s is not supported (iopo's schedules: cosine, linear, constant, constant_with_warmup)", v);
     }
     if (!strcmp(k, "bf16")) return put(L, e, "save_dtype", e->b ? "bfloat16" : "float32");
+    if (!strcmp(k, "disable_gradient_checkpointing")) return put(L, e, "gradient_checkpointing", e->b ? "0" : "1");
     if (!strcmp(k, "adapter_name_or_path")) {
         if (strchr(v, ','))
             return fail(L, e, "several adapters (%s): iopo starts from one adapter (merge the others first)", v);
