@@ -725,6 +725,168 @@ static void check_llama3_and_auto(void) {
           "a Jinja string for each template");
 }
 
+/* ---- LLaMA-Factory dataset_info entries: renamed columns and tags ---- */
+
+static bool load_info(iopo_pref_dataset *ds, const char *path, iopo_objective obj, const char *info, bool skip) {
+    iopo_pref_options o = {.objective = obj, .template_name = "chatml", .cutoff_len = 256, .skip_bad = skip,
+                           .dataset_info = info};
+    err[0] = 0;
+    return iopo_pref_dataset_load(ds, path, chatml, &o, err, sizeof err);
+}
+
+/* The same records, sequence by sequence, ids and labels. */
+static void expect_same(const iopo_pref_dataset *a, const iopo_pref_dataset *b, const char *what) {
+    bool same = a->n == b->n && a->nseq == b->nseq;
+    for (int i = 0; same && i < a->n; i++)
+        for (int k = 0; same && k < a->nseq; k++) {
+            const iopo_example *x = &a->rec[i].seq[k], *y = &b->rec[i].seq[k];
+            same = x->n == y->n && !memcmp(x->ids, y->ids, (size_t)x->n * 4) &&
+                   !memcmp(x->label, y->label, (size_t)x->n);
+        }
+    CHECK(same, "%s: sequences differ from the canonical file's", what);
+}
+
+/* A renamed file through its entry against the canonical file it was made from (assets/llamafactory holds renamed
+ * copies of assets/data samples). */
+static void check_renamed(const char *renamed, const char *canonical, iopo_objective obj, const char *info,
+                          const char *format) {
+    char a[1200], b[1200];
+    snprintf(a, sizeof a, "%s/assets/llamafactory/%s", root, renamed);
+    snprintf(b, sizeof b, "%s/assets/data/%s", root, canonical);
+    iopo_pref_dataset x, y;
+    bool ox = load_info(&x, a, obj, info, false);
+    CHECK(ox, "%s through its entry: %s", renamed, err);
+    bool oy = load_info(&y, b, obj, NULL, false);
+    CHECK(oy, "%s: %s", canonical, err);
+    if (ox && oy) {
+        expect_same(&x, &y, renamed);
+        CHECK(!strcmp(x.format, format), "%s: format \"%s\", want \"%s\"", renamed, x.format, format);
+    }
+    if (ox) iopo_pref_dataset_free(&x);
+    if (oy) iopo_pref_dataset_free(&y);
+}
+
+static void check_dataset_info(void) {
+    check_renamed("dpo_renamed.json", "dpo_alpaca.json", IOPO_OBJ_DPO,
+                  "{\"formatting\": \"alpaca\", \"ranking\": true, \"columns\": {\"prompt\": \"question\", "
+                  "\"query\": \"context\", \"chosen\": \"better\", \"rejected\": \"worse\", \"system\": \"sys\"}}",
+                  "dpo alpaca (json array)");
+    check_renamed("sft_openai.json", "sft_sharegpt.json", IOPO_OBJ_SFT,
+                  "{\"formatting\": \"sharegpt\", \"columns\": {\"messages\": \"messages\"}, \"tags\": {\"role_tag\": "
+                  "\"role\", \"content_tag\": \"content\", \"user_tag\": \"user\", \"assistant_tag\": \"assistant\", "
+                  "\"system_tag\": \"system\"}}",
+                  "sft sharegpt (json array)");
+    check_renamed("iopo_demo.json", "iopo_sharegpt.json", IOPO_OBJ_IOPO,
+                  "{\"formatting\": \"sharegpt\", \"ranking\": true, \"columns\": {\"messages\": \"conversations\", "
+                  "\"system\": \"system\", \"chosen\": \"chosen\", \"rejected\": \"rejected\"}}",
+                  "iopo sharegpt (json array)");
+
+    /* Only what the entry names is read: a system column it leaves out is not the prompt's system text, and a
+     * query column alone is the whole user turn (LLaMA-Factory joins prompt and query, either may be absent). */
+    const char *f = tmp_file("info_alpaca.jsonl",
+                             "{\"q\": \"Say hi.\", \"system\": \"Ignored.\", \"a\": \"Hi.\", \"messages\": 3}\n");
+    iopo_pref_dataset ds;
+    bool ok = load_info(&ds, f, IOPO_OBJ_SFT, "{\"columns\": {\"query\": \"q\", \"response\": \"a\"}}", false);
+    CHECK(ok, "query-only alpaca: %s", err);
+    if (ok) {
+        expect_text(chatml, &ds.rec[0].seq[0], "<|im_start|>user\nSay hi.<|im_end|>\n<|im_start|>assistant\n",
+                    "Hi.<|im_end|>", "query-only alpaca");
+        CHECK(!strcmp(ds.format, "sft alpaca (jsonl)"), "query-only alpaca: format %s", ds.format);
+        iopo_pref_dataset_free(&ds);
+    }
+    /* Without a columns object: instruction, input, output; system and history are not read. */
+    f = tmp_file("info_default.jsonl",
+                 "{\"instruction\": \"Say hi.\", \"system\": \"Ignored.\", \"output\": \"Hi.\"}\n");
+    ok = load_info(&ds, f, IOPO_OBJ_SFT, "{\"formatting\": \"alpaca\"}", false);
+    CHECK(ok, "default columns: %s", err);
+    if (ok) {
+        expect_text(chatml, &ds.rec[0].seq[0], "<|im_start|>user\nSay hi.<|im_end|>\n<|im_start|>assistant\n",
+                    "Hi.<|im_end|>", "default columns");
+        iopo_pref_dataset_free(&ds);
+    }
+
+    /* Tags with words of their own (not sharegpt's or OpenAI's, which the formats read anyway), for the turns and
+     * the ranking responses; keys the tags do not name stay and are not read. */
+    f = tmp_file("info_tags.jsonl",
+                 "{\"dialog\": [{\"speaker\": \"boss\", \"text\": \"Be brief.\", \"from\": \"gpt\"}, "
+                 "{\"speaker\": \"customer\", \"text\": \"Hello?\"}], \"good\": {\"speaker\": \"agent\", "
+                 "\"text\": \"Hi.\"}, \"bad\": {\"speaker\": \"agent\", \"text\": \"Go.\"}}\n");
+    ok = load_info(&ds, f, IOPO_OBJ_DPO,
+                   "{\"formatting\": \"sharegpt\", \"ranking\": true, \"columns\": {\"messages\": \"dialog\", "
+                   "\"chosen\": \"good\", \"rejected\": \"bad\"}, \"tags\": {\"role_tag\": \"speaker\", "
+                   "\"content_tag\": \"text\", \"user_tag\": \"customer\", \"assistant_tag\": \"agent\", "
+                   "\"system_tag\": \"boss\"}}",
+                   false);
+    CHECK(ok, "own tags: %s", err);
+    if (ok) {
+        const char *prompt = "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHello?<|im_end|>\n"
+                             "<|im_start|>assistant\n";
+        expect_text(chatml, &ds.rec[0].seq[0], prompt, "Hi.<|im_end|>", "own tags, chosen");
+        expect_text(chatml, &ds.rec[0].seq[1], prompt, "Go.<|im_end|>", "own tags, rejected");
+        CHECK(!strcmp(ds.format, "dpo sharegpt (jsonl)"), "own tags: format %s", ds.format);
+        iopo_pref_dataset_free(&ds);
+    }
+
+    /* A column the entry needs: named, with what the record is instead; the first record decides even with skip. */
+    f = tmp_file("info_mismatch.json", "[{\"conversations\": [{\"from\": \"human\", \"value\": \"A.\"}], \"chosen\": "
+                                        "{\"from\": \"gpt\", \"value\": \"B.\"}, \"rejected\": {\"from\": \"gpt\", "
+                                        "\"value\": \"C.\"}}]\n");
+    char prefix[1300];
+    snprintf(prefix, sizeof prefix, "%s:record 1: ", f);
+    expect_error(load_info(&ds, f, IOPO_OBJ_DPO, "{\"formatting\": \"alpaca\", \"ranking\": true}", true), prefix,
+                 "missing \"instruction\" (the prompt column of the dataset_info entry, formatting alpaca, ranking; "
+                 "keys found: \"conversations\", \"chosen\", \"rejected\"); the record is dpo sharegpt data, "
+                 "not alpaca",
+                 "sharegpt records under an alpaca entry");
+    f = tmp_file("info_ranking.json",
+                 "[{\"instruction\": \"A.\", \"chosen\": \"B.\", \"rejected\": \"C.\"}]\n");
+    snprintf(prefix, sizeof prefix, "%s:record 1: ", f);
+    expect_error(load_info(&ds, f, IOPO_OBJ_SFT, "{\"formatting\": \"alpaca\"}", false), prefix,
+                 "missing \"output\" (the response column of the dataset_info entry, formatting alpaca; keys found: "
+                 "\"instruction\", \"chosen\", \"rejected\"); the record holds chosen and rejected responses: set "
+                 "\"ranking\": true", "ranking data, ranking false");
+    /* Later records lacking a column are bad records, skippable. */
+    f = tmp_file("info_later.jsonl", "{\"question\": \"A.\", \"better\": \"B.\", \"worse\": \"C.\"}\n"
+                                     "{\"question\": \"A.\", \"better\": \"B.\"}\n");
+    const char *ren = "{\"ranking\": true, \"columns\": {\"prompt\": \"question\", \"chosen\": \"better\", "
+                      "\"rejected\": \"worse\"}}";
+    snprintf(prefix, sizeof prefix, "%s:2: ", f);
+    expect_error(load_info(&ds, f, IOPO_OBJ_DPO, ren, false), prefix,
+                 "missing \"worse\" (the rejected column of the dataset_info entry", "a later record lacks a column");
+    int saved;
+    char *cap = capture_stderr_begin(&saved);
+    ok = load_info(&ds, f, IOPO_OBJ_DPO, ren, true);
+    char *said = capture_stderr_end(saved, cap);
+    CHECK(ok && ds.n == 1 && ds.dropped == 1, "skip a record lacking a column: %s", ok ? "" : err);
+    CHECK(strstr(said, ":2: missing \"worse\"") && strstr(said, "(record skipped)"), "skip report: %s", said);
+    if (ok) iopo_pref_dataset_free(&ds);
+    free(said);
+
+    /* Entries that cannot be read: one message each, naming the file. */
+    static const struct {
+        const char *info, *part;
+    } bad[] = {
+        {"[1]", "not a JSON object"},
+        {"{\"formatting\": \"openai\"}", "formatting must be \"alpaca\" or \"sharegpt\" (write an openai file as"},
+        {"{\"ranking\": \"yes\"}", "ranking must be true or false"},
+        {"{\"columns\": {\"prompt\": 3}}", "columns.prompt must be a non-empty string"},
+        {"{\"columns\": {\"tools\": \"t\"}}", "columns.tools is not supported (iopo has no tool calls)"},
+        {"{\"columns\": {\"answer\": \"a\"}}", "unknown column \"answer\""},
+        {"{\"columns\": {\"history\": \"h\"}}", "columns names neither prompt nor query"},
+        {"{\"columns\": {\"prompt\": \"p\"}}", "columns does not name response"},
+        {"{\"formatting\": \"sharegpt\", \"tags\": {\"speaker_tag\": \"s\"}}", "unknown tag \"speaker_tag\""},
+        {"{\"file_name\": \"x.json\"}", "unknown member \"file_name\""},
+    };
+    f = tmp_file("info_any.jsonl", "{\"instruction\": \"A.\", \"output\": \"B.\"}\n");
+    snprintf(prefix, sizeof prefix, "%s: dataset_info: ", f);
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        expect_error(load_info(&ds, f, IOPO_OBJ_SFT, bad[i].info, false), prefix, bad[i].part, bad[i].info);
+        char why[600];
+        CHECK(!iopo_pref_dataset_info_check(bad[i].info, why, sizeof why) && strstr(why, bad[i].part),
+              "check of %s: %s", bad[i].info, why);
+    }
+}
+
 int main(int argc, char **argv) {
     if (argc != 2) {
         fprintf(stderr, "usage: %s REPO_ROOT\n", argv[0]);
@@ -756,6 +918,7 @@ int main(int argc, char **argv) {
         check_skip();
         check_mismatch();
         check_role_vocabularies();
+        check_dataset_info();
     }
     iopo_tokenizer_free(demo);
     iopo_tokenizer_free(chatml);

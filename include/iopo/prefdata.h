@@ -83,6 +83,16 @@ typedef struct iopo_pref_options {
     int vocab;                   /* every id (template markers and text ids too) must be < vocab; <= 0: no bound
                                   * beyond the tokenizer's own ids (pre-tokenized files without tok need vocab > 0) */
     const char *no_tokenizer;    /* when tok is NULL: why, and how to give one, for text data's error (may be NULL) */
+    /* NULL or "": records are read by their own keys (the formats above). Otherwise a LLaMA-Factory dataset_info.json
+     * entry as a JSON object {"formatting": "alpaca" | "sharegpt", "ranking": bool, "columns": {...}, "tags": {...}}
+     * (file_name and the rest left out): each record is read through the entry's column names (columns.prompt names
+     * the key read as alpaca's instruction, query as input, response as output, messages as sharegpt's
+     * conversations; history, system, chosen, rejected likewise) and sharegpt turns through its tags (role_tag,
+     * content_tag, user_tag, assistant_tag, system_tag), and only what the entry names is read, as LLaMA-Factory
+     * reads it. Without columns: instruction/input/output or conversations; chosen and rejected by those names. A
+     * record lacking a column the entry needs is a bad record naming the column (and the format the record has
+     * instead, e.g. sharegpt records under an alpaca entry). */
+    const char *dataset_info;
 } iopo_pref_options;
 
 /* Loads path (JSON array or JSONL; the format detected from the first record and printed by the caller). tok may be
@@ -91,6 +101,9 @@ typedef struct iopo_pref_options {
 bool iopo_pref_dataset_load(iopo_pref_dataset *ds, const char *path, const iopo_tokenizer *tok,
                             const iopo_pref_options *opt, char *err, size_t errlen);
 void iopo_pref_dataset_free(iopo_pref_dataset *ds);
+
+/* Checks a dataset_info entry as iopo_pref_options.dataset_info takes it; false + why (without a file name). */
+bool iopo_pref_dataset_info_check(const char *dataset_info, char *why, size_t n);
 
 /* The chat template a tokenizer's special tokens call for: chatml (<|im_start|>, <|im_end|>: Qwen), llama3
  * (<|begin_of_text|>, <|start_header_id|>, <|end_header_id|>, <|eot_id|>), else plain. */

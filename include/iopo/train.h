@@ -7,6 +7,11 @@
 
 typedef struct iopo_train_config {
     char model[1024], data[1024], eval_data[1024], out[1024], resume[1024], device[32], tokenizer[1024];
+    /* LLaMA-Factory dataset_info.json entries (formatting, ranking, columns, tags as a JSON object; "" = none) that
+     * say how the records of data and eval_data are read (iopo_pref_options.dataset_info). Before the short strings:
+     * GCC bounds a string member of a local copy by the bytes from it to the struct's end in its truncation
+     * warnings, and those members are formatted into fixed buffers. */
+    char dataset_info[2048], eval_dataset_info[2048];
     char objective[16];   /* "sft" | "dpo" | "iopo" */
     char template_name[16], loss_type[16], on_bad_record[16], ref_model[1024];
     char save_dtype[16];  /* "float32" | "bfloat16": the weights of out/final (checkpoints stay float32) */
@@ -37,6 +42,16 @@ typedef struct iopo_train_config {
 void iopo_train_config_defaults(iopo_train_config *c);
 /* Applies a JSON config file's keys; unknown keys and wrong types are errors naming the file and key. */
 bool iopo_train_config_load_json(iopo_train_config *c, const char *path, char *err, size_t errlen);
+/* Applies a run config by its extension: .yaml / .yml as a LLaMA-Factory config (iopo_train_config_load_yaml), any
+ * other as JSON. notes (may be NULL) receives the lines about keys a YAML config has that iopo ignores. */
+bool iopo_train_config_load_file(iopo_train_config *c, const char *path, FILE *notes, char *err, size_t errlen);
+/* A LLaMA-Factory YAML run config (config_llamafactory.c; docs/TRAINING.md lists the keys): its keys mapped to iopo's,
+ * LLaMA-Factory's defaults for those it leaves out, its dataset looked up in dataset_dir/dataset_info.json. Errors
+ * name the file and line. */
+bool iopo_train_config_load_yaml(iopo_train_config *c, const char *path, FILE *notes, char *err, size_t errlen);
+/* Sets one key from text as a flag does (type and range checked); where starts any message ("run.yaml:12: lr"). */
+bool iopo_train_config_set(iopo_train_config *c, const char *key, const char *value, const char *where, char *err,
+                           size_t errlen);
 /* Applies --key VALUE / --key=VALUE flags (dashes for underscores); returns false on an unknown flag or bad value.
  * --config is handled by the caller. */
 bool iopo_train_config_parse_flag(iopo_train_config *c, int argc, char **argv, int *i, char *err, size_t errlen);

@@ -2,6 +2,7 @@
  * the trainer to stop after the current step (it checkpoints); a second signal exits at once. */
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -58,23 +59,38 @@ static bool wants_help(int argc, char **argv) {
     return false;
 }
 
-/* defaults <- the resumed run's saved config (if any) <- the --config file (wherever it stands) <- flags. Returns 0,
- * or the exit status of a bad file (1) or flag (2). */
-static int assemble(iopo_train_config *c, int argc, char **argv, const char *saved, char *err, size_t errlen) {
+static bool is_yaml(const char *path) {
+    size_t n = strlen(path);
+    return (n >= 5 && !strcmp(path + n - 5, ".yaml")) || (n >= 4 && !strcmp(path + n - 4, ".yml"));
+}
+
+/* defaults <- the resumed run's saved config (if any) <- the --config file (wherever it stands; JSON, or a
+ * LLaMA-Factory YAML) <- flags. notes: where the YAML reader reports the keys it ignores (NULL: the second assembly
+ * of a resumed run, already reported). Returns 0, or the exit status of a bad file (1) or flag (2). */
+static int assemble(iopo_train_config *c, int argc, char **argv, const char *saved, FILE *notes, char *err,
+                    size_t errlen) {
     iopo_train_config_defaults(c);
     if (saved && !iopo_train_config_load_saved(c, saved, err, errlen)) return 1;
+    bool yaml_overwrite = false;
     for (int i = 1; i < argc; i++) {
         const char *path = NULL;
-        if (cli_flag_value(argc, argv, &i, "--config", &path) && !iopo_train_config_load_json(c, path, err, errlen))
-            return 1;
+        if (!cli_flag_value(argc, argv, &i, "--config", &path)) continue;
+        if (!iopo_train_config_load_file(c, path, notes, err, errlen)) return 1;
+        yaml_overwrite = is_yaml(path) && c->overwrite;
     }
+    bool overwrite_flag = false;
     for (int i = 1; i < argc; i++) {
         const char *path;
         if (cli_flag_value(argc, argv, &i, "--config", &path)) continue;
+        overwrite_flag |= !strncmp(argv[i], "--overwrite", 11);
+        if (!strcmp(argv[i], "--print-config")) continue;
         if (iopo_train_config_parse_switch(c, argc, argv, &i)) continue;
         if (!iopo_train_config_parse_flag(c, argc, argv, &i, err, errlen)) return 2;
     }
     iopo_train_config_finish(c);
+    /* LLaMA-Factory's overwrite_output_dir means: start over rather than continue what is there; asked to continue
+     * (--resume), the run continues (so the command printed to resume an interrupted run works as printed). */
+    if (yaml_overwrite && !overwrite_flag && c->resume[0]) c->overwrite = 0;
     return 0;
 }
 
@@ -82,7 +98,7 @@ int cmd_train(int argc, char **argv) {
     iopo_train_config c;
     char err[2048];
     if (wants_help(argc, argv)) {
-        printf("usage: iopo train [--config run.json] [--KEY VALUE ...]\n\n"
+        printf("usage: iopo train [--config run.json|run.yaml] [--KEY VALUE ...] [--print-config]\n\n"
                "Trains a model into the run directory --out: checkpoint-N/ (config.json, model.safetensors,\n"
                "tokenizer.json, optimizer.safetensors, trainer_state.json), `latest` (the newest checkpoint),\n"
                "final/ (the finished model alone), metrics.jsonl (one JSON object per logged step) and\n"
@@ -100,15 +116,20 @@ int cmd_train(int argc, char **argv) {
                "    resume is printed (exit 130 / 143); a second signal exits at once (the last checkpoint stays);\n"
                "  - leftovers of an interrupted save are removed at start, with a line naming them.\n"
                "Commands that take a model directory also take a run directory (its latest checkpoint).\n\n"
+               "--config run.yaml (or .yml) reads a LLaMA-Factory run config as LLaMA-Factory reads it (stage,\n"
+               "finetuning_type, lora_*, pref_*, cutoff_len, learning_rate, ...; its dataset through\n"
+               "dataset_dir/dataset_info.json); keys only PyTorch uses are reported and ignored, keys iopo\n"
+               "cannot honour are errors (docs/TRAINING.md lists every key). --print-config prints the\n"
+               "effective configuration as JSON and exits without training.\n\n"
                "Every key of the JSON config is also a flag (underscores or dashes); flags override the file:\n\n");
         iopo_train_config_print_keys(stdout);
         return 0;
     }
-    int rc = assemble(&c, argc, argv, NULL, err, sizeof err);
+    int rc = assemble(&c, argc, argv, NULL, stderr, err, sizeof err);
     /* Resuming a run whose config was saved: what is not given again is the run's, not the defaults. */
     char saved[2200];
     if (!rc && iopo_train_config_saved_path(c.resume, saved, sizeof saved))
-        rc = assemble(&c, argc, argv, saved, err, sizeof err);
+        rc = assemble(&c, argc, argv, saved, NULL, err, sizeof err);
     if (rc) {
         fprintf(stderr, "iopo train: %s\n", err);
         return rc;
@@ -117,6 +138,13 @@ int cmd_train(int argc, char **argv) {
         fprintf(stderr, "iopo train: %s\n", err);
         return 2;
     }
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--print-config")) {
+            char *json = iopo_train_config_to_json(&c);
+            fputs(json, stdout);
+            free(json);
+            return 0;
+        }
     struct sigaction sa = {.sa_handler = on_signal};
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);

@@ -33,6 +33,8 @@ typedef struct loader {
     int vocab; /* ids must be below it; 0 = no bound (text data without opt->vocab) */
     const pd_group *groups[2];
     int ngroups;
+    bool have_columns; /* opt->dataset_info given: records are read through it */
+    pd_columns columns;
 } loader;
 
 static void where(const loader *L, int num, char *buf, size_t n) {
@@ -252,8 +254,20 @@ static bool record(loader *L, const cJSON *rec, int line, char *why, size_t n) {
 static bool visit(loader *L, const cJSON *rec, int num, const char *parse_why, char *err, size_t errlen) {
     char why[1024];
     bool ok;
+    cJSON *renamed = NULL;
+    if (rec && L->have_columns && cJSON_IsObject(rec)) {
+        renamed = pd_columns_apply(&L->columns, rec, why, sizeof why);
+        if (!renamed && !L->have_format) {   /* the first record decides: a wrong entry is not one bad record */
+            char w[1100];
+            where(L, num, w, sizeof w);
+            snprintf(err, errlen, "%s: %s", w, why);
+            return false;
+        }
+        rec = renamed;
+        if (!rec) parse_why = why;
+    }
     if (!rec) {
-        snprintf(why, sizeof why, "%s", parse_why);
+        if (parse_why != why) snprintf(why, sizeof why, "%s", parse_why);
         ok = false;
     } else if (!cJSON_IsObject(rec)) {
         snprintf(why, sizeof why, "a record must be a JSON object, not %s",
@@ -262,9 +276,13 @@ static bool visit(loader *L, const cJSON *rec, int num, const char *parse_why, c
                                        : "a scalar");
         ok = false;
     } else {
-        if (!L->have_format && !setup(L, rec, num, err, errlen)) return false;
+        if (!L->have_format && !setup(L, rec, num, err, errlen)) {
+            cJSON_Delete(renamed);
+            return false;
+        }
         ok = record(L, rec, num, why, sizeof why);
     }
+    cJSON_Delete(renamed);
     if (ok) return true;
     char w[1100];
     where(L, num, w, sizeof w);
@@ -355,10 +373,21 @@ bool iopo_pref_dataset_load(iopo_pref_dataset *ds, const char *path, const iopo_
                  opt->cutoff_len);
         return false;
     }
+    loader L = {.ds = ds, .path = path, .tok = tok, .opt = opt};
+    if (opt->dataset_info && opt->dataset_info[0]) {
+        char why[600];
+        if (!pd_columns_parse(opt->dataset_info, &L.columns, why, sizeof why)) {
+            snprintf(err, errlen, "%s: dataset_info: %s", path, why);
+            return false;
+        }
+        L.have_columns = true;
+    }
     size_t len;
     char *text = iopo_read_file(path, &len, err, errlen);
-    if (!text) return false;
-    loader L = {.ds = ds, .path = path, .tok = tok, .opt = opt};
+    if (!text) {
+        if (L.have_columns) pd_columns_free(&L.columns);
+        return false;
+    }
     ds->nseq = (int)opt->objective;
     const char *s = text;
     if (len >= 3 && memcmp(s, "\xEF\xBB\xBF", 3) == 0) s += 3;
@@ -374,6 +403,7 @@ bool iopo_pref_dataset_load(iopo_pref_dataset *ds, const char *path, const iopo_
         ok = false;
     }
     if (L.have_template) pd_template_free(&L.tmpl);
+    if (L.have_columns) pd_columns_free(&L.columns);
     free(text);
     if (!ok) iopo_pref_dataset_free(ds);
     return ok;

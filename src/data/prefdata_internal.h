@@ -76,6 +76,33 @@ typedef struct pd_item {
 bool pd_parse(pd_format f, const cJSON *rec, int vocab, pd_item *it, char *why, size_t n);
 void pd_item_free(pd_item *it);
 
+/* A LLaMA-Factory dataset_info.json entry (prefdata_columns.c): the record key holding each of the formats' keys, and
+ * the words of sharegpt turns. */
+typedef enum {
+    PD_COL_INSTRUCTION, PD_COL_INPUT, PD_COL_OUTPUT, PD_COL_HISTORY, /* alpaca: prompt, query, response, history */
+    PD_COL_CONVERSATIONS,                                            /* sharegpt: messages */
+    PD_COL_SYSTEM, PD_COL_CHOSEN, PD_COL_REJECTED,                   /* both */
+    PD_COL_COUNT
+} pd_col;
+typedef enum {
+    PD_TAG_ROLE, PD_TAG_CONTENT, PD_TAG_USER, PD_TAG_ASSISTANT, PD_TAG_SYSTEM, PD_TAG_OBSERVATION, PD_TAG_FUNCTION,
+    PD_TAG_COUNT
+} pd_tag;
+typedef struct pd_columns {
+    bool sharegpt, ranking;
+    bool prompt_from_query;   /* alpaca without a prompt column: the query column is the whole user turn */
+    char *src[PD_COL_COUNT];  /* the record's key read as each pd_col; NULL: not read */
+    char *tag[PD_TAG_COUNT];  /* sharegpt turns' keys and role words (LLaMA-Factory's defaults where not given) */
+} pd_columns;
+
+/* Parses the entry's JSON object (see iopo_pref_options.dataset_info); false + why. */
+bool pd_columns_parse(const char *json, pd_columns *c, char *why, size_t n);
+void pd_columns_free(pd_columns *c);
+/* A new record holding only what the entry reads from rec, under the formats' key names (sharegpt turns as from/value
+ * with human/gpt/system). NULL + why when rec lacks a column the entry needs (naming it, and the format rec has
+ * instead where it has another). */
+cJSON *pd_columns_apply(const pd_columns *c, const cJSON *rec, char *why, size_t n);
+
 /* Chat templates: how text prompts and responses become ids. */
 typedef enum { PD_TEMPLATE_CHATML, PD_TEMPLATE_PLAIN, PD_TEMPLATE_LLAMA3 } pd_template_kind;
 

@@ -77,7 +77,9 @@ bool objective_load_data(const iopo_train_config *c, const char *path, const iop
                          const char *no_tokenizer, int T, int vocab, int group, iopo_dataset *out, char *err,
                          size_t errlen) {
     bool text;
-    if (group == 1 && is_plain_sft_file(path, &text)) {
+    /* trainer.c loads c->data and c->eval_data, each described by its own dataset_info entry (when it has one). */
+    const char *info = path == c->eval_data ? c->eval_dataset_info : c->dataset_info;
+    if (group == 1 && !info[0] && is_plain_sft_file(path, &text)) {
         if (text && !tok) {
             snprintf(err, errlen, "%s: text data needs a tokenizer%s%s", path, no_tokenizer ? ", and " : "",
                      no_tokenizer ? no_tokenizer : "");
@@ -87,7 +89,7 @@ bool objective_load_data(const iopo_train_config *c, const char *path, const iop
     }
     iopo_pref_options opt = {.objective = (iopo_objective)group, .template_name = c->template_name,
                              .cutoff_len = T + 1, .skip_bad = strcmp(c->on_bad_record, "skip") == 0, .vocab = vocab,
-                             .no_tokenizer = no_tokenizer};
+                             .no_tokenizer = no_tokenizer, .dataset_info = info};
     iopo_pref_dataset pd;
     if (!iopo_pref_dataset_load(&pd, path, tok, &opt, err, errlen)) return false;
     memset(out, 0, sizeof *out);

@@ -17,7 +17,9 @@ iopo_pref_params objective_params(const iopo_train_config *c, int group, float s
 
 /* Loads a data file as rows (G per record): plain/packed/pre-tokenized SFT files through dataset.c, chat and
  * preference formats through prefdata.c. Sequences longer than T + 1 tokens are cut (train and score share this).
- * no_tokenizer: when tok is NULL, why there is none and how to give one (text data's error says it). */
+ * no_tokenizer: when tok is NULL, why there is none and how to give one (text data's error says it). Records are read
+ * through c->eval_dataset_info when path is c->eval_data itself (the pointer), else through c->dataset_info (both
+ * "" unless a LLaMA-Factory config named a dataset_info.json entry). */
 bool objective_load_data(const iopo_train_config *c, const char *path, const iopo_tokenizer *tok,
                          const char *no_tokenizer, int T, int vocab, int group, iopo_dataset *out, char *err,
                          size_t errlen);

@@ -12,6 +12,7 @@
 #include "iopo/fileio.h"
 #include "iopo/jsonutil.h"
 #include "iopo/model.h"
+#include "iopo/prefdata.h"
 #include "iopo/train.h"
 
 typedef enum { K_STR, K_INT, K_LONG, K_DBL } key_type;
@@ -88,6 +89,9 @@ static const key_def keys[] = {
     INT(use_rslora, "1: rank-stabilised LoRA scaling alpha / sqrt(r)"),
     STR(adapter, "a PEFT LoRA adapter directory to start from (adapter_config.json, adapter_model.safetensors); its "
                  "r, alpha and targets are used"),
+    STR(dataset_info, "how data's records are read: a LLaMA-Factory dataset_info.json entry as JSON {formatting, "
+                      "ranking, columns, tags} (a YAML config's dataset sets it; \"\" = by their own keys)"),
+    STR(eval_dataset_info, "the same for eval_data (a YAML config's eval_dataset sets it)"),
     INT(save_every, "steps between checkpoints (0 = only at the end)"),
     INT(keep_checkpoints, "checkpoints kept in out (older ones are deleted; 0 = keep all)"),
     INT(overwrite, "1 (or bare --overwrite): out holds an earlier run; remove its files and start over"),
@@ -349,6 +353,25 @@ static bool set_value(iopo_train_config *c, const key_def *k, const char *sval, 
     return true;
 }
 
+bool iopo_train_config_set(iopo_train_config *c, const char *key, const char *value, const char *where, char *err,
+                           size_t errlen) {
+    for (int k = 0; k < NKEYS; k++)
+        if (!strcmp(keys[k].name, key)) return set_value(c, &keys[k], value, NULL, where, err, errlen);
+    snprintf(err, errlen, "%s: internal: no key %s", where, key);
+    return false;
+}
+
+static bool has_suffix(const char *s, const char *suffix) {
+    size_t a = strlen(s), b = strlen(suffix);
+    return a >= b && !strcmp(s + a - b, suffix);
+}
+
+bool iopo_train_config_load_file(iopo_train_config *c, const char *path, FILE *notes, char *err, size_t errlen) {
+    if (has_suffix(path, ".yaml") || has_suffix(path, ".yml"))
+        return iopo_train_config_load_yaml(c, path, notes, err, errlen);
+    return iopo_train_config_load_json(c, path, err, errlen);
+}
+
 bool iopo_train_config_load_json(iopo_train_config *c, const char *path, char *err, size_t errlen) {
     cJSON *root = iopo_json_load(path, err, errlen);
     if (!root) return false;
@@ -451,6 +474,11 @@ bool iopo_train_config_validate(const iopo_train_config *c, char *err, size_t er
                                      "finetuning_type lora", c->finetuning_type), false;
     if (strcmp(c->schedule, "cosine") && strcmp(c->schedule, "linear") && strcmp(c->schedule, "constant"))
         return snprintf(err, errlen, "schedule '%s': expected cosine, linear or constant", c->schedule), false;
+    char why[600];
+    if (c->dataset_info[0] && !iopo_pref_dataset_info_check(c->dataset_info, why, sizeof why))
+        return snprintf(err, errlen, "dataset_info: %s", why), false;
+    if (c->eval_dataset_info[0] && !iopo_pref_dataset_info_check(c->eval_dataset_info, why, sizeof why))
+        return snprintf(err, errlen, "eval_dataset_info: %s", why), false;
     for (int k = 0; k < NKEYS; k++) {
         const range_def *r = range_of(keys[k].name);
         if (!r) continue;
@@ -593,7 +621,7 @@ static const char *const meaning_keys[] = {"objective", "model",          "ref_m
                                            "tokenizer", "template_name",  "loss_type", "beta",          "label_smoothing",
                                            "pref_ftx",  "on_bad_record",  "batch_size", "grad_accum",   "seed",
                                            "finetuning_type", "lora_rank", "lora_alpha", "lora_dropout",
-                                           "lora_target", "use_rslora", "adapter", NULL};
+                                           "lora_target", "use_rslora", "adapter", "dataset_info", NULL};
 
 bool iopo_train_config_is_meaning_key(const char *name) {
     for (int i = 0; meaning_keys[i]; i++)

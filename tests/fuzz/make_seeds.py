@@ -133,7 +133,8 @@ put("fuzz_prefdata", "roles", bytes([16, 40]) + json.dumps(
 
 # ---- config: byte 0 mod 3: 0 train config file, 1 NUL-separated flags, 2 model config.json ----
 for name in sorted(os.listdir(os.path.join(assets, "configs"))):
-    put("fuzz_config", "train_" + name, b"\0" + read("configs", name))
+    if name.endswith(".json"):
+        put("fuzz_config", "train_" + name, b"\0" + read("configs", name))
 put("fuzz_config", "train_demo", b"\0" + read("demo", "train.json"))
 put("fuzz_config", "flags", b"\1" + b"\0".join([b"--steps", b"100", b"--lr=3e-4", b"--warmup-steps", b"10",
                                                 b"--schedule=linear", b"--objective", b"iopo", b"--beta=0.2",
@@ -162,6 +163,48 @@ adapter = {"peft_type": "LORA", "task_type": "CAUSAL_LM", "base_model_name_or_pa
 put("fuzz_config", "adapter_lora", b"\3" + json.dumps(adapter, indent=2).encode())
 put("fuzz_config", "adapter_all", b"\3" + json.dumps(dict(adapter, target_modules=["q_proj", "k_proj", "v_proj",
                                                              "o_proj", "gate_proj", "up_proj", "down_proj"])).encode())
+
+# ---- yaml_config: byte 0 mod 3: 0 run.yaml (registry "d" beside it), 1 dataset_info.json, 2 records through an
+# entry (byte 1: entry index + 8 * objective, bit 6 skip, bit 7 chatml) ----
+for name in sorted(os.listdir(os.path.join(assets, "configs"))):
+    if name.endswith(".yaml"):
+        text = read("configs", name).replace(b"dataset: iopo_demo", b"dataset: d").replace(
+            b"dataset_dir: assets/llamafactory", b"dataset_dir: .")
+        put("fuzz_yaml_config", "yaml_" + name, b"\0" + text)
+put("fuzz_yaml_config", "yaml_forms", b"\0" + b"""# every scalar form
+model_name_or_path: 'm'
+stage: "dpo"
+dataset: d
+dataset_dir: .
+learning_rate: &lr 5e-6
+weight_decay: *lr
+lora_rank: !!int 16
+lora_alpha: !!float 32
+bf16: yes
+fp16: off
+seed: 1_000
+report_to: [wandb, {a: 1}]
+deepspeed: {zero: 3}
+lora_target: >-
+  q_proj,
+  v_proj
+output_dir: |
+  out
+adapter_name_or_path: ~
+""")
+put("fuzz_yaml_config", "yaml_flow", b"\0{stage: sft, cutoff_len: 64, max_steps: 3, eval_strategy: steps}\n")
+info = json.loads(read("llamafactory", "dataset_info.json"))
+put("fuzz_yaml_config", "registry", b"\1" + json.dumps({"d": info["iopo_demo"], "e": info["dpo_renamed"]},
+                                                          indent=2).encode())
+put("fuzz_yaml_config", "registry_tags", b"\1" + json.dumps({"d": dict(info["sft_openai"], ranking=True)}).encode())
+put("fuzz_yaml_config", "registry_hub", b"\1" + b'{"d": {"hf_hub_url": "x/y", "columns": {"prompt": 1}}}')
+put("fuzz_yaml_config", "records_alpaca", b"\2" + bytes([0 + 8 * 1]) + json.dumps(
+    [{"q": "Add.", "x": "2 and 3", "a": "5", "b": "6", "s": "Sys.", "h": [["hi", "hello"]]}]).encode())
+put("fuzz_yaml_config", "records_default", b"\2" + bytes([1 | 128]) + read("data", "sft_alpaca.json"))
+put("fuzz_yaml_config", "records_query", b"\2" + bytes([2 | 64]) +
+    b'{"q": "Say hi.", "r": "Hi."}\n{"q": "Again.", "r": 3}\n')
+put("fuzz_yaml_config", "records_tags", b"\2" + bytes([3 | 128]) + read("llamafactory", "sft_openai.json"))
+put("fuzz_yaml_config", "records_iopo", b"\2" + bytes([4 + 8 * 2]) + read("llamafactory", "iopo_demo.json"))
 
 for h in sorted(os.listdir(out)):
     print(f"{h}: {len(os.listdir(os.path.join(out, h)))} seeds")
