@@ -85,6 +85,17 @@ $ex: ignoring preprocessing_num_workers (PyTorch only)
 $ex: ignoring plot_loss (PyTorch only)
 $ex: ignoring ddp_timeout (PyTorch only)" "the example's report of ignored keys"
 
+# The example runs: the demo model and its SFT adapter made (tools/llamafactory_demo_setup.sh), three IOPO steps of
+# LoRA from that adapter, on the CPU, at a shorter cutoff; the reference is the SFT adapter, so step 1 is the tie.
+demo=$work/lfdemo
+(cd "$src" && IOPO=$iopo OUT=$demo tools/llamafactory_demo_setup.sh) >setup.log 2>&1 || fail "demo setup: $(tail -2 setup.log)"
+(cd "$src" && "$iopo" train --config $ex --model "$demo/qwen2" --adapter "$demo/sft_adapter" --out "$work/lf_run" \
+  --seq-len 255 --epochs 0 --steps 3 --grad-accum 2 --log-every 1 --device cpu) >lf_run.log 2>&1 ||
+  fail "the example run: $(tail -3 lf_run.log)"
+l1=$(sed -n '1s/.*"loss": \([^,]*\),.*/\1/p' "$work/lf_run/metrics.jsonl" 2>/dev/null)
+check "awk 'BEGIN{exit !($l1 > 0.69 && $l1 < 0.6935)}' && [ -f '$work/lf_run/final/adapter_model.safetensors' ]" \
+  "the example's LoRA IOPO run from the SFT adapter: 3 steps, the tie at step 1 ($l1), an adapter saved"
+
 # ---- every mapped key, with values other than the defaults ----
 cat >full.yaml <<EOF
 model_name_or_path: m
