@@ -82,12 +82,13 @@ ms=$(sed -n 's/tensor memory: peak \([0-9.]*\) MiB.*/\1/p' "$work/mem_sft.log")
 mi=$(sed -n 's/tensor memory: peak \([0-9.]*\) MiB.*/\1/p' "$work/mem_iopo.log")
 check "awk 'BEGIN{exit !($mi <= 1.2 * $ms)}'" "IOPO step memory $mi MiB within 1.2x of SFT's $ms MiB"
 
-# LoRA (a Llama-shaped model; adapters on every linear layer, the base frozen): IOPO learns the task; DPO starting
+# LoRA (a Llama-shaped bf16 checkpoint; adapters on every linear layer, the base frozen and held in bf16): IOPO
+# learns the task; DPO starting
 # from an SFT adapter starts at the tie (its reference is the model with that adapter); a LoRA run with dropout
 # resumes bit-identically; LoRA IOPO runs on the Vulkan device; the step holds gradients and AdamW state of the
 # adapters only.
 "$iopo" init --arch llama --layers 2 --heads 4 --kv-heads 2 --dim 64 --ctx 64 --tokenizer "$src/assets/demo/tokenizer.json" \
-  --seed 1 --out "$work/llama" >/dev/null 2>&1 || fail "init llama"
+  --seed 1 --save-dtype bfloat16 --out "$work/llama" >/dev/null 2>&1 || fail "init llama"
 lcommon=(--model "$work/llama" --template-name plain --seq-len 32 --beta 0.1 --device cpu --finetuning-type lora
          --lora-rank 8 --lora-alpha 16)
 "$iopo" train "${lcommon[@]}" --objective iopo --data "$work/data/iopo_train.json" --eval-data "$work/data/iopo_eval.json" \

@@ -12,7 +12,8 @@ static void usage(FILE *out) {
     fprintf(out,
             "usage: iopo init --arch NAME --layers L --heads H --dim C --ctx T --out DIR\n"
             "                 [--kv-heads K] [--head-dim D] [--ffn F] [--tied 0|1] [--vocab V] [--tokenizer FILE]\n"
-            "                 [--rope-theta X] [--norm-eps E] [--bos-id N] [--eos-id N] [--seed S]\n\n"
+            "                 [--rope-theta X] [--norm-eps E] [--bos-id N] [--eos-id N] [--seed S]\n"
+            "                 [--save-dtype float32|bfloat16]\n\n"
             "Writes a Hugging Face model directory (config.json, model.safetensors and, with --tokenizer, its\n"
             "tokenizer.json) holding a new model initialised as the family's transformers class does it:\n"
             "  gpt2   GPT2LMHeadModel: weights normal(0, 0.02), residual projections (attn.c_proj, mlp.c_proj)\n"
@@ -32,12 +33,14 @@ static void usage(FILE *out) {
             "  --rope-theta X  RoPE base (default: llama 500000, qwen2 and qwen3 1000000)\n"
             "  --norm-eps E    norm epsilon (default: gpt2 and llama 1e-5, qwen2 and qwen3 1e-6)\n"
             "  --bos-id N, --eos-id N  bos_token_id / eos_token_id written to config.json\n"
-            "  --seed S        random seed (default 0)\n");
+            "  --seed S        random seed (default 0)\n"
+            "  --save-dtype T  float32 (default) or bfloat16: the weights as torch rounds them to bf16\n");
 }
 
 int cmd_init(int argc, char **argv) {
     const char *arch = "gpt2", *tokenizer = NULL, *out = NULL, *v;
     long layers = 0, heads = 0, kv_heads = 0, dim = 0, head_dim = 0, ffn = 0, ctx = 0, vocab = 0, seed = 0;
+    const char *save_dtype = "float32";
     long tied = -1, bos = -1, eos = -1;
     double theta = 0, eps = 0;
     for (int i = 1; i < argc; i++) {
@@ -73,6 +76,11 @@ int cmd_init(int argc, char **argv) {
             theta = cli_parse_double("--rope-theta", v, 1, 1e12);
         } else if (cli_flag_value(argc, argv, &i, "--norm-eps", &v)) {
             eps = cli_parse_double("--norm-eps", v, 1e-12, 1);
+        } else if (cli_flag_value(argc, argv, &i, "--save-dtype", &save_dtype)) {
+            if (strcmp(save_dtype, "float32") && strcmp(save_dtype, "bfloat16")) {
+                fprintf(stderr, "iopo init: --save-dtype '%s': expected float32 or bfloat16\n", save_dtype);
+                return 2;
+            }
         } else if (cli_flag_value(argc, argv, &i, "--seed", &v)) {
             seed = cli_parse_long("--seed", v, 0, 0x7fffffffL);
         } else {
@@ -151,7 +159,7 @@ int cmd_init(int argc, char **argv) {
     }
     iopo_ctx *cpu = iopo_ctx_create(&(iopo_ctx_options){.backend = IOPO_BACKEND_CPU}, err, sizeof err);
     iopo_model *m = iopo_model_create(cpu, &cfg, (uint64_t)seed, err, sizeof err);
-    bool ok = m && iopo_model_save(m, out, err, sizeof err);
+    bool ok = m && iopo_model_save_dtype(m, out, !strcmp(save_dtype, "bfloat16"), err, sizeof err);
     char path[4096];
     snprintf(path, sizeof path, "%s/tokenizer.json", out);
     if (tok_json) ok = ok && iopo_write_file_atomic(path, tok_json, len, err, sizeof err);
