@@ -14,22 +14,6 @@ iopo=$1 src=$2 work=$3
 . "$(dirname "$0")/checks.sh"
 rm -rf "$work" && mkdir -p "$work" && cd "$work" || exit 1
 
-# expect CODE MESSAGE -- command...: the command exits with CODE and its stderr's last line is exactly MESSAGE.
-expect() {
-  local code=$1 want=$2
-  shift 3
-  "$@" >out.txt 2>err.txt
-  local rc=$? got
-  got=$(tail -n 1 err.txt)
-  if [ "$rc" -ne "$code" ] || [ "$got" != "$want" ]; then
-    fail "$* -> exit $rc (want $code)"
-    echo "    got:  $got"
-    echo "    want: $want"
-  else
-    ok
-  fi
-}
-
 tok=$src/assets/demo/tokenizer.json
 "$iopo" init --arch gpt2 --layers 1 --heads 2 --dim 8 --ctx 16 --tokenizer "$tok" --out m >/dev/null 2>&1 ||
   fail "init of the tiny model"

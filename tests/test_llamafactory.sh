@@ -10,22 +10,6 @@ iopo=$1 src=$2 work=$3
 rm -rf "$work" && mkdir -p "$work" && cd "$work" || exit 1
 lfdir=$src/assets/llamafactory
 
-# expect CODE MESSAGE -- command...: the command exits with CODE and its stderr's last line is exactly MESSAGE.
-expect() {
-  local code=$1 want=$2
-  shift 3
-  "$@" >out.txt 2>err.txt
-  local rc=$? got
-  got=$(tail -n 1 err.txt)
-  if [ "$rc" -ne "$code" ] || [ "$got" != "$want" ]; then
-    fail "$* -> exit $rc (want $code)"
-    echo "    got:  $got"
-    echo "    want: $want"
-  else
-    ok
-  fi
-}
-
 # conf NAME [FLAGS...]: the effective configuration of NAME.yaml in NAME.json (its stderr in NAME.err).
 conf() {
   local name=$1

@@ -103,5 +103,12 @@ void vk_copy(iopo_ctx *ctx, const iopo_tensor *dst, VkDeviceSize dst_off, const 
              VkDeviceSize bytes);
 
 static inline uint32_t vk_div_up(uint64_t a, uint64_t b) { return (uint32_t)((a + b - 1) / b); }
+static inline uint64_t vk_div_up64(uint64_t a, uint64_t b) { return (a + b - 1) / b; }
+/* floor(log2(x)) for x >= 1 (the steps of a tree reduction over x lanes, x a power of two). */
+static inline uint32_t vk_log2u(uint32_t x) {
+    uint32_t r = 0;
+    while (x > 1) x >>= 1, r++;
+    return r;
+}
 
 #endif

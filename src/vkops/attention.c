@@ -21,13 +21,6 @@ typedef struct att_push {
  * over the queries of all heads of a kv group (heads x queries: the long one) is split over dispatches instead. */
 #define ATT_LOOP_BUDGET 32768u
 
-static uint64_t div_up64(uint64_t a, uint64_t b) { return (a + b - 1) / b; }
-
-static uint32_t log2u(uint32_t x) {
-    uint32_t r = 0;
-    while (x > 1) x >>= 1, r++;
-    return r;
-}
 
 typedef struct att_plan {
     uint32_t spec[2];   // workgroup size WG, channels per invocation NCH = ceil(hd / WG)
@@ -39,7 +32,7 @@ static att_plan att_plan_make(iopo_ctx *ctx, int T, int hd) {
     uint32_t want = 32;
     while (want < 128 && want < (uint32_t)T) want *= 2;
     uint32_t wg = vk_group_size(ctx, want, 2 * sizeof(float));
-    att_plan pl = {{wg, (uint32_t)div_up64((uint64_t)hd, wg)}};
+    att_plan pl = {{wg, (uint32_t)vk_div_up64((uint64_t)hd, wg)}};
     return pl;
 }
 
@@ -47,7 +40,7 @@ static att_plan att_plan_make(iopo_ctx *ctx, int T, int hd) {
 // of one in attention_bwd_q (tile loop, the two dot products' loop, dq update), and of one tile of WG queries in
 // attention_bwd_kv (tile loop, dot products' loop, dk/dv update).
 static uint64_t fwd_tile(const att_plan *pl, int hd) {
-    return 1 + (uint64_t)hd + log2u(pl->spec[0]) + (uint64_t)pl->spec[1] * (1 + pl->spec[0]);
+    return 1 + (uint64_t)hd + vk_log2u(pl->spec[0]) + (uint64_t)pl->spec[1] * (1 + pl->spec[0]);
 }
 static uint64_t bwd_tile(const att_plan *pl, int hd) {
     return 1 + (uint64_t)hd + (uint64_t)pl->spec[1] * (1 + pl->spec[0]);
@@ -56,15 +49,15 @@ static uint64_t bwd_tile(const att_plan *pl, int hd) {
 // Worst case of a whole invocation: rows of T keys.
 static uint64_t fwd_iters(const att_plan *pl, int T, int hd) {
     uint32_t nch = pl->spec[1];
-    return div_up64((uint64_t)T, pl->spec[0]) * fwd_tile(pl, hd) + log2u(pl->spec[0]) + 2 * (uint64_t)nch;
+    return vk_div_up64((uint64_t)T, pl->spec[0]) * fwd_tile(pl, hd) + vk_log2u(pl->spec[0]) + 2 * (uint64_t)nch;
 }
 static uint64_t bwd_q_iters(const att_plan *pl, int T, int hd) {
     uint32_t nch = pl->spec[1];
-    return 3 * (uint64_t)nch + log2u(pl->spec[0]) + div_up64((uint64_t)T, pl->spec[0]) * bwd_tile(pl, hd);
+    return 3 * (uint64_t)nch + vk_log2u(pl->spec[0]) + vk_div_up64((uint64_t)T, pl->spec[0]) * bwd_tile(pl, hd);
 }
 // attention_bwd_kv over ng query heads of T queries.
 static uint64_t bwd_kv_iters(const att_plan *pl, int T, int hd, uint64_t ng) {
-    return 2 * (uint64_t)pl->spec[1] + ng * (1 + div_up64((uint64_t)T, pl->spec[0]) * bwd_tile(pl, hd));
+    return 2 * (uint64_t)pl->spec[1] + ng * (1 + vk_div_up64((uint64_t)T, pl->spec[0]) * bwd_tile(pl, hd));
 }
 
 static void att_require_loops(const char *op, uint64_t iters, int T, int hd) {

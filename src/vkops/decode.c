@@ -21,24 +21,17 @@ typedef struct rows_push {
  * counting every loop back-edge the shader takes, inner loops included); a shape that cannot is refused. */
 #define DEC_LOOP_BUDGET 32768u
 
-static uint64_t div_up64(uint64_t a, uint64_t b) { return (a + b - 1) / b; }
-
-static uint32_t log2u(uint32_t x) {
-    uint32_t r = 0;
-    while (x > 1) x >>= 1, r++;
-    return r;
-}
 
 // Worst-case loop iterations of one attention_decode_part invocation over a chunk of L keys (see the shader).
 static uint64_t part_iters(uint64_t L, uint32_t wg, int hd) {
-    uint64_t keys = div_up64(L, wg);   // keys per invocation
-    return keys * ((uint64_t)hd + 1) + keys + 2 * (uint64_t)log2u(wg) +
-           div_up64((uint64_t)hd, wg) * (1 + keys * (1 + (uint64_t)wg)) + div_up64((uint64_t)hd + 2, wg);
+    uint64_t keys = vk_div_up64(L, wg);   // keys per invocation
+    return keys * ((uint64_t)hd + 1) + keys + 2 * (uint64_t)vk_log2u(wg) +
+           vk_div_up64((uint64_t)hd, wg) * (1 + keys * (1 + (uint64_t)wg)) + vk_div_up64((uint64_t)hd + 2, wg);
 }
 
 // ... and of one attention_decode_merge invocation over nchunks chunks.
 static uint64_t merge_iters(uint64_t nchunks, uint32_t wg, int hd) {
-    return 2 * nchunks + div_up64((uint64_t)hd, wg) * (1 + nchunks);
+    return 2 * nchunks + vk_div_up64((uint64_t)hd, wg) * (1 + nchunks);
 }
 
 void vkop_attention_decode(iopo_ctx *ctx, iopo_tensor *out, const iopo_tensor *cache, const iopo_tensor *lengths,
@@ -53,11 +46,11 @@ void vkop_attention_decode(iopo_ctx *ctx, iopo_tensor *out, const iopo_tensor *c
 
     // Chunks of 256 keys (at least one workgroup's worth), doubled while the merge would loop too long.
     uint64_t L = wg >= 256 ? wg : 256 / wg * wg;
-    while (merge_iters(div_up64((uint64_t)Tmax, L), wg2, hd) > DEC_LOOP_BUDGET &&
+    while (merge_iters(vk_div_up64((uint64_t)Tmax, L), wg2, hd) > DEC_LOOP_BUDGET &&
            part_iters(2 * L, wg, hd) <= DEC_LOOP_BUDGET)
         L *= 2;
     if (L > (uint64_t)Tmax) L = (uint64_t)Tmax;
-    uint64_t nchunks = div_up64((uint64_t)Tmax, L);
+    uint64_t nchunks = vk_div_up64((uint64_t)Tmax, L);
     op_require(part_iters(L, wg, hd) <= DEC_LOOP_BUDGET && merge_iters(nchunks, wg2, hd) <= DEC_LOOP_BUDGET, op,
                "cache too long or heads too wide for the device's loop limit");
 
@@ -93,7 +86,7 @@ static void rows_dispatch(iopo_ctx *ctx, const char *shader, vk_arg *args, int n
     uint64_t elems = (uint64_t)n * C;
     op_require(elems <= UINT32_MAX && indexed <= UINT32_MAX, shader,
                "tensors over 2^32 elements are not supported on Vulkan");
-    uint64_t groups = div_up64(elems, wg);
+    uint64_t groups = vk_div_up64(elems, wg);
     rows_push pc = {(uint32_t)groups, (uint32_t)n, (uint32_t)rows, (uint32_t)C};
     vk_dispatch_1d(ctx, shader, spec, table ? 2 : 1, args, 3, &pc, sizeof pc, groups);
 }
