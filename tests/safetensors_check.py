@@ -137,14 +137,18 @@ def check_torch_written(exe, tmp):
     text = json.dumps(header).encode()
     # Leave the data section misaligned on purpose (8 + N = 2 mod 4): the reader must cope with any header length.
     text += b" " * ((2 - (8 + len(text))) % 4)
-    path = os.path.join(tmp, "from_torch.safetensors")
+    write_and_check(exe, os.path.join(tmp, "from_torch.safetensors"), text, blobs, "--check-python-file")
+
+
+def write_and_check(exe, path, text, blobs, flag):
+    """Writes a safetensors file of header text and data blobs, then has test_safetensors check it with flag."""
     with open(path, "wb") as f:
         f.write(struct.pack("<Q", len(text)) + text + b"".join(blobs))
-    r = subprocess.run([exe, "--check-python-file", path], capture_output=True, text=True)
+    r = subprocess.run([exe, flag, path], capture_output=True, text=True)
     sys.stdout.write(r.stdout)
     sys.stdout.write(r.stderr)
     if r.returncode != 0:
-        fail(f"test_safetensors --check-python-file {path} exited {r.returncode}")
+        fail(f"test_safetensors {flag} {path} exited {r.returncode}")
 
 
 def f32_from_bits(bits):
@@ -186,14 +190,7 @@ def check_torch_rounding(exe, tmp):
         pos += len(b)
     text = json.dumps(header).encode()
     text += b" " * ((-(8 + len(text))) % 8)
-    path = os.path.join(tmp, "rounding.safetensors")
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(text)) + text + b"".join(blobs))
-    r = subprocess.run([exe, "--check-rounding", path], capture_output=True, text=True)
-    sys.stdout.write(r.stdout)
-    sys.stdout.write(r.stderr)
-    if r.returncode != 0:
-        fail(f"test_safetensors --check-rounding {path} exited {r.returncode}")
+    write_and_check(exe, os.path.join(tmp, "rounding.safetensors"), text, blobs, "--check-rounding")
 
 
 def main():
