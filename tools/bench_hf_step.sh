@@ -9,6 +9,8 @@
 #   tools/bench_hf_step.sh SHAPE [STEPS] [BATCH] [SEQ] [THREADS]     SHAPE: qwen2-0.5b | llama-3.2-1b | tiny
 # Needs build/iopo and the peer venv (tools/peer-venv.sh makes it). Memory: about 16 bytes per parameter per side
 # (weights, gradients, two AdamW moments) plus activations; qwen2-0.5b needs about 20 GB in all, run sides one by one.
+# LAYERS=N keeps the shape's widths and vocabulary with N layers: the whole Llama-3.2-1B (1.24B parameters) puts
+# PyTorch over 24 GB (measured, with fused AdamW too), its per-layer shapes with 8 layers do not.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 shape=${1:?usage: tools/bench_hf_step.sh SHAPE [STEPS] [BATCH] [SEQ] [THREADS]}
@@ -19,7 +21,7 @@ trap 'rm -rf "$work"' EXIT
 export OMP_NUM_THREADS=$threads OPENBLAS_NUM_THREADS=$threads
 
 "$python" - "$shape" "$work" "$batch" "$seq" <<'PY'
-import json, random, sys, torch, transformers
+import json, os, random, sys, torch, transformers
 shape, work, B, T = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 shapes = {
     # Qwen2-0.5B: 24 layers, hidden 896, 14 heads, 2 kv heads, MLP 4864, vocab 151,936, tied head.
@@ -37,6 +39,7 @@ shapes = {
              max_position_embeddings=512)),
 }
 cls, kw = shapes[shape]
+if os.environ.get("LAYERS"): kw["num_hidden_layers"] = int(os.environ["LAYERS"])
 torch.manual_seed(0)
 m = transformers.AutoModelForCausalLM.from_config(cls(**kw, attention_dropout=0.0))
 m.save_pretrained(f"{work}/model")
@@ -45,7 +48,7 @@ with open(f"{work}/data.jsonl", "w") as f:
     for _ in range(B * 64):
         ids = [random.randrange(kw["vocab_size"]) for _ in range(T + 1)]
         f.write(json.dumps({"input_ids": ids}) + "\n")
-print(f"{shape}: {sum(p.numel() for p in m.parameters()) / 1e6:.1f}M parameters; batch {B} x {T} tokens")
+print(f"{shape} ({kw['num_hidden_layers']} layers): {sum(p.numel() for p in m.parameters()) / 1e6:.1f}M parameters; batch {B} x {T} tokens")
 PY
 
 "$python" - "$work" "$batch" "$seq" "$steps" "$threads" <<'PY'
