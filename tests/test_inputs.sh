@@ -117,7 +117,7 @@ expect 1 "iopo train: text.txt: text data needs a tokenizer, and $notok_msg" -- 
   "$iopo" train --model notok --data text.txt --out run --device cpu
 expect 1 "iopo score: $src/assets/data/sft_messages.jsonl: text data (sft messages) needs a tokenizer, and $notok_msg" -- \
   "$iopo" score --model notok --data "$src/assets/data/sft_messages.jsonl" --device cpu
-expect 1 "iopo generate: notok has no tokenizer.json (generate reads the prompt with it): copy a tokenizer.json into notok" -- \
+expect 1 "iopo generate: notok has no tokenizer.json (generation reads the prompt with it): copy a tokenizer.json into notok" -- \
   "$iopo" generate --model notok --prompt Hi --device cpu
 # Pre-tokenized data needs no tokenizer, and --tokenizer gives one to a directory without it.
 expect 0 "" -- "$iopo" score --model notok --data ok.jsonl --device cpu

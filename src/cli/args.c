@@ -47,6 +47,35 @@ double cli_parse_double(const char *flag, const char *value, double min, double 
     return v;
 }
 
+bool cli_gen_option(int argc, char **argv, int *i, iopo_gen_options *o) {
+    const char *v;
+    if (cli_flag_value(argc, argv, i, "--max-tokens", &v)) {
+        o->max_tokens = (int)cli_parse_long("--max-tokens", v, 1, 1 << 20);
+    } else if (cli_flag_value(argc, argv, i, "--top-k", &v)) {
+        o->top_k = (int)cli_parse_long("--top-k", v, 0, 1 << 24);
+    } else if (cli_flag_value(argc, argv, i, "--top-p", &v)) {
+        o->top_p = cli_parse_double("--top-p", v, 1e-9, 1);
+    } else if (cli_flag_value(argc, argv, i, "--batch-size", &v)) {
+        o->batch = (int)cli_parse_long("--batch-size", v, 1, 4096);
+    } else if (cli_flag_value(argc, argv, i, "--seed", &v)) {
+        o->seed = (uint64_t)cli_parse_long("--seed", v, 0, 0x7fffffffL);
+    } else if (cli_flag_value(argc, argv, i, "--temperature", &v)) {
+        o->temperature = cli_parse_double("--temperature", v, 0, 100);
+    } else if (!strcmp(argv[*i], "--no-cache")) {
+        o->cache = false;
+    } else {
+        return false;
+    }
+    return true;
+}
+
+const char cli_gen_options_help[] =
+    "--temperature 0 (the default) is greedy; above 0, tokens are sampled from softmax(logits / T), restricted\n"
+    "to the K most likely (--top-k) and to the smallest set of probability >= P (--top-p), with --seed.\n"
+    "--max-tokens N (default 64) per response; --batch-size B prompts (default 8) decode together over one KV\n"
+    "cache, each at its own length; --no-cache recomputes the whole sequence at every token (slower; the same\n"
+    "tokens).\n";
+
 bool cli_tokenizer_exists(const char *cmd, const char *path) {
     struct stat sb;
     if (stat(path, &sb) == 0) return true;
