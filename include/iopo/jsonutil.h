@@ -30,4 +30,10 @@ cJSON *iopo_json_parse(const char *path, const char *text, size_t len, char *err
 /* Reads and parses the file path: NULL + the read error or iopo_json_parse's message. */
 cJSON *iopo_json_load(const char *path, char *err, size_t errlen);
 
+/* JSON Lines: calls each(user, where, line, record) for every non-blank line of path, in order, with where =
+ * "PATH:LINE" for messages; stops at the first false (each fills err) or the first line that is not JSON
+ * (iopo_json_parse's message). The record is freed after the call. *count (may be NULL) = records seen. */
+typedef bool (*iopo_jsonl_fn)(void *user, const char *where, int line, const cJSON *record, char *err, size_t errlen);
+bool iopo_jsonl_each(const char *path, iopo_jsonl_fn each, void *user, int *count, char *err, size_t errlen);
+
 #endif

@@ -36,51 +36,43 @@ typedef struct prompt {
     char *text, *system, *key_json;   /* key_json: the record's "key" printed as JSON, or NULL */
 } prompt;
 
+typedef struct prompt_list {
+    prompt *ps;
+    int n, cap;
+} prompt_list;
+
+static bool add_prompt(void *user, const char *where, int line, const cJSON *rec, char *err, size_t errlen) {
+    (void)line;
+    prompt_list *l = user;
+    const cJSON *pr = cJSON_GetObjectItemCaseSensitive(rec, "prompt");
+    const cJSON *sy = cJSON_GetObjectItemCaseSensitive(rec, "system");
+    const cJSON *key = cJSON_GetObjectItemCaseSensitive(rec, "key");
+    if (!cJSON_IsString(pr) || !pr->valuestring[0]) {
+        snprintf(err, errlen, "%s: expected {\"prompt\": \"...\"} with a non-empty prompt", where);
+        return false;
+    }
+    if (sy && !cJSON_IsString(sy)) {
+        snprintf(err, errlen, "%s: \"system\" must be a string", where);
+        return false;
+    }
+    if (l->n == l->cap) l->ps = realloc(l->ps, (size_t)(l->cap = l->cap ? 2 * l->cap : 16) * sizeof *l->ps);
+    prompt *p = &l->ps[l->n++];
+    p->text = strdup(pr->valuestring);
+    p->system = sy ? strdup(sy->valuestring) : NULL;
+    p->key_json = key ? cJSON_PrintUnformatted(key) : NULL;
+    return true;
+}
+
 /* Reads --data: one {"prompt", "system"?, "key"?} per line; false + "FILE:LINE: ..." otherwise. */
 static bool read_prompts(const char *path, prompt **out, int *n, char *err, size_t errlen) {
-    size_t len;
-    char *text = iopo_read_file(path, &len, err, errlen);
-    if (!text) return false;
-    int cap = 16, line = 0;
-    *out = calloc((size_t)cap, sizeof **out);
-    *n = 0;
-    bool ok = true;
-    for (char *s = text, *e; ok && s < text + len; s = e + 1) {
-        e = memchr(s, '\n', (size_t)(text + len - s));
-        if (!e) e = text + len;
-        line++;
-        char *q = s;
-        while (q < e && (*q == ' ' || *q == '\t' || *q == '\r')) q++;
-        if (q == e) continue;
-        char where[4200];
-        snprintf(where, sizeof where, "%s:%d", path, line);
-        cJSON *rec = iopo_json_parse(where, s, (size_t)(e - s), err, errlen);
-        const cJSON *pr = rec ? cJSON_GetObjectItemCaseSensitive(rec, "prompt") : NULL;
-        const cJSON *sy = rec ? cJSON_GetObjectItemCaseSensitive(rec, "system") : NULL;
-        const cJSON *key = rec ? cJSON_GetObjectItemCaseSensitive(rec, "key") : NULL;
-        if (!rec) {
-            ok = false;
-        } else if (!cJSON_IsString(pr) || !pr->valuestring[0]) {
-            snprintf(err, errlen, "%s: expected {\"prompt\": \"...\"} with a non-empty prompt", where);
-            ok = false;
-        } else if (sy && !cJSON_IsString(sy)) {
-            snprintf(err, errlen, "%s: \"system\" must be a string", where);
-            ok = false;
-        } else {
-            if (*n == cap) *out = realloc(*out, (size_t)(cap *= 2) * sizeof **out);
-            prompt *p = &(*out)[(*n)++];
-            memset(p, 0, sizeof *p);
-            p->text = strdup(pr->valuestring);
-            p->system = sy ? strdup(sy->valuestring) : NULL;
-            p->key_json = key ? cJSON_PrintUnformatted(key) : NULL;
-        }
-        cJSON_Delete(rec);
-    }
-    free(text);
-    if (ok && *n == 0) {
+    prompt_list l = {0};
+    bool ok = iopo_jsonl_each(path, add_prompt, &l, NULL, err, errlen);
+    if (ok && l.n == 0) {
         snprintf(err, errlen, "%s: no prompts", path);
         ok = false;
     }
+    *out = l.ps;
+    *n = l.n;
     return ok;
 }
 
@@ -128,6 +120,7 @@ int cmd_generate(int argc, char **argv) {
     int np = 0;
     if (data && !read_prompts(data, &ps, &np, err, sizeof err)) {
         fprintf(stderr, "iopo generate: %s\n", err);
+        for (int i = 0; i < np; i++) free(ps[i].text), free(ps[i].system), free(ps[i].key_json);
         free(ps);
         return 1;
     }

@@ -19,6 +19,7 @@ static const command commands[] = {
     {"generate", cmd_generate, "continue a prompt with a model (greedy, or temperature / top-k sampling)"},
     {"selftest", cmd_selftest, "check every op on a device against the CPU reference (pass/fail table)"},
     {"bench", cmd_bench, "time ops against the device's measured peak FMA rate and copy bandwidth"},
+    {"eval", cmd_eval, "score a model or responses on IFEval, iopo-synth or TRACE (checked in C, offline)"},
     {"merge", cmd_merge, "fold a LoRA adapter into its base model (what peft's merge_and_unload gives)"},
     {"tokenize", cmd_tokenize, "text to token ids and back with a tokenizer.json or GPT-2 encoder.json"},
 };
