@@ -19,11 +19,13 @@ cases=$(/usr/bin/python3 "$helper" "$src" prepare "$work" 2>"$work/prepare.log")
   { cat "$work/prepare.log"; fail "the reference made the bases and adapters"; echo "lora_reference: $passes passed, $fails failed"; exit 1; }
 ok
 
-# An adapter as iopo writes it, after one LoRA step (B is no longer zero) on every linear layer of the llama base.
+# An adapter as iopo writes it, after one LoRA step on every linear layer of the llama base: B is no longer zero
+# (with B = 0 the gradients of A would be, and an all-zero reference gradient fails the comparison).
 "$iopo" train --model "$work/llama" --data "$work/data.jsonl" --out "$work/trained" --steps 1 --batch-size 4 \
   --lr 1e-2 --finetuning-type lora --lora-rank 4 --lora-alpha 16 --lora-dropout 0 --lora-target all --seed 2 \
   --device cpu >"$work/train.log" 2>&1
-check "[ \$? -eq 0 ] && [ -f '$work/trained/final/adapter_model.safetensors' ]" \
+rc=$?   # kept: a $(...) in check's message would reset $? before check sees it
+check "[ $rc -eq 0 ] && [ -f '$work/trained/final/adapter_model.safetensors' ]" \
   "iopo train (lora, 1 step) wrote an adapter: $(tail -1 "$work/train.log")"
 cp -r "$work/trained/final" "$work/llama_trained.adapter"
 cases="$cases llama_trained"
@@ -34,7 +36,8 @@ for c in $cases; do
     [ "$be" = cpu ] && dev=(--device cpu)
     "$iopo" score --model "$work/$c.adapter" --data "$work/data.jsonl" "${dev[@]}" --grads "$work/$c.$be.safetensors" \
       --out "$work/$c.$be.jsonl" >"$work/$c.$be.log" 2>&1
-    check "[ \$? -eq 0 ]" "iopo score --grads of $c on $be: $(tail -2 "$work/$c.$be.log")"
+    rc=$?
+    check "[ $rc -eq 0 ]" "iopo score --grads of $c on $be: $(tail -2 "$work/$c.$be.log")"
   done
 done
 
