@@ -15,8 +15,12 @@ work=$(cd "$work" && pwd)   # adapters name their base by absolute path
 helper=$src/tests/lora_reference.py
 t0=$SECONDS
 
-cases=$(/usr/bin/python3 "$helper" "$src" prepare "$work" 2>"$work/prepare.log") ||
-  { cat "$work/prepare.log"; fail "the reference made the bases and adapters"; echo "lora_reference: $passes passed, $fails failed"; exit 1; }
+cases=$(/usr/bin/python3 "$helper" "$src" prepare "$work" 2>"$work/prepare.log") || {
+  cat "$work/prepare.log"
+  fail "the reference made the bases and adapters"
+  echo "lora_reference: $passes passed, $fails failed"
+  exit 1
+}
 ok
 
 # An adapter as iopo writes it, after one LoRA step on every linear layer of the llama base: B is no longer zero
