@@ -19,6 +19,8 @@ import os
 import torch
 import torch.nn.functional as F
 
+import lora  # LoRA adapters on the linear layers (lora.add)
+
 FAMILIES = ("llama", "qwen2", "qwen3")
 ARCHITECTURES = {"llama": "LlamaForCausalLM", "qwen2": "Qwen2ForCausalLM", "qwen3": "Qwen3ForCausalLM"}
 
@@ -196,9 +198,9 @@ def forward(p, cfg, input_ids, lengths):
     for i in range(cfg.n_layer):
         pre = "model.layers.%d." % i
 
-        def lin(h, name, bias):
+        def lin(h, name, bias):  # a torch Linear (weight [out, in]) with its LoRA adapter, if any
             y = h @ p[pre + name + ".weight"].t()
-            return y + p[pre + name + ".bias"] if bias else y
+            return lora.add(y + p[pre + name + ".bias"] if bias else y, h, p, cfg, pre + name + ".weight")
 
         h = rms_norm(x, p[pre + "input_layernorm.weight"], cfg.eps)
         q = lin(h, "self_attn.q_proj", cfg.qkv_bias).reshape(B, T, H, hd).transpose(1, 2)

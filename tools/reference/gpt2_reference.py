@@ -7,8 +7,12 @@ Modes (see tools/reference/README.md for the formats):
       logits, per-token losses, per-sequence log-probs, the mean loss (SFT, or DPO/IOPO through preference.py) and
       every parameter gradient, and optionally K AdamW steps on the same batch (losses, gradient norms, final
       parameters).
+  --model DIR --adapter ADAPTER --batch batch.json --out out.safetensors
+      the same with a PEFT LoRA adapter on the model (lora.py): SFT loss, gradients of the adapter tensors only.
   --init-model DIR --layers L --heads H --dim C --vocab V --ctx T --seed S [--init-style plain|hf]
       a tiny GPT-2 checkpoint with seeded random weights (every LayerNorm parameter and bias random too).
+  --init-adapter DIR --model BASE --lora-r R --lora-alpha A --lora-targets q_proj,v_proj [--rslora 1] [--seed S]
+      a PEFT LoRA adapter for BASE with seeded random A and B.
   --self-test
       checks this file against float64 finite differences, an independent loop implementation, per-sequence runs
       without padding and a hand-written AdamW.
@@ -29,6 +33,7 @@ import torch.nn.functional as F
 
 import decoder_families as fam  # tools/reference/decoder_families.py: Llama, Qwen2, Qwen3
 import families_selftest  # their self-test
+import lora  # tools/reference/lora.py: PEFT LoRA adapters on every family
 from preference import LOSS_TYPES, OBJECTIVES, Preference  # tools/reference/preference.py, next to this file
 
 PARAM_SUFFIXES = (
@@ -373,17 +378,21 @@ def forward(p, cfg, input_ids, lengths):
     neg = torch.finfo(x.dtype).min
     for i in range(cfg.n_layer):
         pre = "h.%d." % i
+
+        def conv(h, name):  # a Conv1D layer (weight [in, out]) with its LoRA adapter, if any
+            return lora.add(h @ p[pre + name + ".weight"] + p[pre + name + ".bias"], h, p, cfg, pre + name + ".weight")
+
         h = F.layer_norm(x, (C,), p[pre + "ln_1.weight"], p[pre + "ln_1.bias"], cfg.eps)
-        qkv = h @ p[pre + "attn.c_attn.weight"] + p[pre + "attn.c_attn.bias"]
+        qkv = conv(h, "attn.c_attn")
         q, k, v = (t.reshape(B, T, H, hd).transpose(1, 2) for t in qkv.split(C, dim=2))
         s = (q @ k.transpose(-1, -2)) / math.sqrt(hd)
         s = s.masked_fill(~allowed, neg)
         a = (F.softmax(s, dim=-1) @ v).transpose(1, 2).reshape(B, T, C)
         a = torch.where(qvalid, a, torch.zeros_like(a))  # padded query rows output zeros, as the C backends do
-        x = x + (a @ p[pre + "attn.c_proj.weight"] + p[pre + "attn.c_proj.bias"])
+        x = x + conv(a, "attn.c_proj")
         h = F.layer_norm(x, (C,), p[pre + "ln_2.weight"], p[pre + "ln_2.bias"], cfg.eps)
-        u = gelu_new(h @ p[pre + "mlp.c_fc.weight"] + p[pre + "mlp.c_fc.bias"])
-        x = x + (u @ p[pre + "mlp.c_proj.weight"] + p[pre + "mlp.c_proj.bias"])
+        u = gelu_new(conv(h, "mlp.c_fc"))
+        x = x + conv(u, "mlp.c_proj")
     x = F.layer_norm(x, (C,), p["ln_f.weight"], p["ln_f.bias"], cfg.eps)
     return x @ p["wte.weight"].t()
 
@@ -398,6 +407,32 @@ def losses(logits, batch):
     seq_count = m.sum(dim=1)
     loss = token_loss.sum() / m.sum()
     return token_loss, seq_logp, seq_count, loss
+
+
+def load_adapter(adapter_dir, cfg):
+    """The PEFT adapter in adapter_dir for this model (tools/reference/lora.py)."""
+    def error(msg):
+        raise InputError(msg)
+    return lora.load(adapter_dir, cfg, param_shapes(cfg), error, st_read, st_tensor_f32)
+
+
+def init_adapter(adapter_dir, model_dir, r, alpha, rslora, targets, seed, std):
+    """A random PEFT adapter for the model in model_dir, checked by loading it back."""
+    cfg = load_config(model_dir)
+    shapes = param_shapes(cfg)
+    mods = lora.linear_modules(cfg, shapes)
+    for t in targets:
+        if not any(lora.selects(t, p) for p in mods):
+            raise InputError("%s: target module %r matches no linear layer of the %s blocks" % (model_dir, t,
+                                                                                              cfg.family))
+    conf = lora.config_json(r, alpha, rslora, targets, cfg.family == "gpt2", os.path.abspath(model_dir))
+    tensors = lora.random_tensors(cfg, shapes, r, targets, seed, std)
+    try:
+        lora.write(adapter_dir, conf, tensors, st_write)
+    except OSError as e:
+        raise InputError("%s: cannot write the adapter: %s" % (adapter_dir, e))
+    load_adapter(adapter_dir, cfg)   # what was written reads back
+    return len(tensors)
 
 
 def leaf_params(params, dtype):
@@ -497,6 +532,11 @@ def reference(model_dir, batch_path, out_path, args):
     if pref is not None:
         check_preference_batch(pref, batch, batch_path)
     params = leaf_params(load_params(model_dir, cfg), torch.float32)
+    if getattr(args, "adapter", None):
+        cfg.lora = load_adapter(args.adapter, cfg)
+        for t in params.values():  # the base is frozen: only the adapters get gradients
+            t.requires_grad_(False)
+        params.update(leaf_params(cfg.lora.tensors, torch.float32))
     objective, info = None, {}
     if pref is not None:
         if args.ref_logps:
@@ -515,7 +555,8 @@ def reference(model_dir, batch_path, out_path, args):
         # The JSON holds exactly the float32 values of the tensor, so either can be compared against.
         metrics = {k: float(v) for k, v in zip(pref.metric_names, out["metrics"].tolist())}
     for n, t in params.items():
-        out["grad." + n] = t.grad.clone()
+        if t.requires_grad:
+            out["grad." + n] = t.grad.clone()
     if args.adamw_steps > 0:
         step_losses, norms = run_adamw(params, cfg, batch, args.adamw_steps, args.lr, args.beta1, args.beta2,
                                        args.eps, args.weight_decay, args.grad_clip, objective)
@@ -524,6 +565,9 @@ def reference(model_dir, batch_path, out_path, args):
         for n, t in params.items():
             out["param." + n] = t.detach().clone()
     meta = {"tool": "gpt2_reference.py", "torch": torch.__version__}
+    if getattr(cfg, "lora", None):
+        meta.update(adapter=args.adapter, lora_r=cfg.lora.r, lora_alpha=repr(cfg.lora.alpha),
+                    use_rslora=cfg.lora.rslora, lora_scale=repr(cfg.lora.scale))
     if args.adamw_steps > 0:
         meta.update(adamw_steps=args.adamw_steps, lr=repr(args.lr), beta1=repr(args.beta1), beta2=repr(args.beta2),
                     eps=repr(args.eps), weight_decay=repr(args.weight_decay), grad_clip=repr(args.grad_clip))
@@ -1159,6 +1203,9 @@ def self_test():
     # 15. Llama, Qwen2, Qwen3: groups 2, 4-10 for each family configuration, RoPE properties.
     families_selftest.run(check, maxdiff, sys.modules[__name__])
 
+    # 16. LoRA adapters (lora.py) on GPT-2, Llama and Qwen3.
+    lora.self_test(check, maxdiff, sys.modules[__name__])
+
     print("self-test: %d failed" % len(fails))
     return 0 if not fails else 1
 
@@ -1204,6 +1251,13 @@ def main(argv):
     ap.add_argument("--ln-eps", type=float, help="layer_norm_epsilon / rms_norm_eps (default 1e-5; qwen 1e-6)")
     ap.add_argument("--init-style", choices=("plain", "hf"), default="plain",
                     help="plain: bare HF names; hf: transformer. prefix + attn.bias/masked_bias buffers + lm_head")
+    ap.add_argument("--adapter", metavar="DIR", help="a PEFT LoRA adapter on --model (SFT only, no AdamW steps)")
+    ap.add_argument("--init-adapter", metavar="DIR", help="write a random PEFT LoRA adapter for --model")
+    ap.add_argument("--lora-r", type=int, default=4)
+    ap.add_argument("--lora-alpha", type=float, default=8.0)
+    ap.add_argument("--lora-targets", default="q_proj,v_proj", help="comma-separated target_modules")
+    ap.add_argument("--rslora", type=int, choices=(0, 1), default=0)
+    ap.add_argument("--lora-std", type=float, default=0.1, help="standard deviation of A and B")
     ap.add_argument("--self-test", action="store_true")
     args = ap.parse_args(argv)
 
@@ -1212,6 +1266,15 @@ def main(argv):
     try:
         if args.self_test:
             return self_test()
+        if args.init_adapter:
+            targets = [t.strip() for t in args.lora_targets.split(",")]
+            if not args.model or args.lora_r <= 0 or not all(targets) or not math.isfinite(args.lora_alpha) or \
+                    not (args.lora_std > 0 and math.isfinite(args.lora_std)):
+                ap.error("--init-adapter needs --model DIR, --lora-r > 0, a finite --lora-alpha, --lora-std > 0 and "
+                         "comma-separated --lora-targets")
+            init_adapter(args.init_adapter, args.model, args.lora_r, args.lora_alpha, bool(args.rslora), targets,
+                         args.seed, args.lora_std)
+            return 0
         if args.init_model:
             dims = (args.layers, args.heads, args.dim, args.vocab, args.ctx)
             if args.ln_eps is None:
@@ -1252,6 +1315,9 @@ def main(argv):
         if args.adamw_steps < 0 or not (args.lr >= 0 and 0 <= args.beta1 < 1 and 0 <= args.beta2 < 1 and
                                         args.eps >= 0 and args.weight_decay >= 0 and args.grad_clip >= 0):
             ap.error("bad AdamW hyperparameters")
+        if args.adapter and (args.adamw_steps or args.objective != "sft"):
+            ap.error("--adapter computes the SFT loss and the adapters' gradients only (no --adamw-steps, "
+                     "no --objective dpo|iopo)")
         pref_flags = (args.beta, args.label_smoothing, args.loss_type, args.pref_ftx, args.ref_logps)
         args.pref = None
         if args.objective == "sft":
