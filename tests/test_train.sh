@@ -79,7 +79,8 @@ check "[ \"\$s1\" = \"\$s2\" ]" "seeded sampling is reproducible"
   --dim 16 --vocab 512 --ctx 32 --seed 2 >/dev/null 2>&1
 printf '{"prompt_ids": [1, 2], "response_ids": [3]}\n{"prompt_ids": [4], "response_ids": [5, 6]}\n' >"$work/hf.jsonl"
 "$iopo" score --model "$work/hf" --data "$work/hf.jsonl" "${dev[@]}" >"$work/hf.log" 2>&1
-check "[ \$? -eq 0 ] && [ \$(grep -c logps '$work/hf.log') -eq 2 ]" "older HF layout loads: $(head -1 "$work/hf.log")"
+rc=$?
+check "[ $rc -eq 0 ] && [ \$(grep -c logps '$work/hf.log') -eq 2 ]" "older HF layout loads: $(head -1 "$work/hf.log")"
 
 # Errors: one line naming the file and line (2 steps: the config's 2 warmup steps may not exceed steps).
 printf '{"text": "fine"}\n{"text": 7}\n' >"$work/bad.jsonl"
@@ -169,7 +170,8 @@ for k, g in ours.items():
 print(f"score vs reference: {len(ours)} gradients, {len(scores)} records, {bad} mismatches")
 sys.exit(1 if bad else 0)
 PY
-check "[ \$? -eq 0 ]" "score log-probs and --grads match the PyTorch reference: $(tail -1 "$work/score_ref.log")"
+rc=$?   # before check: the $(...) in its message would reset $?
+check "[ $rc -eq 0 ]" "score log-probs and --grads match the PyTorch reference: $(tail -1 "$work/score_ref.log")"
 
 # --- Padding to the longest sequence, group_by_length, epochs, warmup_ratio (records of mixed lengths).
 /usr/bin/python3 - "$work/mixed.jsonl" <<'PY'
