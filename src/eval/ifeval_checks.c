@@ -180,10 +180,8 @@ int ifv_number_placeholders(const ifv_args *a, const char *s, size_t n) {
         if (s[i] != '[') continue;
         size_t j = i + 1;
         while (j < n && s[j] != ']' && s[j] != '\n') j++;
-        if (j < n && s[j] == ']') {
-            count++;
-            i = j;
-        }
+        if (j < n && s[j] == ']') count++;
+        i = j; /* on a failure, every '[' before j fails at the same newline */
     }
     return count >= a->num;
 }
@@ -241,7 +239,7 @@ static long bullets(const char *s, size_t n, char marker) {
             if (ok) ifv_decode(s, n, &e); /* [^\*] takes any one character, a newline too */
         }
         if (!ok) {
-            p++;
+            p = q > p ? q : p + 1; /* the line starts up to q skip to the same q, and fail the same way */
             continue;
         }
         while (e < n && s[e] != '\n') e++;
