@@ -206,5 +206,27 @@ put("fuzz_yaml_config", "records_query", b"\2" + bytes([2 | 64]) +
 put("fuzz_yaml_config", "records_tags", b"\2" + bytes([3 | 128]) + read("llamafactory", "sft_openai.json"))
 put("fuzz_yaml_config", "records_iopo", b"\2" + bytes([4 + 8 * 2]) + read("llamafactory", "iopo_demo.json"))
 
+# ---- IFEval checkers: instruction byte, mode byte (0: response; 1: kwargs JSON NUL response; 2: string NUL
+# response), hand-written responses with the features the checks look for ----
+ifeval_responses = [
+    b"Sure! Here it is:\n* one\n* two\n- three\n***\n<<A Title>>\nSECTION 1 *highlighted* and **bold** [name]\n"
+    b"SECTION 2\nMy answer is yes. Dr. Smith left at 3.15 p.m. today. He said \"Stop.\" NASA and I DON'T know.\n\n"
+    b"P.P.S call me. Is there anything else I can help with?",
+    b"\"Write ab. Answer one.\n******\nAnswer two, in lowercase.\"",
+    b"```json\n{\"a\": [1, -2.5e3, \"x\\u00e9\", true, null, NaN]}\n```",
+    "Das ist ein kleines Haus und wir sind glücklich. Сегодня хорошая погода. आज मौसम बहुत अच्छा है। 今日はとても良い天気です。"
+    .encode(),
+]
+ifeval_kwargs = [b'{"keywords": ["ab", "Note"]}', b'{"keyword": "ab", "frequency": 2, "relation": "less than"}',
+                 b'{"num_paragraphs": 3, "nth_paragraph": 2, "first_word": "ab", "relation": null}',
+                 b'{"letter": "#", "let_frequency": 1, "let_relation": "at least"}', b'{"language": "ja"}',
+                 b'{"section_spliter": "Section", "num_sections": 1}', b'{"postscript_marker": "P.S."}']
+for idx in range(25):
+    for k, r in enumerate(ifeval_responses):
+        put("fuzz_ifeval", f"i{idx}_r{k}", bytes([idx, 0]) + r)
+    put("fuzz_ifeval", f"i{idx}_kw", bytes([idx, 1]) + ifeval_kwargs[idx % len(ifeval_kwargs)] + b"\0" +
+        ifeval_responses[idx % len(ifeval_responses)])
+    put("fuzz_ifeval", f"i{idx}_str", bytes([idx, 2]) + b" P.S. \0" + ifeval_responses[0])
+
 for h in sorted(os.listdir(out)):
     print(f"{h}: {len(os.listdir(os.path.join(out, h)))} seeds")
