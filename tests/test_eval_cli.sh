@@ -43,7 +43,7 @@ check "[ \"\$(num res/report.json \"['overall']['instruction_level_strict']\" | 
   "instruction-level strict 4/6"
 check "[ \"\$(num res/report.json \"['overall']['instruction_level_loose']\" | cut -c1-6)\" = 0.8333 ]" \
   "instruction-level loose 5/6"
-check "[ \"\$(num res/report.json \"['per_instruction']['startend:end_checker']['loose']\")\" = 1.0 ]" \
+check "[ \"\$(num res/report.json \"['per_instruction']['startend:end_checker']['loose']\")\" = 1 ]" \
   "per-instruction table: end_checker loose"
 check "[ \"\$(num res/report.json \"['if_m']['prompts']\")\" = 1 ]" "IF-M counts the one prompt with two instructions"
 check "[ \$(wc -l <res/eval_results_strict.jsonl) -eq 5 ] && [ \$(wc -l <res/eval_results_loose.jsonl) -eq 5 ]" \
@@ -64,7 +64,7 @@ sed 's/"key": \([135]\),/"key": \1, "split": "in_domain",/; s/"key": \([24]\),/"
   data.jsonl >synth.jsonl
 "$iopo" eval --benchmark iopo-synth --data synth.jsonl --responses responses.jsonl --out synth.json >synth.txt 2>&1 ||
   fail "iopo-synth: $(tail -2 synth.txt)"
-check "[ \"\$(num synth.json \"['splits']['held_out']['if_m']['prompt_level_strict']\")\" = 1.0 ]" \
+check "[ \"\$(num synth.json \"['splits']['held_out']['if_m']['prompt_level_strict']\")\" = 1 ]" \
   "held_out IF-M (prompt 2)"
 check "[ \"\$(num synth.json \"['splits']['in_domain']['if_s']['prompts']\")\" = 3 ]" "in_domain IF-S has 3 prompts"
 check "grep -q 'held_out IF-M' synth.txt" "per-split rows printed"
