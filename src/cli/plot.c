@@ -76,8 +76,8 @@ int cmd_plot(int argc, char **argv) {
         goto done;
     }
     if (labels && nlabels != nfiles) {
-        fprintf(stderr, "iopo plot: --labels gives %d label%s for %d file%s\n", nlabels, nlabels == 1 ? "" : "s", nfiles,
-                nfiles == 1 ? "" : "s");
+        fprintf(stderr, "iopo plot: --labels gives %d label%s for %d file%s\n", nlabels, nlabels == 1 ? "" : "s",
+                nfiles, nfiles == 1 ? "" : "s");
         goto done;
     }
     char err[2048];

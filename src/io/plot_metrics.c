@@ -45,7 +45,8 @@ static void list_keys(char *buf, size_t len, const iopo_metrics_run *runs, int n
             const char *k = runs[r].series[i].key;
             bool seen = false;
             for (int q = 0; q <= r && !seen; q++)
-                for (int j = 0; j < (q == r ? i : runs[q].nseries) && !seen; j++) seen = !strcmp(runs[q].series[j].key, k);
+                for (int j = 0; j < (q == r ? i : runs[q].nseries) && !seen; j++)
+                    seen = !strcmp(runs[q].series[j].key, k);
             if (seen) continue;
             size_t need = strlen(k) + (used ? 2 : 0);
             if (used + need + 5 >= len) {

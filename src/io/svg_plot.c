@@ -90,9 +90,10 @@ static double nice_num(double x, bool round) {
  * gets a range around it; integer axes (steps) never get a fractional tick. */
 static void make_axis(axis *a, double lo, double hi, int target, bool integer) {
     if (!(hi > lo)) {
-        double d = lo == 0 ? 1 : fabs(lo) * 0.1;
+        double d = lo == 0 ? 1 : fmax(fabs(lo) * 0.1, 1e-300);   /* a floor: a tenth of a subnormal is zero */
         if (integer && d < 1) d = 1;
-        lo -= d, hi += d;
+        double l = lo - d, h = hi + d;   /* near DBL_MAX only the side that stays finite moves */
+        lo = isfinite(l) ? l : lo, hi = isfinite(h) ? h : hi;
     }
     a->maxabs = fmax(fabs(lo), fabs(hi));
     double span = hi - lo;
@@ -100,7 +101,8 @@ static void make_axis(axis *a, double lo, double hi, int target, bool integer) {
     if (integer && step > 0 && step < 1) step = 1;
     if (step > 0 && isfinite(step)) {
         double k0 = floor(lo / step + 1e-9), k1 = ceil(hi / step - 1e-9);
-        if (k1 - k0 >= 1 && k1 - k0 < MAX_TICKS && isfinite(k0 * step) && isfinite(k1 * step) && k1 * step > k0 * step) {
+        bool fits = k1 - k0 >= 1 && k1 - k0 < MAX_TICKS;
+        if (fits && isfinite(k0 * step) && isfinite(k1 * step) && k1 * step > k0 * step) {
             a->lo = k0 * step, a->hi = k1 * step, a->step = step;
             a->nticks = 0;
             for (double k = k0; k <= k1; k++) a->tick[a->nticks++] = k * step;
@@ -114,7 +116,10 @@ static void make_axis(axis *a, double lo, double hi, int target, bool integer) {
 }
 
 /* Position of v on the axis as a fraction of its length; halves keep hi - lo finite for any finite pair. */
-static double frac(const axis *a, double v) { return (v / 2 - a->lo / 2) / (a->hi / 2 - a->lo / 2); }
+static double frac(const axis *a, double v) {
+    double t = (v / 2 - a->lo / 2) / (a->hi / 2 - a->lo / 2);
+    return isfinite(t) ? t : 0.5;
+}
 
 static void tick_label(char *buf, size_t n, const axis *a, double v) {
     if (a->step == 0) {
@@ -124,7 +129,7 @@ static void tick_label(char *buf, size_t n, const axis *a, double v) {
     if (fabs(v) < a->step * 1e-6) v = 0;   /* k * step can land a rounding error away from zero: no "-0.0" */
     if (a->maxabs >= 1e6 || a->step < 1e-4) {
         int d = (int)(floor(log10(a->maxabs)) - floor(log10(a->step)));
-        snprintf(buf, n, "%.*e", d < 0 ? 0 : d > 6 ? 6 : d, v);
+        snprintf(buf, n, "%.*e", d < 0 ? 0 : d > 15 ? 15 : d, v);   /* enough digits to tell ticks apart */
     } else {
         int d = a->step >= 1 ? 0 : (int)ceil(-log10(a->step) - 1e-9);
         snprintf(buf, n, "%.*f", d, v);
@@ -165,8 +170,15 @@ static void put_polyline(FILE *f, const area *r, const iopo_plot_series *s) {
     fprintf(f, "\"/>\n");
 }
 
+static void put_grid_line(FILE *f, double x1, double y1, double x2, double y2) {
+    fprintf(f, "<line x1=\"%.2f\" y1=\"%.2f\" x2=\"%.2f\" y2=\"%.2f\" stroke=\"#e4e4e4\" stroke-width=\"1\"/>\n", x1,
+            y1, x2, y2);
+}
+
 static void put_marker(FILE *f, const char *cls, double x, double y, const char *stroke) {
-    fprintf(f, "<circle class=\"%s\" cx=\"%.2f\" cy=\"%.2f\" r=\"3.5\" fill=\"white\" stroke=\"%s\" stroke-width=\"1.5\"/>\n",
+    fprintf(f,
+            "<circle class=\"%s\" cx=\"%.2f\" cy=\"%.2f\" r=\"3.5\" fill=\"white\" stroke=\"%s\" "
+            "stroke-width=\"1.5\"/>\n",
             cls, x, y, stroke);
 }
 
@@ -186,10 +198,14 @@ static void put_panel(FILE *f, const iopo_plot_panel *p, double cx, double cy) {
             (r.x0 + r.x1) / 2, cy + 18.0);
     put_text(f, p->title ? p->title : "");
     fprintf(f, "</text>\n");
-    fprintf(f, "<rect x=\"%.2f\" y=\"%.2f\" width=\"%.2f\" height=\"%.2f\" fill=\"none\" stroke=\"#444\" stroke-width=\"1\"/>\n",
+    fprintf(f,
+            "<rect x=\"%.2f\" y=\"%.2f\" width=\"%.2f\" height=\"%.2f\" fill=\"none\" stroke=\"#444\" "
+            "stroke-width=\"1\"/>\n",
             r.x0, r.y0, r.x1 - r.x0, r.y1 - r.y0);
     if (xlo > xhi) {
-        fprintf(f, "<text x=\"%.2f\" y=\"%.2f\" font-size=\"12\" fill=\"#888\" text-anchor=\"middle\">no data</text>\n</g>\n",
+        fprintf(f,
+                "<text x=\"%.2f\" y=\"%.2f\" font-size=\"12\" fill=\"#888\" text-anchor=\"middle\">no data</text>\n"
+                "</g>\n",
                 (r.x0 + r.x1) / 2, (r.y0 + r.y1) / 2);
         return;
     }
@@ -200,17 +216,20 @@ static void put_panel(FILE *f, const iopo_plot_panel *p, double cx, double cy) {
     char buf[64];
     for (int t = 0; t < ax.nticks; t++) {
         double x = px(&r, ax.tick[t]);
-        fprintf(f, "<line x1=\"%.2f\" y1=\"%.2f\" x2=\"%.2f\" y2=\"%.2f\" stroke=\"#e4e4e4\" stroke-width=\"1\"/>\n", x, r.y0, x, r.y1);
+        put_grid_line(f, x, r.y0, x, r.y1);
         tick_label(buf, sizeof buf, &ax, ax.tick[t]);
-        fprintf(f, "<text x=\"%.2f\" y=\"%.2f\" font-size=\"11\" text-anchor=\"middle\">%s</text>\n", x, r.y1 + 15, buf);
+        fprintf(f, "<text x=\"%.2f\" y=\"%.2f\" font-size=\"11\" text-anchor=\"middle\">%s</text>\n", x, r.y1 + 15,
+                buf);
     }
     for (int t = 0; t < ay.nticks; t++) {
         double y = py(&r, ay.tick[t]);
-        fprintf(f, "<line x1=\"%.2f\" y1=\"%.2f\" x2=\"%.2f\" y2=\"%.2f\" stroke=\"#e4e4e4\" stroke-width=\"1\"/>\n", r.x0, y, r.x1, y);
+        put_grid_line(f, r.x0, y, r.x1, y);
         tick_label(buf, sizeof buf, &ay, ay.tick[t]);
-        fprintf(f, "<text x=\"%.2f\" y=\"%.2f\" font-size=\"11\" text-anchor=\"end\">%s</text>\n", r.x0 - 5, y + 4, buf);
+        fprintf(f, "<text x=\"%.2f\" y=\"%.2f\" font-size=\"11\" text-anchor=\"end\">%s</text>\n", r.x0 - 5, y + 4,
+                buf);
     }
-    fprintf(f, "<text x=\"%.2f\" y=\"%.2f\" font-size=\"11\" text-anchor=\"middle\">", (r.x0 + r.x1) / 2, cy + CELL_H - 10.0);
+    fprintf(f, "<text x=\"%.2f\" y=\"%.2f\" font-size=\"11\" text-anchor=\"middle\">", (r.x0 + r.x1) / 2,
+            cy + CELL_H - 10.0);
     put_text(f, p->xlabel ? p->xlabel : "");
     fprintf(f, "</text>\n");
     /* Lines first, then every marker, so no line crosses over a marker. */
@@ -250,7 +269,9 @@ static double put_legend(FILE *f, const legend_item *items, int n, double width,
         if (x > MARGIN && x + w > width - MARGIN) x = MARGIN, y += LEGEND_ROW, rows++;
         if (f) {
             double my = y + LEGEND_ROW / 2.0;
-            fprintf(f, "<line class=\"legend\" x1=\"%.2f\" y1=\"%.2f\" x2=\"%.2f\" y2=\"%.2f\" stroke=\"%s\" stroke-width=\"%s\"%s/>\n",
+            fprintf(f,
+                    "<line class=\"legend\" x1=\"%.2f\" y1=\"%.2f\" x2=\"%.2f\" y2=\"%.2f\" stroke=\"%s\" "
+                    "stroke-width=\"%s\"%s/>\n",
                     x, my, x + 26, my, items[i].stroke, items[i].kind == 2 ? "1.2" : "2.5",
                     items[i].kind == 2 ? " stroke-dasharray=\"4 3\"" : "");
             if (items[i].kind == 2) put_marker(f, "legend", x + 13, my, items[i].stroke);
@@ -285,7 +306,8 @@ void iopo_plot_svg(FILE *f, const iopo_plot_figure *fig) {
             width, height, width, height);
     fprintf(f, "<rect x=\"0\" y=\"0\" width=\"%.0f\" height=\"%.0f\" fill=\"white\"/>\n", width, height);
     if (titled) {
-        fprintf(f, "<text x=\"%.2f\" y=\"24\" font-size=\"16\" font-weight=\"bold\" text-anchor=\"middle\">", width / 2);
+        fprintf(f, "<text x=\"%.2f\" y=\"24\" font-size=\"16\" font-weight=\"bold\" text-anchor=\"middle\">",
+                width / 2);
         put_text(f, fig->title);
         fprintf(f, "</text>\n");
     }
