@@ -177,12 +177,12 @@ if [ "$mode" != quick ]; then
   sum=$(cksum <"$work/fin/checkpoint-6/model.safetensors")
   train --steps 6 --save-every 3 --out "$work/fin" >"$work/fin2.log" 2>&1
   rc=$?
-  check "[ $rc -ne 0 ] && grep -q 'fin already holds a training run (checkpoint-3/, checkpoint-6/, final/, latest, metrics.jsonl, train_config.json): add --resume .* or --overwrite' '$work/fin2.log'" \
+  check "[ $rc -ne 0 ] && grep -q 'fin already holds a training run (checkpoint-3/, checkpoint-6/, final/, latest, metrics.jsonl, metrics.svg, train_config.json): add --resume .* or --overwrite' '$work/fin2.log'" \
     "a second run into a finished one is refused: $(cat "$work/fin2.log")"
   check "[ \"\$(cksum <'$work/fin/checkpoint-6/model.safetensors')\" = \"$sum\" ] && [ \$(nlines '$work/fin/metrics.jsonl') -eq 6 ]" \
     "the refused run changed nothing"
   train --steps 6 --save-every 3 --out "$work/fin" --overwrite >"$work/fin3.log" 2>&1 || fail "--overwrite"
-  check "grep -q -- '--overwrite: removed the previous run from .*fin: checkpoint-3/, checkpoint-6/, final/, latest, metrics.jsonl, train_config.json' '$work/fin3.log'" \
+  check "grep -q -- '--overwrite: removed the previous run from .*fin: checkpoint-3/, checkpoint-6/, final/, latest, metrics.jsonl, metrics.svg, train_config.json' '$work/fin3.log'" \
     "--overwrite names what it removed: $(grep overwrite "$work/fin3.log")"
   check "[ \$(nlines '$work/fin/metrics.jsonl') -eq 6 ] && [ -z \"\$(dup_steps '$work/fin/metrics.jsonl')\" ]" \
     "after --overwrite metrics.jsonl holds only the new run"
@@ -208,10 +208,11 @@ if [ "$mode" != quick ]; then
   echo x >"$work/fin/.checkpoint-12.tmp/model.safetensors"
   echo x >"$work/fin/latest.tmp.123.0.abc"
   echo x >"$work/fin/metrics.jsonl.tmp.55.1.ff"
+  echo x >"$work/fin/metrics.svg.tmp.56.1.ab"
   echo x >"$work/fin/checkpoint-9/optimizer.safetensors.tmp.7.2.3"
   cp "$work/fin/checkpoint-9/config.json" "$work/fin/checkpoint-11/"
   train --steps 10 --save-every 3 --out "$work/fin" --resume >"$work/fin6.log" 2>&1 || fail "resume over leftovers: $(tail -3 "$work/fin6.log")"
-  check "grep -q 'removed leftovers of an interrupted save from .*fin: .checkpoint-12.tmp/, .final.old/, checkpoint-11/, checkpoint-9/optimizer.safetensors.tmp.7.2.3, latest.tmp.123.0.abc, metrics.jsonl.tmp.55.1.ff' '$work/fin6.log'" \
+  check "grep -q 'removed leftovers of an interrupted save from .*fin: .checkpoint-12.tmp/, .final.old/, checkpoint-11/, checkpoint-9/optimizer.safetensors.tmp.7.2.3, latest.tmp.123.0.abc, metrics.jsonl.tmp.55.1.ff, metrics.svg.tmp.56.1.ab' '$work/fin6.log'" \
     "fabricated leftovers named: $(grep leftovers "$work/fin6.log")"
   check "[ ! -e '$work/fin/.checkpoint-12.tmp' ] && [ ! -e '$work/fin/checkpoint-11' ] && [ ! -e '$work/fin/latest.tmp.123.0.abc' ] && [ ! -e '$work/fin/checkpoint-9/optimizer.safetensors.tmp.7.2.3' ] && [ -f '$work/fin/checkpoint-10/trainer_state.json' ]" \
     "leftovers gone, the run continued to step 10"

@@ -36,6 +36,8 @@ first=$(head -1 "$work/full/metrics.jsonl" | sed 's/.*"loss": \([^,]*\),.*/\1/')
 last=$(tail -1 "$work/full/metrics.jsonl" | sed 's/.*"loss": \([^,]*\),.*/\1/')
 check "awk 'BEGIN{exit !($last < $first)}'" "loss fell ($first -> $last)"
 check "grep -q '\"eval_loss\"' '$work/full/metrics.jsonl'" "eval loss logged"
+check "python3 -c 'import sys, xml.dom.minidom as x; d = x.parse(sys.argv[1]); sys.exit(not [c for c in d.getElementsByTagName(\"circle\") if c.getAttribute(\"class\") == \"eval\"])' '$work/full/metrics.svg'" \
+  "the run drew its metrics into metrics.svg (well-formed SVG with the eval loss marked)"
 check "grep -q 'step 6/6  loss' '$work/full.log'" "progress line"
 check "grep -q 'memory: parameters' '$work/full.log'" "memory plan printed"
 check "[ \"\$(cat '$work/full/latest')\" = checkpoint-6 ]" "latest names checkpoint-6"

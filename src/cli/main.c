@@ -17,6 +17,7 @@ static const command commands[] = {
     {"train", cmd_train, "train a model (SFT, DPO, IOPO; full or LoRA) from a config and flags; checkpoints, resume"},
     {"score", cmd_score, "per-record losses and log-probs of a data file, and optionally its gradients"},
     {"generate", cmd_generate, "continue a prompt with a model (greedy, or temperature / top-k sampling)"},
+    {"plot", cmd_plot, "draw metrics.jsonl files of training runs as an SVG chart (runs overlaid, eval points)"},
     {"selftest", cmd_selftest, "check every op on a device against the CPU reference (pass/fail table)"},
     {"bench", cmd_bench, "time ops against the device's measured peak FMA rate and copy bandwidth"},
     {"eval", cmd_eval, "score a model or responses on IFEval, iopo-synth or TRACE (checked in C, offline)"},

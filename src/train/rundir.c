@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "iopo/fileio.h"
+#include "iopo/plot.h"
 #include "train/rundir.h"
 
 int rundir_lock(const char *out, char *err, size_t errlen) {
@@ -69,8 +70,8 @@ void rundir_unlock(int fd) {
  * they are not a run, and --overwrite removes them with the run. */
 typedef enum { E_IGNORE, E_RUN, E_CACHE, E_LEFTOVER, E_FOREIGN } entry_kind;
 
-static const char *const run_files[] = {"latest", "metrics.jsonl", "train_config.json", "ref_logps.json",
-                                        "ref_logps_eval.json", NULL};
+static const char *const run_files[] = {"latest", "metrics.jsonl", "metrics.svg", "train_config.json",
+                                        "ref_logps.json", "ref_logps_eval.json", NULL};
 static bool is_cache(const char *name) { return !strcmp(name, "ref_logps.json") || !strcmp(name, "ref_logps_eval.json"); }
 
 /* NAME.tmp.PID.N.X: the temporary file of an atomic write of NAME (fileio.c). */
@@ -262,4 +263,12 @@ bool rundir_cut_metrics(const char *out, int step, char *err, size_t errlen) {
 bool rundir_same_dir(const char *a, const char *b) {
     struct stat sa, sb;
     return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
+bool rundir_write_plot(const char *out, const char *title, char *err, size_t errlen) {
+    char jsonl[4200], svg[4200];
+    snprintf(jsonl, sizeof jsonl, "%s/metrics.jsonl", out);
+    snprintf(svg, sizeof svg, "%s/metrics.svg", out);
+    const char *paths[1] = {jsonl};
+    return iopo_plot_metrics(svg, paths, NULL, 1, NULL, 0, title, err, errlen);
 }

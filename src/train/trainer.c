@@ -115,6 +115,14 @@ static double sum_floats(const float *x, size_t n) {
     return s;
 }
 
+/* out/metrics.svg from the records so far. A chart that cannot be written costs the run nothing: a warning only. */
+static void write_plot(const iopo_train_config *c) {
+    char title[1200], perr[2048];
+    snprintf(title, sizeof title, "%s: %s", c->objective, c->out);
+    if (!rundir_write_plot(c->out, title, perr, sizeof perr))
+        fprintf(stderr, "iopo train: warning: metrics.svg not written: %s\n", perr);
+}
+
 /* Evaluation over a whole dataset, forward only: SFT's mean token loss, or the mean preference loss with its metrics
  * (pm) when group > 1 (ref: the rows' reference log-probs). */
 static double evaluate(iopo_model *m, const iopo_dataset *ds, iopo_batch *b, iopo_host_batch *hb, int group,
@@ -506,7 +514,7 @@ static int run_locked(const iopo_train_config *c, const iopo_ctx_options *copts)
     char mpath[4200], saved[4200] = "";
     snprintf(mpath, sizeof mpath, "%.1023s/metrics.jsonl", c->out);
     FILE *metrics = fopen(mpath, resume_here ? "a" : "w");
-    int resumed_step = st.step, nwritten = 0, interrupted = stop_signal;
+    int resumed_step = st.step, nwritten = 0, interrupted = stop_signal, logged = 0;
     int *written = malloc((size_t)(c->steps + 1) * sizeof *written);
     if (!metrics) {
         snprintf(err, sizeof err, "%s: cannot open for writing", mpath);
@@ -659,6 +667,7 @@ static int run_locked(const iopo_train_config *c, const iopo_ctx_options *copts)
             pref_metrics_print_json(&epm, metrics, "eval_");
             fprintf(metrics, "}\n");
             fflush(metrics);
+            logged++;
         }
         /* A stop request (SIGINT / SIGTERM in the CLI) lands here, after a whole step: checkpoint, then return. */
         interrupted = stop_signal;
@@ -666,6 +675,7 @@ static int run_locked(const iopo_train_config *c, const iopo_ctx_options *copts)
             if (!checkpoint_save(c->out, m, o, &st, &tok_copy, saved, sizeof saved, err, sizeof err)) goto loop_done;
             written[nwritten++] = st.step;
             checkpoint_prune(c->out, c->keep_checkpoints, resumed_step, written, nwritten);
+            write_plot(c);
         }
     }
     if (!saved[0]) snprintf(saved, sizeof saved, "%s", resume_dir[0] ? resume_dir : "(none)");
@@ -696,6 +706,7 @@ static int run_locked(const iopo_train_config *c, const iopo_ctx_options *copts)
 loop_done:
     if (rc && err[0]) fprintf(stderr, "iopo train: %s\n", err);
     if (metrics) fclose(metrics);
+    if (logged) write_plot(c);   /* the end of the run, however it ended: every record logged is drawn */
     for (int a = 0; a < A; a++) iopo_host_batch_free(&hb[a]), iopo_batch_free(&db[a]);
     free(hb), free(db), free(hloss), free(hd), free(idx), free(cur.order), free(unit_len);
     iopo_tensor_free(dloss);
