@@ -14,7 +14,8 @@
  *  - the master weights stay fp32: after the steps some are not bf16 values, every copy is the round-to-nearest-even
  *    of its master, a model saved in fp32 gives back the masters exactly and one saved in bf16 their rounding (and
  *    the two differ); a model loaded and given compute_dtype holds the rounding of what it loaded;
- *  - two runs are bit-identical; a model with LoRA adapters refuses a 16-bit compute_dtype.
+ *  - two runs are bit-identical; a model with LoRA adapters refuses a 16-bit compute_dtype, and a model with one
+ *    refuses adapters.
  * Usage: test_compute_dtype WORK_DIR */
 #include <math.h>
 #include <stdio.h>
@@ -303,6 +304,12 @@ static void run_case(iopo_ctx *ctx, const char *dev, const iopo_model_config *cf
     err[0] = 0;
     CHECK(!iopo_model_set_compute_dtype(l, IOPO_BF16, err, sizeof err) && strstr(err, "applies to full fine-tuning"),
           "%s %s: LoRA with compute bf16 not refused (%s)", cfg->arch, dev, err);
+    iopo_model_free(l);
+    l = iopo_model_create(ctx, cfg, 7, err, sizeof err);
+    err[0] = 0;
+    CHECK(iopo_model_set_compute_dtype(l, IOPO_BF16, err, sizeof err) && !iopo_model_add_lora(l, &lc, 1, err, sizeof err)
+          && strstr(err, "applies to full fine-tuning"), "%s %s: adapters on a bf16-compute model not refused (%s)",
+          cfg->arch, dev, err);
     iopo_model_free(l);
     iopo_batch_free(&b);
 }
