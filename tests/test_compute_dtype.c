@@ -307,9 +307,9 @@ static void run_case(iopo_ctx *ctx, const char *dev, const iopo_model_config *cf
     iopo_model_free(l);
     l = iopo_model_create(ctx, cfg, 7, err, sizeof err);
     err[0] = 0;
-    CHECK(iopo_model_set_compute_dtype(l, IOPO_BF16, err, sizeof err) && !iopo_model_add_lora(l, &lc, 1, err, sizeof err)
-          && strstr(err, "applies to full fine-tuning"), "%s %s: adapters on a bf16-compute model not refused (%s)",
-          cfg->arch, dev, err);
+    bool set = iopo_model_set_compute_dtype(l, IOPO_BF16, err, sizeof err);
+    CHECK(set && !iopo_model_add_lora(l, &lc, 1, err, sizeof err) && strstr(err, "applies to full fine-tuning"),
+          "%s %s: adapters on a bf16-compute model not refused (%s)", cfg->arch, dev, err);
     iopo_model_free(l);
     iopo_batch_free(&b);
 }

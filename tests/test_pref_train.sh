@@ -9,8 +9,9 @@
 #  - LoRA: IOPO learns with adapters alone; DPO from an SFT adapter starts at the tie; a LoRA run with dropout
 #    resumes bit-identically; LoRA IOPO runs on Vulkan; a LoRA step holds no base gradients or AdamW state;
 #  - `--plan` matches the peak tensor memory of a step within 5% (full, LoRA, LoRA with gradient checkpointing; each
-#    objective; CPU and Vulkan; full fine-tuning with compute_dtype bf16); gradient checkpointing trains bit-identically in less memory; pref_chunk gives the
-#    unchunked step's loss and gradient norm in the memory of a chunk;
+#    objective; CPU and Vulkan; full fine-tuning with compute_dtype bf16); gradient checkpointing trains
+#    bit-identically in less memory; pref_chunk gives the unchunked step's loss and gradient norm in the memory of a
+#    chunk;
 #  - compute_dtype bf16: the reference computes as the policy does (step 1 at the tie);
 #  - iopo score --objective dpo|iopo writes the per-sequence log-probs under TRL / IOPO keys.
 # Usage: test_pref_train.sh IOPO SOURCE_DIR WORK_DIR
