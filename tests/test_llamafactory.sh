@@ -62,7 +62,7 @@ want example objective iopo finetuning_type lora lora_target all lora_rank 8 lor
   model build/llamafactory/qwen2 adapter build/llamafactory/sft_adapter out build/llamafactory/iopo \
   log_every 10 save_every 500 keep_checkpoints 0 eval_every 0 \
   batch_size 1 grad_accum 8 lr 5e-06 epochs 3 steps 100 schedule cosine min_lr_ratio 0 warmup_ratio 0.1 warmup_steps 0 \
-  save_dtype bfloat16 seed 42 grad_clip 1 beta1 0.9 beta2 0.999 eps 1e-08 weight_decay 0
+  save_dtype bfloat16 compute_dtype float32 seed 42 grad_clip 1 beta1 0.9 beta2 0.999 eps 1e-08 weight_decay 0
 same_text example.err "$ex: template qwen: chatml (LLaMA-Factory's qwen template also writes its default system prompt into records without one; iopo writes none)
 $ex: ignoring overwrite_cache (PyTorch only)
 $ex: ignoring preprocessing_num_workers (PyTorch only)
@@ -136,7 +136,7 @@ if conf full; then
     eval_dataset_info "$dpo_info" seq_len 511 lr 0.0001 epochs 2.5 schedule constant warmup_steps 3 warmup_ratio 0 \
     batch_size 2 grad_accum 4 grad_clip 0.5 beta1 0.8 beta2 0.99 eps 1e-06 weight_decay 0.01 seed 7 \
     group_by_length 1 save_dtype float32 out out_full log_every 5 save_every 20 keep_checkpoints 3 eval_every 10 \
-    min_lr_ratio 0 gradient_checkpointing 0
+    min_lr_ratio 0 gradient_checkpointing 0 compute_dtype float32
   same_text full.err "full.yaml: ignoring per_device_eval_batch_size (iopo evaluates in micro-batches of batch_size; the evaluated loss does not depend on it)" \
     "full.yaml's report"
 fi
@@ -168,8 +168,8 @@ output_dir: out_alt
 EOF
 if conf alt; then
   want alt objective sft finetuning_type full template_name llama3 steps 12 epochs 0 schedule linear \
-    save_dtype bfloat16 save_every 0 eval_every 0 label_smoothing 0.1 loss_type sigmoid use_rslora 0 \
-    gradient_checkpointing 1 \
+    save_dtype bfloat16 compute_dtype bfloat16 save_every 0 eval_every 0 label_smoothing 0.1 loss_type sigmoid \
+    use_rslora 0 gradient_checkpointing 1 \
     data "$lfdir/sft_openai.json" \
     dataset_info '{"formatting": "sharegpt", "columns": {"messages": "messages"}, "tags": {"role_tag": "role", "content_tag": "content", "user_tag": "user", "assistant_tag": "assistant", "system_tag": "system"}}'
   same_text alt.err "alt.yaml: ignoring eval_steps (eval_strategy is not steps)" "alt.yaml's report"
@@ -237,7 +237,7 @@ e1 "1: pref_loss: orpo is not supported (iopo's preference losses: sigmoid, hing
 e1 "1: pref_loss: simpo is not supported (iopo's preference losses: sigmoid, hinge, ipo)" 'pref_loss: simpo'
 e1 "1: lr_scheduler_type: polynomial is not supported (iopo's schedules: cosine, linear, constant, constant_with_warmup)" \
   'lr_scheduler_type: polynomial'
-e1 '1: fp16: iopo trains in fp32; there is no fp16 mixed precision (bf16: true writes out/final in bfloat16)' 'fp16: true'
+e1 "1: fp16: iopo reads no fp16 mixed precision from a LLaMA-Factory config (bf16: true computes full fine-tuning with bf16 weight copies and writes out/final in bfloat16; iopo's own key compute_dtype float16 computes with fp16 copies)" 'fp16: true'
 e1 '1: pure_bf16: iopo keeps weights, gradients and AdamW state in fp32' 'pure_bf16: true'
 e1 '1: adapter_name_or_path: several adapters (a,b): iopo starts from one adapter (merge the others first)' \
   'adapter_name_or_path: a,b'

@@ -9,8 +9,10 @@
 #  - LoRA: IOPO learns with adapters alone; DPO from an SFT adapter starts at the tie; a LoRA run with dropout
 #    resumes bit-identically; LoRA IOPO runs on Vulkan; a LoRA step holds no base gradients or AdamW state;
 #  - `--plan` matches the peak tensor memory of a step within 5% (full, LoRA, LoRA with gradient checkpointing; each
-#    objective; CPU and Vulkan); gradient checkpointing trains bit-identically in less memory; pref_chunk gives the
-#    unchunked step's loss and gradient norm in the memory of a chunk;
+#    objective; CPU and Vulkan; full fine-tuning with compute_dtype bf16); gradient checkpointing trains
+#    bit-identically in less memory; pref_chunk gives the unchunked step's loss and gradient norm in the memory of a
+#    chunk;
+#  - compute_dtype bf16: the reference computes as the policy does (step 1 at the tie);
 #  - iopo score --objective dpo|iopo writes the per-sequence log-probs under TRL / IOPO keys.
 # Usage: test_pref_train.sh IOPO SOURCE_DIR WORK_DIR
 set -u
@@ -66,6 +68,14 @@ check "grep -q 'reference model: live' '$work/live.log'" "live reference used"
 # Cached log-probs come from batches of another composition, so they may differ from the live ones in the last bits.
 lc=$(metric "$(tail -1 "$work/r_full/metrics.jsonl")" loss) ll=$(metric "$(tail -1 "$work/live/metrics.jsonl")" loss)
 check "awk 'BEGIN{d=$lc-$ll; exit !(d*d < 1e-8*$lc*$lc)}'" "live reference: same loss as the cached reference ($lc vs $ll)"
+
+# compute_dtype bf16: the reference computes as the policy does (bf16 copies of its fp32 matrices), so step 1 sits at
+# the tie exactly, with log-probs that are not the fp32 ones.
+run6 --steps 1 --live-ref 1 --compute-dtype bf16 --out "$work/live_cbf" >"$work/live_cbf.log" 2>&1 ||
+  fail "compute bf16 live reference run: $(tail -3 "$work/live_cbf.log")"
+c=$(head -1 "$work/live_cbf/metrics.jsonl") f=$(head -1 "$work/live/metrics.jsonl")
+check "[ '$(metric "$c" rewards/margins_v1)' = 0 ] && [ '$(metric "$c" rewards/chosen_v1)' = 0 ] && [ '$(metric "$c" logps/ref_chosen_v1)' = '$(metric "$c" logps/chosen_v1)' ] && [ '$(metric "$c" logps/chosen_v1)' != '$(metric "$f" logps/chosen_v1)' ]" \
+  "compute bf16: policy and reference agree at step 1 (log-prob $(metric "$c" logps/chosen_v1), fp32 $(metric "$f" logps/chosen_v1))"
 
 # The same objective on the default Vulkan device.
 "$iopo" train --model "$work/init" --template-name plain --seq-len 32 --objective iopo \
@@ -151,6 +161,21 @@ for dev in cpu vulkan; do
         "plan $dev $ft $obj: planned $planned MiB, measured peak $peak MiB (within 5%)"
     done
   done
+done
+# compute_dtype bf16 (full fine-tuning): the plan counts the bf16 copies of the matrices beside the fp32 masters. One
+# sequence per step, so that the copies are about 9% of the memory and a plan without them would miss by more than 5%.
+for dev in cpu vulkan; do
+  d=(); [ $dev = cpu ] && d=(--device cpu)
+  args=(--model "$work/llama" --template-name plain --seq-len 32 --objective sft --data "$work/data/iopo_train.json"
+        --batch-size 1 --compute-dtype bf16 "${d[@]}")
+  pl=$("$iopo" train "${args[@]}" --plan 2>&1) || fail "plan $dev compute bf16: $pl"
+  planned=$(mib "$(grep '^  total' <<<"$pl")")
+  "$iopo" train "${args[@]}" --steps 1 --out "$work/plan_${dev}_cbf" >"$work/plan_${dev}_cbf.log" 2>&1 ||
+    fail "plan run $dev compute bf16: $(tail -2 "$work/plan_${dev}_cbf.log")"
+  peak=$(sed -n 's/tensor memory: peak \([0-9.]*\) MiB.*/\1/p' "$work/plan_${dev}_cbf.log")
+  copies=$(mib "$(grep '^  compute copies' <<<"$pl" | sed 's/compute copies/copies/')")
+  check "awk 'BEGIN{r=$peak/$planned; exit !(r > 0.95 && r < 1.05 && $copies > 0)}'" \
+    "plan $dev compute bf16 sft: planned $planned MiB with $copies MiB of bf16 copies, measured peak $peak MiB (within 5%)"
 done
 # pref_chunk: an IOPO micro-batch of 8 sequences in chunks of 1 and of 3 gives the unchunked step's loss and gradient
 # norm (float rounding apart: the weight gradients sum over rows in another grouping), in the memory of a chunk.

@@ -6,7 +6,8 @@
 #  - a model with a non-finite weight stops at step 1 naming the step and the first bad gradient, writing nothing;
 #  - iopo score writes one line per record whose log-probs, and whose --grads, match the PyTorch reference;
 #  - micro-batches pad to their longest sequence: the same records give the same loss whatever seq_len allows, and
-#    group_by_length pads less; epochs and warmup_ratio become steps and warmup_steps; both warmups are refused.
+#    group_by_length pads less; epochs and warmup_ratio become steps and warmup_steps; both warmups are refused;
+#  - compute_dtype bf16 trains close to fp32, resumes bit-identically, saves fp32 masters; with LoRA it is refused.
 # Usage: test_train.sh IOPO SOURCE_DIR WORK_DIR [DEVICE]
 set -u
 iopo=$1 src=$2 work=$3 device=${4:-}
@@ -53,6 +54,45 @@ check "cmp -s '$work/full/checkpoint-6/model.safetensors' '$work/half/checkpoint
   "resumed run ends with bit-identical weights"
 check "cmp -s '$work/full/checkpoint-6/optimizer.safetensors' '$work/half/checkpoint-6/optimizer.safetensors'" \
   "resumed run ends with bit-identical optimizer state"
+
+# compute_dtype bf16: forward and backward on bf16 copies of the matrices, fp32 master weights. The loss falls and
+# stays near the fp32 run's: bf16's 8 significant bits move each weight by at most u = 2^-8 of itself, and the loss
+# here by less than u of itself (test_compute_dtype holds every step to the first-order bound sum |g||w|u; measured
+# here: 2e-6 of the loss at steps 1 and 6, so u is a loose end-to-end margin that still fails a run whose copies are
+# stale or wrong); 3 steps + --resume + 3
+# equal 6 in one run bit for bit (a resumed run makes its copies from the loaded masters); checkpoints hold the fp32
+# masters (not bf16 values); LoRA and an unknown dtype are refused.
+train --steps 6 --compute-dtype bf16 --out "$work/cbf" >"$work/cbf.log" 2>&1 || fail "compute bf16 run: $(tail -3 "$work/cbf.log")"
+train --steps 6 --stop-at 3 --compute-dtype bf16 --out "$work/cbf_half" >/dev/null 2>&1 || fail "compute bf16 first half"
+train --steps 6 --compute-dtype bf16 --out "$work/cbf_half" --resume "$work/cbf_half" >/dev/null 2>&1 ||
+  fail "compute bf16 resume"
+check "grep -q '^compute: bfloat16 copies of the weight matrices' '$work/cbf.log' && grep -q 'bfloat16 compute copies' '$work/cbf.log'" \
+  "compute bf16: announced, and the memory line counts the copies"
+check "[ \"\$(losses '$work/cbf/metrics.jsonl')\" = \"\$(losses '$work/cbf_half/metrics.jsonl')\" ] && cmp -s '$work/cbf/checkpoint-6/model.safetensors' '$work/cbf_half/checkpoint-6/model.safetensors'" \
+  "compute bf16: 3 steps + resume + 3 give the 6-step run's losses and weights bit for bit"
+c1=$(head -1 "$work/cbf/metrics.jsonl" | sed 's/.*"loss": \([^,]*\),.*/\1/')
+c6=$(tail -1 "$work/cbf/metrics.jsonl" | sed 's/.*"loss": \([^,]*\),.*/\1/')
+f6=$(tail -1 "$work/full/metrics.jsonl" | sed 's/.*"loss": \([^,]*\),.*/\1/')
+check "awk 'BEGIN{d1=$c1-$first; d6=$c6-$last; exit !($c6 < $c1 && d1 != 0 && d1*d1 < 2^-16*$first*$first && d6*d6 < 2^-16*$last*$last)}'" \
+  "compute bf16: loss $c1 -> $c6 falls and stays within 2^-8 of fp32's $first -> $last (and differs from it)"
+check "/usr/bin/python3 - '$work/cbf/checkpoint-6/model.safetensors' <<'PY'
+import json, struct, sys
+b = open(sys.argv[1], 'rb').read()
+n = struct.unpack('<Q', b[:8])[0]
+h = json.loads(b[8:8 + n])
+v = h['h.0.mlp.c_fc.weight']
+assert v['dtype'] == 'F32'
+lo, hi = v['data_offsets']
+words = struct.unpack('<%dI' % ((hi - lo) // 4), b[8 + n + lo:8 + n + hi])
+sys.exit(not sum(w & 0xFFFF != 0 for w in words) > len(words) // 2)
+PY" "compute bf16: the checkpoint holds fp32 master weights (most are not bf16 values)"
+train --steps 2 --compute-dtype bf16 --finetuning-type lora --out "$work/cbf_lora" >"$work/bad.log" 2>&1
+rc=$?
+check "[ $rc -ne 0 ] && grep -q 'compute_dtype bf16 applies to full fine-tuning' '$work/bad.log'" \
+  "compute_dtype with LoRA is refused: $(tail -1 "$work/bad.log")"
+train --steps 2 --compute-dtype fp8 --out "$work/cbf_bad" >"$work/bad.log" 2>&1
+check "[ \$? -ne 0 ] && grep -q \"compute_dtype 'fp8': expected float32, bfloat16 or float16\" '$work/bad.log'" \
+  "unknown compute_dtype refused"
 
 # Gradient accumulation: 2 micro-batches of 2 are one step over the same 4 sequences as 1 batch of 4 (the mean over all
 # their loss tokens), equal up to rounding.

@@ -55,6 +55,7 @@ typedef struct iopo_model_config {
  * would see a few buffers. */
 typedef struct iopo_param_segment {
     iopo_tensor *value, *grad;   /* (n) each */
+    iopo_tensor *compute;        /* (n) the 16-bit copy of value the ops read (compute_dtype), else NULL */
     bool decay;                  /* weight decay applies to every parameter in it */
 } iopo_param_segment;
 
@@ -66,6 +67,8 @@ typedef struct iopo_param {
     bool decay;               /* weight decay applies (2-D weights) */
     iopo_dtype dtype;         /* of value: F32, or a frozen matrix kept in its checkpoint's BF16 / F16 */
     iopo_tensor *value, *grad;   /* views into the segment's value and grad (NULL: frozen) */
+    iopo_tensor *compute;        /* view into the segment's compute copy: what forward and backward read in place
+                                    of value (NULL: they read value) */
     int segment;
     size_t offset;               /* elements into the segment */
 } iopo_param;
@@ -118,6 +121,18 @@ bool iopo_model_save(iopo_model *m, const char *dir, char *err, size_t errlen);
 /* The same with the weights stored as bf16 (bf16 true; config.json's torch_dtype says "bfloat16"). */
 bool iopo_model_save_dtype(iopo_model *m, const char *dir, bool bf16, char *err, size_t errlen);
 void iopo_model_free(iopo_model *m);
+/* compute_dtype (as llm.c does): with IOPO_BF16 or IOPO_F16, every fp32 matrix (the 2-D parameters: the linear layers'
+ * weights, the embeddings, the head) also lives as a 16-bit copy, all copies in one arena laid out as the matrices'
+ * fp32 segments, and the forward and backward read the copies (fp32 accumulation; activations and gradients stay fp32,
+ * the weight gradients accumulate in fp32 into the fp32 parameters' gradients). The fp32 values stay the master
+ * weights that AdamW updates and checkpoints save; norm weights and biases are read in fp32. The copies are made
+ * now and refreshed by iopo_model_refresh_compute (the optimizer calls it after every update). IOPO_F32 drops them.
+ * Not for a model with adapters (its base is frozen as stored); false + message then. */
+bool iopo_model_set_compute_dtype(iopo_model *m, iopo_dtype dt, char *err, size_t errlen);
+iopo_dtype iopo_model_compute_dtype(const iopo_model *m);
+/* Rounds the fp32 master matrices into their 16-bit copies (one iopo_convert per segment, round to nearest even);
+ * nothing without copies. Call after changing parameter values. */
+void iopo_model_refresh_compute(iopo_model *m);
 /* Frees the gradients of every parameter, adapters included, for good (a model that only runs forwards: a
  * reference, scoring): backward and zero_grad must not be called on it. */
 void iopo_model_freeze(iopo_model *m);

@@ -15,6 +15,9 @@ typedef struct iopo_train_config {
     char objective[16];   /* "sft" | "dpo" | "iopo" */
     char template_name[16], loss_type[16], on_bad_record[16], ref_model[1024];
     char save_dtype[16];  /* "float32" | "bfloat16": the weights of out/final (checkpoints stay float32) */
+    /* "float32" | "bfloat16" | "float16" (or fp32, bf16, fp16): full fine-tuning computes with 16-bit copies of the
+     * fp32 master matrices (iopo_model_set_compute_dtype); weights, gradients and AdamW state stay fp32. */
+    char compute_dtype[16];
     /* LoRA: finetuning_type "lora" trains low-rank adapters on the lora_target linear layers (PEFT's layout) and
      * freezes the base; "full" trains every weight. */
     char finetuning_type[16];   /* "full" | "lora" */
@@ -56,6 +59,8 @@ bool iopo_train_config_set(iopo_train_config *c, const char *key, const char *va
  * --config is handled by the caller. */
 bool iopo_train_config_parse_flag(iopo_train_config *c, int argc, char **argv, int *i, char *err, size_t errlen);
 bool iopo_train_config_validate(const iopo_train_config *c, char *err, size_t errlen);
+/* compute_dtype as an iopo_dtype (IOPO_F32, IOPO_BF16, IOPO_F16 of iopo/context.h), -1 if it names none. */
+int iopo_train_compute_dtype(const iopo_train_config *c);
 /* Once the data is loaded (`records`: examples the data order draws, i.e. records of a preference file, sequences
  * otherwise): steps from epochs and warmup_steps from warmup_ratio where those are given, then validate again. */
 bool iopo_train_config_resolve(iopo_train_config *c, int records, char *err, size_t errlen);

@@ -156,8 +156,8 @@ int cmd_score(int argc, char **argv) {
     }
     float *ref = NULL;
     if (G > 1) {
-        ref = objective_reference_logps(ctx, ref_dir ? ref_dir : model_dir, NULL, &ds, (int)batch * G, T, NULL, "", err,
-                                        sizeof err);
+        ref = objective_reference_logps(ctx, ref_dir ? ref_dir : model_dir, NULL, &ds, (int)batch * G, T, IOPO_F32,
+                                        NULL, "", err, sizeof err);
         if (!ref) {
             fprintf(stderr, "iopo score: %s\n", err);
             iopo_model_free(m);

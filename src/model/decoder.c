@@ -166,7 +166,10 @@ void model_alloc_arenas(iopo_ctx *ctx, iopo_param *params, int np, bool grads, i
     int open_seg[8] = {-1, -1, -1, -1, -1, -1, -1, -1};   /* the segment each (decay class, dtype) is filling */
     for (int i = 0; i < np; i++) {
         iopo_param *p = &params[i];
-        size_t n = 1, es = iopo_dtype_size(p->dtype), align = ARENA_ALIGN_BYTES / es;
+        /* An fp32 matrix's offset also keeps the alignment when counted in 2-byte elements, so a 16-bit mirror of
+         * its segment (compute_dtype) has every view aligned too and one convert refreshes the whole segment. */
+        size_t es = iopo_dtype_size(p->dtype), n = 1;
+        size_t align = ARENA_ALIGN_BYTES / (p->decay && p->dtype == IOPO_F32 ? 2 : es);
         size_t max_elems = iopo_ctx_max_tensor_bytes(ctx) / es;
         for (int d = 0; d < p->ndim; d++) n *= (size_t)p->shape[d];
         size_t need = (n + align - 1) / align * align;
@@ -238,7 +241,7 @@ static iopo_param *param_of(const iopo_model *m, int layer, param_role r) {
 /* A parameter's value / gradient, NULL where the family (or this config) has none. */
 static iopo_tensor *W(const iopo_model *m, int layer, param_role r) {
     iopo_param *p = param_of(m, layer, r);
-    return p ? p->value : NULL;
+    return !p ? NULL : p->compute ? p->compute : p->value;   /* compute_dtype: the matrices' 16-bit copies */
 }
 static iopo_tensor *G(const iopo_model *m, int layer, param_role r) {
     iopo_param *p = param_of(m, layer, r);
@@ -837,11 +840,63 @@ iopo_tensor *model_layer_qkv(iopo_model *m, int l) { return m->acts.layers[l].qk
 
 void model_invalidate_acts(iopo_model *m) { free_acts(m); }
 
+static void free_compute(iopo_model *m) {
+    for (int i = 0; i < m->nparams; i++) {
+        iopo_tensor_free(m->params[i].compute);
+        m->params[i].compute = NULL;
+    }
+    for (int s = 0; s < m->nsegments; s++) {
+        iopo_tensor_free(m->segments[s].compute);
+        m->segments[s].compute = NULL;
+    }
+    m->compute = IOPO_F32;
+}
+
+bool iopo_model_set_compute_dtype(iopo_model *m, iopo_dtype dt, char *err, size_t errlen) {
+    if (dt == m->compute) return true;
+    if (dt != IOPO_F32 && dt != IOPO_BF16 && dt != IOPO_F16) {
+        snprintf(err, errlen, "compute dtype: expected float32, bfloat16 or float16");
+        return false;
+    }
+    if (dt != IOPO_F32 && m->lora) {
+        snprintf(err, errlen, "compute_dtype %s applies to full fine-tuning: a model with LoRA adapters keeps its "
+                              "frozen base in the checkpoint's dtype and trains the adapters in fp32",
+                 dt == IOPO_BF16 ? "bfloat16" : "float16");
+        return false;
+    }
+    free_compute(m);
+    if (dt == IOPO_F32) return true;
+    m->compute = dt;
+    /* Only fp32 matrices get a copy: a frozen matrix kept in its checkpoint's 16 bits is read as it is. */
+    for (int s = 0; s < m->nsegments; s++) {
+        iopo_param_segment *sg = &m->segments[s];
+        if (sg->decay && sg->value->dtype == IOPO_F32)
+            sg->compute = iopo_tensor_new1(m->ctx, dt, (int64_t)sg->value->numel);
+    }
+    for (int i = 0; i < m->nparams; i++) {
+        iopo_param *p = &m->params[i];
+        iopo_tensor *c = m->segments[p->segment].compute;
+        if (c) p->compute = iopo_tensor_view(c, p->offset, p->ndim, p->shape);
+    }
+    iopo_model_refresh_compute(m);
+    return true;
+}
+
+iopo_dtype iopo_model_compute_dtype(const iopo_model *m) { return m->compute; }
+
+void iopo_model_refresh_compute(iopo_model *m) {
+    /* The gaps between parameters are zero in the master segment and so in the copy. */
+    for (int s = 0; s < m->nsegments; s++)
+        if (m->segments[s].compute)
+            iopo_convert(m->ctx, m->segments[s].compute, m->segments[s].value, m->segments[s].value->numel);
+}
+
 void iopo_model_free(iopo_model *m) {
     if (!m) return;
     free_acts(m);
     lora_free(m);
     free(m->src_dir);
+    free_compute(m);
     for (int i = 0; i < m->nparams; i++) {
         iopo_tensor_free(m->params[i].value);
         iopo_tensor_free(m->params[i].grad);

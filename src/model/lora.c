@@ -155,6 +155,10 @@ static void lora_param_name(const lora_site *s, int layer, bool b, char *out, si
 
 bool iopo_model_add_lora(iopo_model *m, const iopo_lora_config *lc, uint64_t seed, char *err, size_t errlen) {
     if (m->lora) return snprintf(err, errlen, "the model already has adapters"), false;
+    /* The base would be read through copies that nothing refreshes (a merge writes the fp32 values). */
+    if (m->compute != IOPO_F32)
+        return snprintf(err, errlen, "adapters on a model with a 16-bit compute_dtype: compute_dtype applies to full "
+                                     "fine-tuning"), false;
     if (lc->rank < 1) return snprintf(err, errlen, "LoRA rank %d: must be at least 1", lc->rank), false;
     if (!(lc->dropout >= 0 && lc->dropout < 1))
         return snprintf(err, errlen, "LoRA dropout %g: must be in [0, 1)", (double)lc->dropout), false;

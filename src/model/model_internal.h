@@ -124,6 +124,7 @@ struct iopo_model {
     int nsegments;
     model_acts acts;
     lora_state *lora;        /* NULL: no adapters (the base trains) */
+    iopo_dtype compute;      /* compute_dtype: F32, or the dtype of the matrices' copies (iopo_param.compute) */
     char *src_dir;           /* the directory it was loaded from (absolute), or NULL */
 };
 

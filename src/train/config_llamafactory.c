@@ -56,8 +56,9 @@ static const lf_key KEYS[] = {
     {"gradient_checkpointing", LF_SET, W_BOOL, "gradient_checkpointing", NULL},
     {"disable_gradient_checkpointing", LF_SPECIAL, W_BOOL, NULL, NULL},
     {"pure_bf16", LF_FALSE, W_BOOL, NULL, "iopo keeps weights, gradients and AdamW state in fp32"},
-    {"fp16", LF_FALSE, W_BOOL, NULL, "iopo trains in fp32; there is no fp16 mixed precision (bf16: true writes "
-                                     "out/final in bfloat16)"},
+    {"fp16", LF_FALSE, W_BOOL, NULL, "iopo reads no fp16 mixed precision from a LLaMA-Factory config (bf16: true "
+                                     "computes full fine-tuning with bf16 weight copies and writes out/final in "
+                                     "bfloat16; iopo's own key compute_dtype float16 computes with fp16 copies)"},
     {"bf16", LF_SPECIAL, W_BOOL, NULL, NULL},
     /* preference losses */
     {"pref_beta", LF_SET, W_NUM, "beta", NULL},
@@ -375,6 +376,12 @@ static bool finish(lf *L) {
     if (is_str(e = get(L, "lr_scheduler_type"), "constant") && (c->warmup_ratio > 0 || c->warmup_steps > 0))
         return fail(L, e, "%s has no warmup in transformers (it would ignore warmup_ratio / warmup_steps): use "
                           "constant_with_warmup, or leave the warmup out", "constant");
+    /* bf16 is LLaMA-Factory's mixed precision (fp32 master weights, bf16 compute). Full fine-tuning computes with
+     * bf16 copies of the matrices then; a LoRA base is already held as its checkpoint stores it, so LoRA keeps
+     * compute_dtype float32 (its adapters train in fp32, as PEFT's under autocast do). */
+    if ((e = get(L, "bf16")) && !strcmp(c->finetuning_type, "full") &&
+        !put(L, e, "compute_dtype", e->b ? "bfloat16" : "float32"))
+        return false;
     if (is_str(get(L, "save_strategy"), "no")) c->save_every = 0;
     const cy_entry *strat = get(L, "eval_strategy");
     if (!strat) strat = get(L, "evaluation_strategy");

@@ -120,8 +120,8 @@ static uint64_t fnv1a(uint64_t h, const void *data, size_t n) {
 }
 
 float *objective_reference_logps(iopo_ctx *ctx, const char *model_dir, const char *adapter_dir, const iopo_dataset *ds,
-                                 int rows_per_batch, int T, const char *cache_path, const char *key_extra, char *err,
-                                 size_t errlen) {
+                                 int rows_per_batch, int T, iopo_dtype compute, const char *cache_path,
+                                 const char *key_extra, char *err, size_t errlen) {
     /* The key covers the reference weights (and adapter), every row's tokens and labels (so data, template and
      * cutoff), and T. */
     uint64_t h = 1469598103934665603ull;
@@ -143,6 +143,7 @@ float *objective_reference_logps(iopo_ctx *ctx, const char *model_dir, const cha
     }
     h = fnv1a(h, &T, sizeof T);
     h = fnv1a(h, key_extra, strlen(key_extra));
+    if (compute != IOPO_F32) h = fnv1a(h, &compute, sizeof compute);   /* fp32 keeps the keys caches already have */
     char key[32];
     snprintf(key, sizeof key, "%016llx", (unsigned long long)h);
 
@@ -174,6 +175,10 @@ float *objective_reference_logps(iopo_ctx *ctx, const char *model_dir, const cha
     }
     iopo_model *ref = iopo_model_load_frozen(ctx, model_dir, err, errlen);
     if (ref && dirs[1] && !iopo_model_has_lora(ref) && !iopo_model_load_adapter(ref, dirs[1], err, errlen)) {
+        iopo_model_free(ref);
+        ref = NULL;
+    }
+    if (ref && !iopo_model_set_compute_dtype(ref, compute, err, errlen)) {
         iopo_model_free(ref);
         ref = NULL;
     }

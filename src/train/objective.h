@@ -31,10 +31,11 @@ bool objective_load_tokenizer(const char *explicit_path, const char *model_dir, 
 /* Summed label log-prob of every row under the model in model_dir (with the LoRA adapter in adapter_dir on it, when
  * not NULL or empty), computed once and cached in cache_path (a JSON
  * file keyed by the model, data and settings; a stale cache is recomputed; NULL = no cache). Returns a malloc'd
- * (ds->n) array. */
+ * (ds->n) array. compute: the dtype its fp32 matrices are computed in (iopo_model_set_compute_dtype), the policy's,
+ * so that the two agree at the start; the cache key covers it. */
 float *objective_reference_logps(iopo_ctx *ctx, const char *model_dir, const char *adapter_dir, const iopo_dataset *ds,
-                                 int rows_per_batch, int T, const char *cache_path, const char *key_extra, char *err,
-                                 size_t errlen);
+                                 int rows_per_batch, int T, iopo_dtype compute, const char *cache_path,
+                                 const char *key_extra, char *err, size_t errlen);
 
 /* Accumulates TRL / official IOPO trainer metrics from one micro-batch's rows (E records x G sequences). */
 typedef struct pref_metrics {

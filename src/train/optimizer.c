@@ -89,6 +89,8 @@ void iopo_optimizer_apply(iopo_optimizer *o, const iopo_optimizer_config *cfg, f
         iopo_adamw_update(ctx, sg->value, sg->grad, o->m_seg[s], o->v_seg[s], cfg->grad_clip > 0 ? o->norm : NULL,
                           sg->value->numel, &ap);
     }
+    /* compute_dtype: the forward of the next step reads the updated weights' 16-bit copies. */
+    iopo_model_refresh_compute(o->model);
 }
 
 int iopo_optimizer_steps(const iopo_optimizer *o) { return o->steps; }

@@ -9,6 +9,8 @@
 #include "iopo/safetensors.h"
 #include "train/plan.h"
 
+static const char *dtype_name(int dt) { return dt == IOPO_BF16 ? "bfloat16" : dt == IOPO_F16 ? "float16" : "float32"; }
+
 static void fmt(char *buf, size_t n, double bytes) {
     if (bytes >= 1 << 30) snprintf(buf, n, "%.2f GiB", bytes / (1 << 30));
     else snprintf(buf, n, "%.1f MiB", bytes / (1 << 20));
@@ -85,6 +87,10 @@ void train_plan_make(const iopo_train_config *c, const iopo_model_config *cfg, c
     p->held_16bit = p->lora && half;
     p->params = p->held_16bit ? 2.0 * (double)matrices + 4.0 * (double)(p->nparam - matrices) : 4.0 * (double)p->nparam;
     p->adapters = 4.0 * (double)p->nlora;
+    /* compute_dtype (full fine-tuning): a 16-bit copy of every fp32 matrix beside the fp32 masters. */
+    int cdt = iopo_train_compute_dtype(c);
+    p->compute_dtype = !p->lora && cdt > 0 ? cdt : IOPO_F32;
+    p->compute = p->compute_dtype != IOPO_F32 ? 2.0 * (double)matrices : 0;
     double trained = p->lora ? p->adapters : p->params;
     p->grads = trained;
     p->adam = 2 * trained;
@@ -94,8 +100,9 @@ void train_plan_make(const iopo_train_config *c, const iopo_model_config *cfg, c
     iopo_model_config fwd = planned;
     fwd.recompute = true;
     double ref_params = half ? 2.0 * (double)matrices + 4.0 * (double)(p->nparam - matrices) : 4.0 * (double)p->nparam;
+    if (!half) ref_params += p->compute;   /* the reference computes as the policy does: fp32 matrices get copies */
     p->ref = p->live_ref ? ref_params + p->adapters + (double)iopo_model_activation_plan(&fwd, p->rows, p->T).total : 0;
-    p->total = p->params + p->adapters + p->grads + p->adam + (double)p->act.total + p->ref;
+    p->total = p->params + p->compute + p->adapters + p->grads + p->adam + (double)p->act.total + p->ref;
 }
 
 void train_plan_print_line(const train_plan *p, FILE *f) {
@@ -107,6 +114,11 @@ void train_plan_print_line(const train_plan *p, FILE *f) {
         fmt(s6, sizeof s6, p->adapters);
         fprintf(f, "memory: parameters %s (frozen), adapters %s, gradients %s, AdamW state %s, activations %s (batch %d "
                    "x %d rows): %s\n", s1, s6, s5, s2, s3, p->rows, p->T, s4);
+    } else if (p->compute > 0) {
+        char s6[32];
+        fmt(s6, sizeof s6, p->compute);
+        fprintf(f, "memory: parameters %s (+ %s %s compute copies), gradients %s, AdamW state %s, activations %s "
+                   "(batch %d x %d rows): %s\n", s1, s6, dtype_name(p->compute_dtype), s5, s2, s3, p->rows, p->T, s4);
     } else {
         fprintf(f, "memory: parameters %s, gradients %s, AdamW state %s, activations %s (batch %d x %d rows): %s\n", s1,
                 s5, s2, s3, p->rows, p->T, s4);
@@ -121,7 +133,12 @@ void train_plan_print(const train_plan *p, const iopo_model_config *cfg, size_t 
     if (p->lora) fprintf(f, "; LoRA rank %d on %s: %zu adapter parameters", cfg->lora.rank, cfg->lora.target, p->nlora);
     fprintf(f, "\n");
     fmt(b, sizeof b, p->params);
-    fprintf(f, "  parameters     %12s%s\n", b, p->lora ? "  (frozen: no gradients, no AdamW state)" : "");
+    fprintf(f, "  parameters     %12s%s\n", b, p->lora ? "  (frozen: no gradients, no AdamW state)"
+                                                     : p->compute > 0 ? "  (float32 master weights)" : "");
+    if (p->compute > 0)
+        fmt(b, sizeof b, p->compute), fprintf(f, "  compute copies %12s  (compute_dtype %s: the matrices the forward "
+                                                 "and backward read; norms and biases read in float32)\n",
+                                              b, dtype_name(p->compute_dtype));
     if (p->lora) fmt(b, sizeof b, p->adapters), fprintf(f, "  adapters       %12s\n", b);
     fmt(b, sizeof b, p->grads);
     fprintf(f, "  gradients      %12s\n", b);

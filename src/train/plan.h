@@ -17,7 +17,9 @@ typedef struct train_plan {
     bool lora, live_ref;
     bool held_16bit;                 /* the frozen base's matrices stay in the checkpoint's 16-bit dtype */
     char stored[32];                 /* the checkpoint's dtype ("float32", "bfloat16", "float16", "mixed") */
+    int compute_dtype;               /* IOPO_F32, or the 16-bit dtype of the matrices' compute copies */
     double params, adapters, grads, adam, ref;   /* bytes */
+    double compute;                  /* bytes of the compute copies (0 with compute_dtype float32) */
     iopo_act_plan act;
     size_t act_other;                /* activations with recomputation the other way */
     bool recompute;

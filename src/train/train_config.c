@@ -79,6 +79,9 @@ static const key_def keys[] = {
     INT(log_every, "steps between progress lines and metrics.jsonl records"),
     INT(eval_every, "steps between evaluations on eval_data (0 = only at the end)"),
     STR(save_dtype, "weights of out/final: float32 or bfloat16 (checkpoints stay float32, so a resume is exact)"),
+    STR(compute_dtype, "full fine-tuning: float32, or bfloat16 / float16 (also bf16, fp16) to compute the forward and "
+                       "backward with 16-bit copies of the weight matrices, refreshed after every step (master "
+                       "weights, gradients and AdamW state stay float32; norms and biases are read in float32)"),
     STR(finetuning_type, "full (train every weight) or lora (train low-rank adapters on lora_target, the base frozen)"),
     INT(lora_rank, "LoRA rank r"),
     DBL(lora_alpha, "LoRA alpha: the update is scaled by alpha / r (alpha / sqrt(r) with use_rslora); 0: 2 x "
@@ -262,6 +265,7 @@ void iopo_train_config_defaults(iopo_train_config *c) {
     snprintf(c->loss_type, sizeof c->loss_type, "sigmoid");
     snprintf(c->on_bad_record, sizeof c->on_bad_record, "error");
     snprintf(c->save_dtype, sizeof c->save_dtype, "float32");
+    snprintf(c->compute_dtype, sizeof c->compute_dtype, "float32");
     snprintf(c->finetuning_type, sizeof c->finetuning_type, "full");
     snprintf(c->lora_target, sizeof c->lora_target, "all");
     c->lora_rank = 8;
@@ -359,6 +363,14 @@ bool iopo_train_config_set(iopo_train_config *c, const char *key, const char *va
         if (!strcmp(keys[k].name, key)) return set_value(c, &keys[k], value, NULL, where, err, errlen);
     snprintf(err, errlen, "%s: internal: no key %s", where, key);
     return false;
+}
+
+int iopo_train_compute_dtype(const iopo_train_config *c) {
+    const char *v = c->compute_dtype;
+    if (!strcmp(v, "float32") || !strcmp(v, "fp32")) return IOPO_F32;
+    if (!strcmp(v, "bfloat16") || !strcmp(v, "bf16")) return IOPO_BF16;
+    if (!strcmp(v, "float16") || !strcmp(v, "fp16")) return IOPO_F16;
+    return -1;
 }
 
 static bool has_suffix(const char *s, const char *suffix) {
@@ -469,6 +481,15 @@ bool iopo_train_config_validate(const iopo_train_config *c, char *err, size_t er
         return snprintf(err, errlen, "save_dtype '%s': expected float32 or bfloat16", c->save_dtype), false;
     if (strcmp(c->finetuning_type, "full") && strcmp(c->finetuning_type, "lora"))
         return snprintf(err, errlen, "finetuning_type '%s': expected full or lora", c->finetuning_type), false;
+    int cdt = iopo_train_compute_dtype(c);
+    if (cdt < 0)
+        return snprintf(err, errlen, "compute_dtype '%s': expected float32, bfloat16 or float16 (fp32, bf16, fp16)",
+                        c->compute_dtype), false;
+    if (cdt != IOPO_F32 && !strcmp(c->finetuning_type, "lora"))
+        return snprintf(err, errlen, "compute_dtype %s applies to full fine-tuning: with finetuning_type lora the "
+                                     "frozen base is held in its checkpoint's dtype (a bf16 checkpoint already "
+                                     "computes in bf16) and the adapters train in float32; leave compute_dtype "
+                                     "float32", c->compute_dtype), false;
     if (c->adapter[0] && strcmp(c->finetuning_type, "lora"))
         return snprintf(err, errlen, "adapter is given but finetuning_type is '%s': an adapter trains with "
                                      "finetuning_type lora", c->finetuning_type), false;
@@ -621,7 +642,8 @@ static const char *const meaning_keys[] = {"objective", "model",          "ref_m
                                            "tokenizer", "template_name",  "loss_type", "beta",          "label_smoothing",
                                            "pref_ftx",  "on_bad_record",  "batch_size", "grad_accum",   "seed",
                                            "finetuning_type", "lora_rank", "lora_alpha", "lora_dropout",
-                                           "lora_target", "use_rslora", "adapter", "dataset_info", NULL};
+                                           "lora_target", "use_rslora", "adapter", "dataset_info",
+                                           "compute_dtype", NULL};
 
 bool iopo_train_config_is_meaning_key(const char *name) {
     for (int i = 0; meaning_keys[i]; i++)

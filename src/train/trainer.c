@@ -399,6 +399,11 @@ static int run_locked(const iopo_train_config *c, const iopo_ctx_options *copts)
     fprintf(stderr, "device: %s\n", iopo_ctx_device_name(ctx));
 
     int rc = 1;
+    /* compute_dtype: validated with the config (full fine-tuning only). */
+    iopo_dtype compute = (iopo_dtype)iopo_train_compute_dtype(c);
+    if (compute != IOPO_F32)
+        fprintf(stderr, "compute: %s copies of the weight matrices (float32 master weights, gradients and AdamW "
+                        "state)\n", compute == IOPO_BF16 ? "bfloat16" : "float16");
     iopo_model *m = NULL, *ref_live = NULL;
     iopo_optimizer *o = NULL;
     /* DPO / IOPO: the reference log-probs of every row, computed before the policy is loaded (one model on the device
@@ -417,6 +422,7 @@ static int run_locked(const iopo_train_config *c, const iopo_ctx_options *copts)
         snprintf(cache, sizeof cache, "%.1023s/ref_logps.json", c->out);
         if (c->live_ref) {
             ref_live = iopo_model_load_frozen(ctx, ref_dir, err, sizeof err);
+            if (ref_live && !iopo_model_set_compute_dtype(ref_live, compute, err, sizeof err)) goto done;
             if (ref_live && ref_adapter && ref_adapter[0] && !iopo_model_has_lora(ref_live) &&
                 !iopo_model_load_adapter(ref_live, ref_adapter, err, sizeof err))
                 goto done;
@@ -424,14 +430,14 @@ static int run_locked(const iopo_train_config *c, const iopo_ctx_options *copts)
             iopo_model_freeze(ref_live);   /* forward only */
             fprintf(stderr, "reference model: live on the device (%s)\n", ref_dir);
         } else {
-            ref_train = objective_reference_logps(ctx, ref_dir, ref_adapter, &train, ref_rows, T, cache, c->objective,
-                                                  err, sizeof err);
+            ref_train = objective_reference_logps(ctx, ref_dir, ref_adapter, &train, ref_rows, T, compute, cache,
+                                                  c->objective, err, sizeof err);
             if (!ref_train) goto done;
         }
         if (c->eval_data[0]) {
             snprintf(cache, sizeof cache, "%.1023s/ref_logps_eval.json", c->out);
-            ref_eval = objective_reference_logps(ctx, ref_dir, ref_adapter, &eval, ref_rows, T, cache, c->objective, err,
-                                                 sizeof err);
+            ref_eval = objective_reference_logps(ctx, ref_dir, ref_adapter, &eval, ref_rows, T, compute, cache,
+                                                 c->objective, err, sizeof err);
             if (!ref_eval) goto done;
         }
     }
@@ -440,6 +446,10 @@ static int run_locked(const iopo_train_config *c, const iopo_ctx_options *copts)
     if (m && lora && !iopo_model_has_lora(m) &&
         !(adapter_dir[0] ? iopo_model_load_adapter(m, adapter_dir, err, sizeof err)
                          : iopo_model_add_lora(m, &cfg.lora, (uint64_t)c->seed, err, sizeof err))) {
+        iopo_model_free(m);
+        m = NULL;
+    }
+    if (m && !iopo_model_set_compute_dtype(m, compute, err, sizeof err)) {
         iopo_model_free(m);
         m = NULL;
     }
