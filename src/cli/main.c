@@ -20,6 +20,7 @@ static const command commands[] = {
     {"selftest", cmd_selftest, "check every op on a device against the CPU reference (pass/fail table)"},
     {"bench", cmd_bench, "time ops against the device's measured peak FMA rate and copy bandwidth"},
     {"merge", cmd_merge, "fold a LoRA adapter into its base model (what peft's merge_and_unload gives)"},
+    {"data", cmd_data, "generate data: `iopo data synth` writes verifiable complex-instruction train/eval sets"},
     {"tokenize", cmd_tokenize, "text to token ids and back with a tokenizer.json or GPT-2 encoder.json"},
 };
 
