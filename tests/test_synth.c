@@ -227,7 +227,9 @@ static void check_dir(const char *dir, int train, int eval, int maxc) {
             const cJSON *ids = cJSON_GetObjectItemCaseSensitive(recs[r], "instruction_id_list"),
                         *kw = cJSON_GetObjectItemCaseSensitive(recs[r], "kwargs");
             CHECK(!expect(w2, p, ids, kw, c, true), "%s: a held-out id in training data", w2);
-            if (r >= 2) expect(w2, p, ids, kw, str(recs[r], "rejected"), false);
+            /* DPO4's (x1: y1 > y2) where x2 added a constraint: y2 follows x1 too (x2 holds all of x1) */
+            if (r >= 2) expect(w2, p, ids, kw, str(recs[r], "rejected"), r == 4 && add);
+            if (r >= 4) CHECK(same(str(recs[r], "edit"), edit), "%s: edit field differs from iopo.jsonl's", w2);
         }
     }
     CHECK(adds > 0 && changes > 0, "both edits present (%d add, %d change)", adds, changes);

@@ -52,14 +52,12 @@ static int cmd_synth(int argc, char **argv) {
         } else if (cli_flag_value(argc, argv, &i, "--held-out", &v)) {
             opt.held_out = v;
         } else {
-            fprintf(stderr, "iopo data synth: unknown argument '%s'\n", argv[i]);
-            usage(stderr);
+            fprintf(stderr, "iopo data synth: unknown argument '%s' (iopo data synth --help)\n", argv[i]);
             return 2;
         }
     }
     if (!out) {
-        fprintf(stderr, "iopo data synth: --out DIR is required\n");
-        usage(stderr);
+        fprintf(stderr, "iopo data synth: --out DIR is required (iopo data synth --help)\n");
         return 2;
     }
     iopo_synth_report rep;
@@ -83,8 +81,7 @@ int cmd_data(int argc, char **argv) {
                "  synth   write verifiable complex-instruction data (SFT, DPO, IOPO, DPO4; IFEval-format eval files)\n");
         return 0;
     }
-    fprintf(stderr, argc >= 2 ? "iopo data: unknown subcommand '%s'\n" : "iopo data: a subcommand is needed%s\n",
-            argc >= 2 ? argv[1] : "");
-    fprintf(stderr, "usage: iopo data synth [options]   (iopo data synth --help)\n");
+    if (argc >= 2) fprintf(stderr, "iopo data: unknown subcommand '%s' (iopo data --help)\n", argv[1]);
+    else fprintf(stderr, "iopo data: a subcommand is needed: synth (iopo data --help)\n");
     return 2;
 }

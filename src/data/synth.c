@@ -543,8 +543,11 @@ bool iopo_synth_write(const char *dir, const iopo_synth_options *opt, iopo_synth
         add_constraints(rec, "x1_", &q->x1);
         add_constraints(rec, "x2_", &q->x2);
         emit(&out[2], rec);
-        emit(&out[3], dpo_record(&q->x1, q->y1, q->y2));
-        emit(&out[3], dpo_record(&q->x2, q->y2, q->y1));
+        for (int pair = 0; pair < 2; pair++) {
+            cJSON *d = pair ? dpo_record(&q->x2, q->y2, q->y1) : dpo_record(&q->x1, q->y1, q->y2);
+            cJSON_AddStringToObject(d, "edit", q->add ? "add" : "change");
+            emit(&out[3], d);
+        }
         bytes[0] += l1 + l2;
         bytes[1] += l1 + l2 + (long)strlen(q->r1) + (long)strlen(q->r2);
         bytes[2] += 2 * (l1 + l2);

@@ -269,7 +269,7 @@ void sy_con_phrase(const sy_con *c, const sy_plan *p, char *b, size_t n) {
     case K_PLACEHOLDERS:
         snprintf(b, n, "Include at least %d placeholder%s in square brackets, like [name].", c->n, c->n > 1 ? "s" : "");
         break;
-    case K_POSTSCRIPT: snprintf(b, n, "End with a postscript starting with %s.", PS_MARKERS[c->variant]); break;
+    case K_POSTSCRIPT: snprintf(b, n, "End with a postscript that starts with %s", PS_TEXT[c->variant]); break;
     case K_BULLETS: snprintf(b, n, "Use exactly %d bullet points starting with *.", c->n); break;
     case K_CONSTRAINED:
         snprintf(b, n, "Answer with one of these: My answer is yes. My answer is no. My answer is maybe.");
