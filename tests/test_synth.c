@@ -112,7 +112,8 @@ static bool expect(const char *where, const char *prompt, const cJSON *ids, cons
     bool held = false;
     if (!run_checks(where, prompt, ids, kwargs, response, &f, &t, &held)) return held;
     CHECK(t >= 1, "%s: no constraint", where);
-    if (want_all) CHECK(f == t, "%s: response follows %d of %d constraints:\n%s\n---\n%s", where, f, t, prompt, response);
+    if (want_all)
+        CHECK(f == t, "%s: response follows %d of %d constraints:\n%s\n---\n%s", where, f, t, prompt, response);
     else CHECK(f < t, "%s: rejected response follows all %d constraints:\n%s\n---\n%s", where, t, prompt, response);
     return held;
 }
@@ -296,13 +297,18 @@ static void check_manifest(const char *dir, const iopo_synth_options *o) {
     cJSON *m = iopo_json_load(path, err, sizeof err);
     CHECK(m, "manifest: %s", err);
     if (!m) return;
-    const cJSON *seed = cJSON_GetObjectItemCaseSensitive(m, "seed"), *ho = cJSON_GetObjectItemCaseSensitive(m, "held_out"),
-                *tr = cJSON_GetObjectItemCaseSensitive(m, "train_ids"), *files = cJSON_GetObjectItemCaseSensitive(m, "files");
+    const cJSON *seed = cJSON_GetObjectItemCaseSensitive(m, "seed"),
+                *ho = cJSON_GetObjectItemCaseSensitive(m, "held_out"),
+                *tr = cJSON_GetObjectItemCaseSensitive(m, "train_ids"),
+                *files = cJSON_GetObjectItemCaseSensitive(m, "files");
     CHECK(cJSON_IsNumber(seed) && seed->valuedouble == (double)o->seed, "manifest seed");
     CHECK(count_ids(ho) == NHELD && count_ids(tr) == iopo_synth_constraint_count() - NHELD, "manifest id lists");
-    for (int i = 0; i < count_ids(ho); i++) CHECK(is_held(cJSON_GetArrayItem(ho, i)->valuestring), "manifest held_out");
-    for (int i = 0; i < count_ids(tr); i++) CHECK(!is_held(cJSON_GetArrayItem(tr, i)->valuestring), "manifest train_ids");
-    CHECK(file_num(files, "sft.jsonl", "records") == 2 * o->train && file_num(files, "iopo.jsonl", "records") == o->train &&
+    for (int i = 0; i < count_ids(ho); i++)
+        CHECK(is_held(cJSON_GetArrayItem(ho, i)->valuestring), "manifest held_out");
+    for (int i = 0; i < count_ids(tr); i++)
+        CHECK(!is_held(cJSON_GetArrayItem(tr, i)->valuestring), "manifest train_ids");
+    CHECK(file_num(files, "sft.jsonl", "records") == 2 * o->train &&
+              file_num(files, "iopo.jsonl", "records") == o->train &&
               file_num(files, "iopo.jsonl", "sequences") == 4 * o->train &&
               file_num(files, "eval_ifm_held_out.jsonl", "records") == o->eval,
           "manifest record counts");

@@ -24,11 +24,14 @@ expect 2 "iopo: --train '0': expected an integer in [1, 1000000]" -- "$iopo" dat
 expect 2 "iopo: --max-constraints '9': expected an integer in [2, 6]" -- "$iopo" data synth --out x --max-constraints 9
 "$iopo" data synth --out x --held-out bogus:id >out.txt 2>err.txt
 rc=$?
-check "[ $rc -eq 2 ] && [ \$(wc -l <err.txt) -eq 1 ] && grep -q \"^iopo data synth: --held-out: 'bogus:id' is not an IFEval instruction id\" err.txt" \
+want="^iopo data synth: --held-out: 'bogus:id' is not an IFEval instruction id"
+check "[ $rc -eq 2 ] && [ \$(wc -l <err.txt) -eq 1 ] && grep -q \"$want\" err.txt" \
   "unknown held-out id: one line, exit 2 (got $rc: $(head -c 200 err.txt))"
 check "[ ! -e x ]" "a bad option writes nothing"
 
-gen() { "$iopo" data synth --train 12 --eval 6 --max-constraints 3 "$@" >/dev/null 2>gen.err || fail "synth $*: $(cat gen.err)"; }
+gen() {
+  "$iopo" data synth --train 12 --eval 6 --max-constraints 3 "$@" >/dev/null 2>gen.err || fail "synth $*: $(cat gen.err)"
+}
 gen --out s1 --seed 5
 gen --out s2 --seed 5
 gen --out s3 --seed 6

@@ -9,8 +9,9 @@ static void usage(FILE *out) {
     fprintf(out,
             "usage: iopo data synth --out DIR [--seed S] [--train N] [--eval N] [--max-constraints N]\n"
             "                       [--held-out ID,...|none] [--list]\n\n"
-            "Writes fully verifiable complex-instruction data: a task from a small English bank plus 1..N constraints,\n"
-            "each an IFEval instruction id with its kwargs, every response checked with iopo's IFEval checkers.\n"
+            "Writes fully verifiable complex-instruction data: a task from a small English bank plus 1..N\n"
+            "constraints, each an IFEval instruction id with its kwargs, every response checked with iopo's IFEval\n"
+            "checkers.\n"
             "Files in DIR (each written atomically, manifest.json last):\n"
             "  sft.jsonl, dpo.jsonl, iopo.jsonl, dpo4.jsonl     training data from one pool of IOPO quadruples\n"
             "  eval_ifs_in_domain.jsonl, eval_ifs_held_out.jsonl, eval_ifm_in_domain.jsonl, eval_ifm_held_out.jsonl,\n"
@@ -78,7 +79,8 @@ int cmd_data(int argc, char **argv) {
     if (argc >= 2 && strcmp(argv[1], "synth") == 0) return cmd_synth(argc - 1, argv + 1);
     if (argc >= 2 && cli_is_help(argv[1])) {
         printf("usage: iopo data synth [options]   (iopo data synth --help)\n\n"
-               "  synth   write verifiable complex-instruction data (SFT, DPO, IOPO, DPO4; IFEval-format eval files)\n");
+               "  synth   write verifiable complex-instruction data (SFT, DPO, IOPO, DPO4; IFEval-format eval\n"
+               "          files)\n");
         return 0;
     }
     if (argc >= 2) fprintf(stderr, "iopo data: unknown subcommand '%s' (iopo data --help)\n", argv[1]);

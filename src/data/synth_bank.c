@@ -218,7 +218,9 @@ const char *sy_placeholder_sentence(int i) { return PLACEHOLDERS[i % COUNT(PLACE
 int sy_end_phrase_count(void) { return COUNT(END_PHRASES); }
 const char *sy_end_phrase(int i) { return END_PHRASES[i]; }
 int sy_ps_count(void) { return COUNT(PS_SENTENCES); }
-void sy_ps_sentence(int i, const sy_topic *t, char *buf, size_t n) { fill(PS_SENTENCES[i], t, NULL, NULL, NULL, buf, n); }
+void sy_ps_sentence(int i, const sy_topic *t, char *buf, size_t n) {
+    fill(PS_SENTENCES[i], t, NULL, NULL, NULL, buf, n);
+}
 int sy_title_count(void) { return COUNT(TITLES); }
 
 void sy_title(int i, const sy_topic *t, char *buf, size_t n) {
