@@ -364,6 +364,7 @@ static int build_quad(gen *g, int index, quad *q) {
         g->attempts++;
         sy_plan_base(&q->base, &r);
         int k = iopo_rng_u64(&r) % 3 == 0 ? 1 : 2 + (int)(iopo_rng_u64(&r) % (uint64_t)(g->max_constraints - 1));
+        if (k > g->ntrain) k = g->ntrain;
         q->x1.n = 0;
         q->x2.n = 0;
         bool drawn = true;
@@ -387,7 +388,10 @@ static int build_quad(gen *g, int index, quad *q) {
         instr_free(&q->x1);
         instr_free(&q->x2);
     }
-    snprintf(g->err, sizeof g->err, "training item %d: no verified quadruple in %d attempts", index, MAX_ATTEMPTS);
+    snprintf(g->err, sizeof g->err,
+             "training item %d: no verified quadruple in %d attempts (%d constraint types left for training: too "
+             "few compatible ones for --max-constraints %d?)",
+             index, MAX_ATTEMPTS, g->ntrain, g->max_constraints);
     return -1;
 }
 

@@ -127,6 +127,10 @@ static const char *const TITLES[] = {
     "<<A Note on {TT}>>",
 };
 
+/* Openers for length_constraints:nth_paragraph_first_word: no template, mention or placeholder sentence starts with
+ * one, so leaving the opener out fails the constraint. */
+static const char *const FIRST_WORDS[] = {"Today", "Sometimes", "Usually", "Finally", "Luckily"};
+
 static const char *const ANSWERS[] = {"My answer is yes.", "My answer is no.", "My answer is maybe."};
 
 #define COUNT(a) ((int)(sizeof(a) / sizeof((a)[0])))
@@ -228,3 +232,5 @@ void sy_title(int i, const sy_topic *t, char *buf, size_t n) {
 }
 
 const char *sy_answer(int i) { return ANSWERS[i % COUNT(ANSWERS)]; }
+int sy_first_word_count(void) { return COUNT(FIRST_WORDS); }
+const char *sy_first_word(int i) { return FIRST_WORDS[i]; }

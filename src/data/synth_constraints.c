@@ -9,7 +9,7 @@
 #include "iopo/ifeval.h"
 
 enum {
-    K_EXISTENCE, K_FREQUENCY, K_FORBIDDEN, K_SENTENCES, K_PARAGRAPHS, K_WORDS, K_PLACEHOLDERS, K_POSTSCRIPT,
+    K_EXISTENCE, K_FREQUENCY, K_FORBIDDEN, K_SENTENCES, K_PARAGRAPHS, K_WORDS, K_NTH, K_PLACEHOLDERS, K_POSTSCRIPT,
     K_BULLETS, K_CONSTRAINED, K_HIGHLIGHTS, K_SECTIONS, K_JSON, K_TITLE, K_REPEAT, K_END, K_QUOTATION, K_CAPS_FREQ,
     K_CAPITAL, K_LOWER, K_NO_COMMA, K_COUNT
 };
@@ -21,6 +21,7 @@ static const char *const IDS[K_COUNT] = {
     "length_constraints:number_sentences",
     "length_constraints:number_paragraphs",
     "length_constraints:number_words",
+    "length_constraints:nth_paragraph_first_word",
     "detectable_content:number_placeholders",
     "detectable_content:postscript",
     "detectable_format:number_bullet_lists",
@@ -64,7 +65,7 @@ static bool uses_word(const sy_con *c, const char *w) {
     return false;
 }
 
-static bool is_layout(int k) { return k == K_BULLETS || k == K_SECTIONS || k == K_PARAGRAPHS; }
+static bool is_layout(int k) { return k == K_BULLETS || k == K_SECTIONS || k == K_PARAGRAPHS || k == K_NTH; }
 
 /* One direction of the pair rule; sy_con_compatible asks both. */
 static bool conflicts(const sy_con *a, const sy_con *b) {
@@ -75,6 +76,9 @@ static bool conflicts(const sy_con *a, const sy_con *b) {
                         y == K_REPEAT))
         return true;
     if (x == K_QUOTATION && (y == K_END || y == K_REPEAT)) return true;
+    /* blank-line paragraphs: whatever else stands in a paragraph of its own would be counted */
+    if (x == K_NTH && (y == K_TITLE || y == K_REPEAT || y == K_CONSTRAINED || y == K_POSTSCRIPT || y == K_END))
+        return true;
     /* constrained_response and section headers are matched case-sensitively */
     if (x == K_CONSTRAINED && (y == K_LOWER || y == K_CAPITAL)) return true;
     if (x == K_SECTIONS && (y == K_LOWER || (y == K_CAPITAL && strcmp(SPLITERS[a->variant], "SECTION") != 0)))
@@ -123,6 +127,15 @@ static cJSON *build_kwargs(const sy_con *c, const sy_plan *p) {
         NUM("num_words", c->n);
         STR("relation", rel_name(c->rel));
         break;
+    case K_NTH: {
+        char w[SY_WORD];
+        snprintf(w, sizeof w, "%s", c->words[0]);
+        for (char *s = w; *s; s++) *s = (char)(*s >= 'A' && *s <= 'Z' ? *s - 'A' + 'a' : *s);
+        NUM("num_paragraphs", c->n);
+        NUM("nth_paragraph", c->variant);
+        STR("first_word", w);
+        break;
+    }
     case K_PLACEHOLDERS: NUM("num_placeholders", c->n); break;
     case K_POSTSCRIPT: STR("postscript_marker", PS_MARKERS[c->variant]); break;
     case K_BULLETS: NUM("num_bullets", c->n); break;
@@ -196,6 +209,12 @@ bool sy_con_draw(sy_con *c, int kind, const sy_plan *p, const sy_con *others, in
         c->n = c->rel == SY_AT_LEAST ? WORDS_AT_LEAST[rnd(r, 0, 5)] : WORDS_LESS_THAN[rnd(r, 0, 5)];
         break;
     case K_PARAGRAPHS: c->n = rnd(r, 2, 4); break;
+    case K_NTH:
+        c->n = rnd(r, 2, 4);
+        c->variant = rnd(r, 1, c->n);
+        snprintf(c->words[0], SY_WORD, "%s", sy_first_word(rnd(r, 0, sy_first_word_count() - 1)));
+        c->nwords = 1;
+        break;
     case K_PLACEHOLDERS: c->n = rnd(r, 1, 3); break;
     case K_POSTSCRIPT:
         c->variant = rnd(r, 0, 1);
@@ -266,6 +285,10 @@ void sy_con_phrase(const sy_con *c, const sy_plan *p, char *b, size_t n) {
     case K_SENTENCES: snprintf(b, n, "Answer in %s %d sentences.", lt, c->n); break;
     case K_PARAGRAPHS: snprintf(b, n, "Write exactly %d paragraphs separated by ***.", c->n); break;
     case K_WORDS: snprintf(b, n, "Answer in %s %d words.", lt, c->n); break;
+    case K_NTH:
+        snprintf(b, n, "Write exactly %d paragraphs separated by blank lines, and start paragraph %d with the word %s.",
+                 c->n, c->variant, c->words[0]);
+        break;
     case K_PLACEHOLDERS:
         snprintf(b, n, "Include at least %d placeholder%s in square brackets, like [name].", c->n, c->n > 1 ? "s" : "");
         break;
@@ -325,6 +348,12 @@ void sy_con_apply(const sy_con *c, sy_plan *p, bool sat) {
                                             : SY_LAYOUT_SECTIONS;
         p->layout_n = miss;
         p->spliter = SPLITERS[c->variant];
+        break;
+    case K_NTH:
+        p->layout = SY_LAYOUT_BLANKS;
+        p->layout_n = c->n;
+        p->nth = c->variant;
+        p->first_word = sat ? c->words[0] : NULL;
         break;
     case K_PLACEHOLDERS: p->placeholders = miss; break;
     case K_HIGHLIGHTS: p->highlights = miss; break;

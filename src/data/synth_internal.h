@@ -42,6 +42,8 @@ int sy_title_count(void);
 void sy_title(int i, const sy_topic *t, char *buf, size_t n);
 /* "My answer is yes." / no / maybe: IFEval's constrained_response options. */
 const char *sy_answer(int i);
+int sy_first_word_count(void);
+const char *sy_first_word(int i);   /* capitalised: "Today" */
 
 /* ---- response plan -------------------------------------------------------------------------------------------- */
 
@@ -50,7 +52,8 @@ const char *sy_answer(int i);
 #define SY_WORD 32
 #define SY_TEXT 4096
 
-enum { SY_LAYOUT_PLAIN, SY_LAYOUT_BULLETS, SY_LAYOUT_SECTIONS, SY_LAYOUT_PARAGRAPHS };
+/* PARAGRAPHS: parts joined by ***; BLANKS: parts joined by blank lines (nth_paragraph_first_word) */
+enum { SY_LAYOUT_PLAIN, SY_LAYOUT_BULLETS, SY_LAYOUT_SECTIONS, SY_LAYOUT_PARAGRAPHS, SY_LAYOUT_BLANKS };
 enum { SY_CASE_NONE, SY_CASE_LOWER, SY_CASE_UPPER };
 
 /* What a response is made of; a constraint's transformer sets fields, sy_render turns the plan into text. */
@@ -64,6 +67,8 @@ typedef struct sy_plan {
     /* set by the constraints */
     int layout, layout_n;
     const char *spliter;
+    int nth;                            /* BLANKS: this part (1-based) opens with first_word, if set */
+    const char *first_word;
     int title;                          /* -1 none, else title variant */
     bool json, quote, repeat, answer, no_comma, add_comma;
     int ps;                             /* -1 none, else postscript sentence variant */

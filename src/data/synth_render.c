@@ -115,6 +115,20 @@ bool sy_render(const sy_plan *p, char *out, size_t n, bool *more) {
         const char *rep = sy_synonym(p->forbid[f]);
         for (int i = 0; i < ns && rep; i++) replace_word(sents[i], SY_SENT, p->forbid[f], rep);
     }
+    int groups = p->layout == SY_LAYOUT_PLAIN ? 1 : p->layout_n;
+    if (groups > ns) {
+        *more = true;
+        return false;
+    }
+    if (p->layout == SY_LAYOUT_BLANKS && p->first_word && p->nth >= 1 && p->nth <= groups) {
+        /* "Today, the sea is calm." */
+        char *s = sents[(p->nth - 1) * ns / groups], tmp[SY_SENT + 32];
+        snprintf(tmp, sizeof tmp, "%s, ", p->first_word);
+        size_t l = strlen(tmp);
+        copy(tmp + l, sizeof tmp - l, s);
+        tmp[l] = (char)tolower((unsigned char)tmp[l]);
+        copy(s, SY_SENT, tmp);
+    }
     if (p->add_comma) {
         bool any = false;
         for (int i = 0; i < ns; i++) any = any || strchr(sents[i], ',');
@@ -165,11 +179,6 @@ bool sy_render(const sy_plan *p, char *out, size_t n, bool *more) {
         add(&b, tt);
         add(&b, "\n\n");
     }
-    int groups = p->layout == SY_LAYOUT_PLAIN ? 1 : p->layout_n;
-    if (groups > ns) {
-        *more = true;
-        return false;
-    }
     for (int g = 0; g < groups; g++) {
         int from = g * ns / groups, to = (g + 1) * ns / groups;
         char head[48];
@@ -180,6 +189,8 @@ bool sy_render(const sy_plan *p, char *out, size_t n, bool *more) {
             add(&b, head);
         } else if (p->layout == SY_LAYOUT_PARAGRAPHS && g) {
             add(&b, "\n***\n");
+        } else if (p->layout == SY_LAYOUT_BLANKS && g) {
+            add(&b, "\n\n");
         }
         for (int i = from; i < to; i++) {
             if (i > from) add(&b, " ");
