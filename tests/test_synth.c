@@ -383,12 +383,13 @@ int main(int argc, char **argv) {
     o.seed = 7;
     o.train = 10;
     o.eval = 3;
+    CHECK(iopo_synth_write(d, &o, &rep, err, sizeof err), "synth into d: %s", err);
     o.held_out = "none";
     CHECK(iopo_synth_write(d, &o, &rep, err, sizeof err), "synth --held-out none: %s", err);
     char path[1024];
     snprintf(path, sizeof path, "%s/eval_ifs_held_out.jsonl", d);
     FILE *f = fopen(path, "r");
-    CHECK(!f, "no held-out file without held-out ids");
+    CHECK(!f, "no held-out file without held-out ids (an earlier run's is removed)");
     if (f) fclose(f);
 
     /* bad options */

@@ -4,9 +4,11 @@
  * Each item is built from its own random stream, seeded by (seed, stream, index, attempt), so an item that fails
  * verification is built again from the next attempt without shifting any other item, and the files follow from the
  * seed alone. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "data/synth_internal.h"
 #include "iopo/fileio.h"
@@ -611,10 +613,19 @@ bool iopo_synth_write(const char *dir, const iopo_synth_options *opt, iopo_synth
     static const int SEQS[4] = {1, 2, 4, 2};
     for (int f = 0; f < 4; f++)
         if (!write_text(dir, TRAIN_FILE[f], &out[f], err, errlen)) goto done;
-    for (int s = 0; s < EV_COUNT; s++)
-        if ((g->nheld || !(s == EV_IFS_HELD || s == EV_IFM_HELD)) &&
-            !write_text(dir, EV_FILE[s], &out[4 + s], err, errlen))
+    for (int s = 0; s < EV_COUNT; s++) {
+        if (g->nheld || !(s == EV_IFS_HELD || s == EV_IFM_HELD)) {
+            if (!write_text(dir, EV_FILE[s], &out[4 + s], err, errlen)) goto done;
+            continue;
+        }
+        /* an earlier run's held-out files would contradict this manifest */
+        char path[4096];
+        snprintf(path, sizeof path, "%s/%s", dir, EV_FILE[s]);
+        if (unlink(path) != 0 && errno != ENOENT) {
+            snprintf(err, errlen, "%s: cannot remove the earlier run's file: %s", path, strerror(errno));
             goto done;
+        }
+    }
     if (!write_text(dir, "eval.jsonl", &out[4 + EV_COUNT], err, errlen) ||
         !write_text(dir, "eval_responses.jsonl", &out[5 + EV_COUNT], err, errlen))
         goto done;
