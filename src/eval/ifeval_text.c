@@ -286,8 +286,9 @@ size_t ifv_count_words(const char *s, size_t n) {
 /* ---- sentences ----
  * A sentence ends at a run of '.', '?', '!' that is followed, after closing quotes, brackets or asterisks, by
  * whitespace. A run with '?' or '!' always ends one. A single '.' does not after a title (Mr., Dr., ...) or an
- * initial (one letter), and after another known abbreviation (e.g., etc., U.S.), a number or an ellipsis ("..") only
- * when the next word starts with a capital letter: punkt's abbreviation and orthographic heuristics, reduced to rules.
+ * initial (one letter); after a number only when the next word starts with a capital letter; after another known
+ * abbreviation (e.g., etc., U.S.) or an ellipsis ("..") only when the next word is a capitalized frequent sentence
+ * starter (The, It, However, ...): punkt's abbreviation, orthographic and sentence-starter heuristics, as rules.
  * Newlines alone end nothing (as in punkt). The text's last sentence needs no end mark. */
 static const char *const TITLES[] = {"mr",  "mrs", "ms",  "dr",  "prof", "st",   "sr",   "jr",    "rev",  "gen",
                                      "gov", "sen", "rep", "capt", "lt",  "col",  "sgt",  "mt",    "ft",   "messrs",
@@ -296,6 +297,14 @@ static const char *const ABBREVIATIONS[] = {"etc",  "vs",  "inc", "ltd",  "co", 
                                             "aug",  "sept", "sep", "oct",  "nov",  "dec",  "approx", "nos", "fig",
                                             "figs", "vol", "vols", "pp",   "ca",   "cf",   "al",   "dept", "univ",
                                             "assn", "bros", "esp", "govt", "min",  "max",  "ibid", "viz",  "incl"};
+
+/* Words that often start a sentence (punkt's English model keeps such a list, learned from its corpus). */
+static const char *const STARTERS[] = {
+    "the",  "a",    "an",  "this", "that", "these", "those",   "it",    "its",  "he",    "she",   "they",
+    "we",   "i",    "you", "there", "here", "but",  "however", "and",   "so",   "then",  "if",    "when",
+    "while", "after", "before", "in", "on",  "at",   "for",     "as",    "my",   "our",   "his",   "her",
+    "their", "what", "why", "how",  "who",  "yes",  "no",      "also",  "now",  "today", "one",   "first",
+    "finally", "thus", "although", "because", "since", "meanwhile", "instead", "still", "yet", "many", "some", "all"};
 
 static bool closer(uint32_t c) {
     return c == '"' || c == '\'' || c == ')' || c == ']' || c == '}' || c == '*' || c == 0x201D || c == 0x2019 ||
@@ -343,12 +352,25 @@ static tok_kind classify_token(const char *s, size_t a, size_t b) {
     return TOK_WORD;
 }
 
-/* Whether the word starting at s[i] (after opening punctuation) starts with an uppercase letter. */
-static bool next_starts_upper(const char *s, size_t n, size_t i) {
+/* Whether the word starting at s[i] (after opening punctuation) starts with an uppercase letter; *starter: it is
+ * also one of STARTERS. */
+static bool next_starts_upper(const char *s, size_t n, size_t i, bool *starter) {
+    *starter = false;
     while (i < n) {
+        size_t at = i;
         uint32_t c = ifv_decode(s, n, &i);
         if (opener(c)) continue;
-        return ifv_lower(c) != c;
+        if (ifv_lower(c) == c) return false;
+        char w[16];
+        size_t len = 0;
+        for (size_t k = at; k < n && len + 1 < sizeof w;) {
+            uint32_t d = ifv_lower(ifv_decode(s, n, &k));
+            if (d >= 0x80 || !ifv_is_word(d)) break;
+            w[len++] = (char)d;
+        }
+        w[len] = 0;
+        *starter = in_list(STARTERS, sizeof STARTERS / sizeof STARTERS[0], w);
+        return true;
     }
     return false;
 }
@@ -394,13 +416,14 @@ size_t ifv_count_sentences(const char *s, size_t n) {
         if (next >= n) break; /* the last sentence, counted below */
         bool ends = true;
         if (strong == 0) {
-            bool upper = next_starts_upper(s, n, next);
+            bool starter, upper = next_starts_upper(s, n, next, &starter);
             if (periods > 1) {
-                ends = upper;
+                ends = starter;
             } else {
                 tok_kind kind = classify_token(s, tok, at);
                 if (kind == TOK_TITLE || kind == TOK_INITIAL) ends = false;
-                else if (kind == TOK_ABBREV || kind == TOK_NUMBER) ends = upper;
+                else if (kind == TOK_ABBREV) ends = starter;
+                else if (kind == TOK_NUMBER) ends = upper;
             }
         }
         if (ends) {
