@@ -384,11 +384,11 @@ static int build_quad(gen *g, int index, quad *q) {
                      follows_all(g, &q->x2, q->y1) == 0 && follows_all(g, &q->x1, q->r1) == 0 &&
                      follows_all(g, &q->x2, q->r2) == 0 && kwargs_valid(g, &q->x1) && kwargs_valid(g, &q->x2);
         }
-        if (g->failed) return -1;
-        if (rc == 1) return 1;
-        g->rejected++;
+        if (rc == 1 && !g->failed) return 1;
         instr_free(&q->x1);
         instr_free(&q->x2);
+        if (g->failed) return -1;
+        g->rejected++;
     }
     snprintf(g->err, sizeof g->err,
              "training item %d: no verified quadruple in %d attempts (%d constraint types left for training: too "
@@ -432,10 +432,10 @@ static int build_eval(gen *g, int split, int index, const pset *seen, instr *x, 
             if (!pset_has(seen, x->prompt)) rc = solve(g, &base, x, -1, y);
             if (rc == 1) rc = follows_all(g, x, y) == 1 && kwargs_valid(g, x);
         }
-        if (g->failed) return -1;
-        if (rc == 1) return 1;
-        g->rejected++;
+        if (rc == 1 && !g->failed) return 1;
         instr_free(x);
+        if (g->failed) return -1;
+        g->rejected++;
     }
     snprintf(g->err, sizeof g->err, "%s item %d: no verified instruction in %d attempts", EV_FILE[split], index,
              MAX_ATTEMPTS);
