@@ -180,6 +180,7 @@ static void check_dir(const char *dir, int train, int eval, int maxc) {
                        "human") &&
                   same(str(cJSON_GetObjectItemCaseSensitive(q, "chosen"), "from"), "gpt"),
               "%s: not the IOPO release layout", w);
+        CHECK(x1 && x2 && !same(x1, x2), "%s: x1 and x2 read the same", w);
         bool held = expect(w, x1, i1, k1, y1, true);
         held |= expect(w, x2, i2, k2, y2, true);
         expect(w, x2, i2, k2, y1, false);
