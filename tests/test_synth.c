@@ -317,6 +317,19 @@ static void check_manifest(const char *dir, const iopo_synth_options *o) {
            bi = file_num(files, "iopo.jsonl", "response_bytes_scored"),
            b4 = file_num(files, "dpo4.jsonl", "response_bytes_scored");
     CHECK(bs > 0 && bi == 2 * bs && b4 == bi, "manifest: IOPO and DPO4 score the same response bytes, twice SFT's");
+    /* corpus.txt: the SFT records' prompts and responses, each followed by one newline (a record by two) */
+    double bp = 0;
+    int n;
+    cJSON **sft = load_jsonl(dir, "sft.jsonl", &n);
+    for (int i = 0; sft && i < n; i++) bp += (double)strlen(msg_text(sft[i], 0)) + 3;
+    if (sft) free_lines(sft, n);
+    char cpath[1024];
+    snprintf(cpath, sizeof cpath, "%s/corpus.txt", dir);
+    size_t clen = 0;
+    char *corpus = iopo_read_file(cpath, &clen, err, sizeof err);
+    CHECK(corpus && (double)clen == bp + bs && file_num(files, "corpus.txt", "bytes") == (double)clen,
+          "corpus.txt: %zu bytes, want the SFT texts' %g", clen, bp + bs);
+    free(corpus);
     cJSON_Delete(m);
 }
 
@@ -373,7 +386,7 @@ int main(int argc, char **argv) {
     static const char *const NAMES[] = {"sft.jsonl", "dpo.jsonl", "iopo.jsonl", "dpo4.jsonl", "eval.jsonl",
                                         "eval_ifs_in_domain.jsonl", "eval_ifs_held_out.jsonl",
                                         "eval_ifm_in_domain.jsonl", "eval_ifm_held_out.jsonl",
-                                        "eval_responses.jsonl", "manifest.json"};
+                                        "eval_responses.jsonl", "corpus.txt", "manifest.json"};
     for (size_t i = 0; i < sizeof NAMES / sizeof NAMES[0]; i++)
         CHECK(same_file(a, b, NAMES[i]), "%s differs between two runs with one seed", NAMES[i]);
     o.seed = 8;

@@ -517,7 +517,9 @@ bool iopo_synth_write(const char *dir, const iopo_synth_options *opt, iopo_synth
     quad *q = malloc(sizeof *q);
     instr *x = malloc(sizeof *x);
     char *y = malloc(SY_TEXT);
-    text out[4 + EV_COUNT + 2] = {{0}};   /* sft dpo iopo dpo4, eval splits, eval.jsonl, eval_responses.jsonl */
+    /* sft dpo iopo dpo4, eval splits, eval.jsonl, eval_responses.jsonl, corpus.txt */
+    text out[4 + EV_COUNT + 3] = {{0}};
+    text *corpus = &out[6 + EV_COUNT];
     pset seen = {0};
     bool ok = false;
     if (!g || !q || !x || !y) {
@@ -553,6 +555,11 @@ bool iopo_synth_write(const char *dir, const iopo_synth_options *opt, iopo_synth
             cJSON *d = pair ? dpo_record(&q->x2, q->y2, q->y1) : dpo_record(&q->x1, q->y1, q->y2);
             cJSON_AddStringToObject(d, "edit", q->add ? "add" : "change");
             emit(&out[3], d);
+        }
+        const char *texts[4] = {q->x1.prompt, q->y1, q->x2.prompt, q->y2};
+        for (int t = 0; t < 4; t++) {
+            text_add(corpus, texts[t]);
+            text_add(corpus, t % 2 ? "\n\n" : "\n");
         }
         bytes[0] += l1 + l2;
         bytes[1] += l1 + l2 + (long)strlen(q->r1) + (long)strlen(q->r2);
@@ -627,7 +634,8 @@ bool iopo_synth_write(const char *dir, const iopo_synth_options *opt, iopo_synth
         }
     }
     if (!write_text(dir, "eval.jsonl", &out[4 + EV_COUNT], err, errlen) ||
-        !write_text(dir, "eval_responses.jsonl", &out[5 + EV_COUNT], err, errlen))
+        !write_text(dir, "eval_responses.jsonl", &out[5 + EV_COUNT], err, errlen) ||
+        !write_text(dir, "corpus.txt", corpus, err, errlen))
         goto done;
 
     cJSON *man = cJSON_CreateObject();
@@ -652,6 +660,7 @@ bool iopo_synth_write(const char *dir, const iopo_synth_options *opt, iopo_synth
     }
     count(files, "eval.jsonl", total, -1, 0);
     count(files, "eval_responses.jsonl", total, -1, 0);
+    cJSON_AddNumberToObject(cJSON_AddObjectToObject(files, "corpus.txt"), "bytes", (double)corpus->len);
     cJSON_AddNumberToObject(man, "attempts", (double)g->attempts);
     cJSON_AddNumberToObject(man, "rejected_attempts", (double)g->rejected);
     char *ms = cJSON_Print(man);
