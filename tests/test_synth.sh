@@ -36,7 +36,7 @@ gen --out s1 --seed 5
 gen --out s2 --seed 5
 gen --out s3 --seed 6
 files="sft.jsonl dpo.jsonl iopo.jsonl dpo4.jsonl eval.jsonl eval_ifs_in_domain.jsonl eval_ifs_held_out.jsonl
-  eval_ifm_in_domain.jsonl eval_ifm_held_out.jsonl eval_responses.jsonl manifest.json"
+  eval_ifm_in_domain.jsonl eval_ifm_held_out.jsonl eval_responses.jsonl corpus.txt manifest.json"
 for f in $files; do
   check "cmp -s s1/$f s2/$f" "$f: byte-identical for one seed"
 done

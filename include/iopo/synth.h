@@ -12,8 +12,9 @@
  *   iopo.jsonl   the IOPO release format: conversations [x1, x2], chosen y1, rejected y2
  *   dpo4.jsonl   the control "DPO on the same four sequences": {x1: y1 > y2} and {x2: y2 > y1}
  * and the evaluation files hold IFEval's input format (key, prompt, instruction_id_list, kwargs) with "split"
- * ("in_domain" | "held_out"), "set" ("IF-S" | "IF-M") and "num_constraints". Constraint ids listed as held out never
- * appear in a training file. docs/EVAL.md describes the library, the defaults and the file layout. */
+ * ("in_domain" | "held_out"), "set" ("IF-S" | "IF-M") and "num_constraints"; eval_responses.jsonl holds a reference
+ * response per item and corpus.txt the SFT texts (for a tokenizer). Constraint ids listed as held out never appear in
+ * a training file. docs/EVAL.md describes the library, the defaults and the file layout. */
 #ifndef IOPO_SYNTH_H
 #define IOPO_SYNTH_H
 
