@@ -18,6 +18,7 @@ int cmd_bench(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_merge(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
+int cmd_data(int argc, char **argv);
 
 /* If argv[*i] is `name` (taking the next argument as its value) or `name=value`, stores the value, advances *i past
  * it and returns true. A missing value prints an error and exits with status 2. */

@@ -22,6 +22,7 @@ static const command commands[] = {
     {"bench", cmd_bench, "time ops against the device's measured peak FMA rate and copy bandwidth"},
     {"eval", cmd_eval, "score a model or responses on IFEval, iopo-synth or TRACE (checked in C, offline)"},
     {"merge", cmd_merge, "fold a LoRA adapter into its base model (what peft's merge_and_unload gives)"},
+    {"data", cmd_data, "generate data: `iopo data synth` writes verifiable complex-instruction train/eval sets"},
     {"tokenize", cmd_tokenize, "text to token ids and back with a tokenizer.json or GPT-2 encoder.json"},
 };
 
