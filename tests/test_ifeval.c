@@ -326,6 +326,37 @@ static void test_invalid(void) {
     cJSON_Delete(kw);
 }
 
+/* kwargs as IFEval's input_data.jsonl writes them (records 1000, 1021, 1122, 1129, 1609, 1246, 1012, 1040, 1075) */
+static void test_ifeval_forms(void) {
+    static const struct {
+        const char *id, *kwargs;
+    } F[] = {
+        {"detectable_format:number_highlighted_sections", "{\"num_highlights\": 3}"},
+        {"length_constraints:number_words", "{\"relation\": \"at least\", \"num_words\": 300}"},
+        {"punctuation:no_comma", "{}"},
+        {"detectable_format:multiple_sections", "{\"section_spliter\": \"PARAGRAPH\", \"num_sections\": 2}"},
+        {"keywords:letter_frequency", "{\"let_relation\": \"at least\", \"letter\": \"#\", \"let_frequency\": 4}"},
+        {"keywords:letter_frequency", "{\"let_relation\": \"at least\", \"letter\": \"!\", \"let_frequency\": 6}"},
+        {"length_constraints:nth_paragraph_first_word",
+         "{\"first_word\": \"weekend\", \"num_paragraphs\": 4, \"nth_paragraph\": 1}"},
+        {"detectable_content:postscript", "{\"postscript_marker\": \"P.P.S\"}"},
+        {"combination:repeat_prompt",
+         "{\"prompt_to_repeat\": \"Write an email to my boss telling him that I am quitting. The email must contain a "
+         "title wrapped in double angular brackets, i.e. <<title>>.\"}"},
+        {"change_case:capital_word_frequency", "{\"capital_relation\": \"less than\", \"capital_frequency\": 10}"},
+        {"language:response_language", "{\"language\": \"kn\"}"},
+        {"keywords:existence", "{\"keywords\": [\"correlated\", \"experiencing\"]}"},
+        {"keywords:frequency", "{\"relation\": \"less than\", \"keyword\": \"photography\", \"frequency\": 1}"},
+    };
+    char err[512];
+    for (size_t i = 0; i < sizeof F / sizeof F[0]; i++) {
+        cJSON *kw = cJSON_Parse(F[i].kwargs);
+        CHECK(kw && iopo_ifeval_validate(F[i].id, kw, err, sizeof err), "IFEval's kwargs %s refused: %s", F[i].kwargs,
+              err);
+        cJSON_Delete(kw);
+    }
+}
+
 static void test_text(void) {
     static const struct {
         const char *text;
@@ -472,6 +503,7 @@ int main(void) {
     test_table();
     test_cases();
     test_invalid();
+    test_ifeval_forms();
     test_text();
     test_language();
     test_json();
