@@ -499,7 +499,29 @@ static void test_json(void) {
     free(deep);
 }
 
-int main(void) {
+/* --jsonl: one {"id", "kwargs", "response"} per line on stdin -> "STRICT LOOSE" per line (for ifeval_regex_check.py) */
+static int jsonl(void) {
+    static char line[1 << 20];
+    char err[512];
+    while (fgets(line, sizeof line, stdin)) {
+        cJSON *o = cJSON_Parse(line);
+        const cJSON *id = cJSON_GetObjectItem(o, "id"), *r = cJSON_GetObjectItem(o, "response");
+        if (!cJSON_IsString(id) || !cJSON_IsString(r)) {
+            fprintf(stderr, "test_ifeval --jsonl: a line without \"id\" and \"response\" strings\n");
+            cJSON_Delete(o);
+            return 2;
+        }
+        const cJSON *kw = cJSON_GetObjectItem(o, "kwargs");
+        int s = iopo_ifeval_follows(id->valuestring, kw, "", r->valuestring, false, err, sizeof err);
+        int l = iopo_ifeval_follows(id->valuestring, kw, "", r->valuestring, true, NULL, 0);
+        printf("%d %d\n", s, l);
+        cJSON_Delete(o);
+    }
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    if (argc > 1 && !strcmp(argv[1], "--jsonl")) return jsonl();
     test_table();
     test_cases();
     test_invalid();
