@@ -36,6 +36,7 @@ static const tcase CASES[] = {
     {"keywords:existence", "{\"keywords\": [\"correlated\", \"experiencing\"]}", "Nothing here correlates.", 0, 0},
     {"keywords:existence", "{\"keywords\": [\"correlated\", \"experiencing\"]}", "uncorrelatedness, experiencing", 1,
      1},
+    {"keywords:existence", "{\"keywords\": [\"correlated\", \"experiencing\"]}", "*corre*lated* experiencing", 0, 1},
     /* keywords:frequency: non-overlapping occurrences, case-insensitive, inside words too */
     {"keywords:frequency", "{\"keyword\": \"war\", \"frequency\": 3, \"relation\": \"at least\"}",
      "War, war and warm tea.", 1, 1},
@@ -65,6 +66,8 @@ static const tcase CASES[] = {
      0, 0},
     {"keywords:letter_frequency", "{\"letter\": \"\\u00e9\", \"let_frequency\": 2, \"let_relation\": \"at least\"}",
      "\xc3\x89t\xc3\xa9", 1, 1},
+    {"keywords:letter_frequency", "{\"letter\": \"*\", \"let_frequency\": 1, \"let_relation\": \"less than\"}",
+     "a *b*", 0, 1},
     /* language:response_language */
     {"language:response_language", "{\"language\": \"de\"}", "Das ist ein kleines Haus und wir sind gl\xc3\xbc" "cklich.",
      1, 1},
@@ -147,6 +150,8 @@ static const tcase CASES[] = {
      "Section 1\nfoo\nSection2\nbar", 1, 1},
     {"detectable_format:multiple_sections", "{\"section_spliter\": \"SECTION\", \"num_sections\": 2}",
      "SECTION X\nSECTION Y", 0, 0},
+    {"detectable_format:multiple_sections", "{\"section_spliter\": \"SECTION\", \"num_sections\": 2}",
+     "**SECTION** 1\nfoo\n**SECTION** 2\nbar", 0, 1},
     /* detectable_format:json_format */
     {"detectable_format:json_format", NULL, "```json\n{\"a\": [1, 2.5e3, null, true]}\n```", 1, 1},
     {"detectable_format:json_format", NULL, "{\"a\": 1,}", 0, 0},
@@ -157,6 +162,7 @@ static const tcase CASES[] = {
     {"detectable_format:title", NULL, "<< >>\n<<<>>>", 0, 0},
     {"detectable_format:title", NULL, "<< >> and <<<>>>", 1, 1}, /* greedy: \"<< >> and <<<>>>\" is one title */
     {"detectable_format:title", NULL, "<<a\nb>>", 0, 0},
+    {"detectable_format:title", NULL, "<*<Title>*>", 0, 1},
     /* combination:two_responses */
     {"combination:two_responses", NULL, "Answer one.\n******\nAnswer two.", 1, 1},
     {"combination:two_responses", NULL, "Same\n******\n Same ", 0, 0},
@@ -241,12 +247,10 @@ static void test_cases(void) {
             no |= CASES[k].strict == 0 && CASES[k].loose == 0;
             loose_only |= CASES[k].strict == 0 && CASES[k].loose == 1;
         }
+        /* these two count things within one line that neither a removed line nor a removed '*' can add: no
+         * response fails strict and passes loose */
         bool structural = !strcmp(iopo_ifeval_id(i), "detectable_content:number_placeholders") ||
-                          !strcmp(iopo_ifeval_id(i), "detectable_format:title") ||
-                          !strcmp(iopo_ifeval_id(i), "detectable_format:multiple_sections") ||
-                          !strcmp(iopo_ifeval_id(i), "detectable_format:number_highlighted_sections") ||
-                          !strcmp(iopo_ifeval_id(i), "keywords:existence") ||
-                          !strcmp(iopo_ifeval_id(i), "keywords:letter_frequency");
+                          !strcmp(iopo_ifeval_id(i), "detectable_format:number_highlighted_sections");
         CHECK(covered[i] && yes && no, "%s: needs a case that follows and one that does not", iopo_ifeval_id(i));
         CHECK(structural || loose_only, "%s: needs a case only loose follows", iopo_ifeval_id(i));
     }
