@@ -36,6 +36,7 @@ static const tcase CASES[] = {
     {"keywords:existence", "{\"keywords\": [\"correlated\", \"experiencing\"]}", "Nothing here correlates.", 0, 0},
     {"keywords:existence", "{\"keywords\": [\"correlated\", \"experiencing\"]}", "uncorrelatedness, experiencing", 1,
      1},
+    {"keywords:existence", "{\"keywords\": [\"correlated\", \"experiencing\"]}", "*corre*lated* experiencing", 0, 1},
     /* keywords:frequency: non-overlapping occurrences, case-insensitive, inside words too */
     {"keywords:frequency", "{\"keyword\": \"war\", \"frequency\": 3, \"relation\": \"at least\"}",
      "War, war and warm tea.", 1, 1},
@@ -65,6 +66,8 @@ static const tcase CASES[] = {
      0, 0},
     {"keywords:letter_frequency", "{\"letter\": \"\\u00e9\", \"let_frequency\": 2, \"let_relation\": \"at least\"}",
      "\xc3\x89t\xc3\xa9", 1, 1},
+    {"keywords:letter_frequency", "{\"letter\": \"*\", \"let_frequency\": 1, \"let_relation\": \"less than\"}",
+     "a *b*", 0, 1},
     /* language:response_language */
     {"language:response_language", "{\"language\": \"de\"}", "Das ist ein kleines Haus und wir sind gl\xc3\xbc" "cklich.",
      1, 1},
@@ -147,6 +150,8 @@ static const tcase CASES[] = {
      "Section 1\nfoo\nSection2\nbar", 1, 1},
     {"detectable_format:multiple_sections", "{\"section_spliter\": \"SECTION\", \"num_sections\": 2}",
      "SECTION X\nSECTION Y", 0, 0},
+    {"detectable_format:multiple_sections", "{\"section_spliter\": \"SECTION\", \"num_sections\": 2}",
+     "**SECTION** 1\nfoo\n**SECTION** 2\nbar", 0, 1},
     /* detectable_format:json_format */
     {"detectable_format:json_format", NULL, "```json\n{\"a\": [1, 2.5e3, null, true]}\n```", 1, 1},
     {"detectable_format:json_format", NULL, "{\"a\": 1,}", 0, 0},
@@ -157,6 +162,7 @@ static const tcase CASES[] = {
     {"detectable_format:title", NULL, "<< >>\n<<<>>>", 0, 0},
     {"detectable_format:title", NULL, "<< >> and <<<>>>", 1, 1}, /* greedy: \"<< >> and <<<>>>\" is one title */
     {"detectable_format:title", NULL, "<<a\nb>>", 0, 0},
+    {"detectable_format:title", NULL, "<*<Title>*>", 0, 1},
     /* combination:two_responses */
     {"combination:two_responses", NULL, "Answer one.\n******\nAnswer two.", 1, 1},
     {"combination:two_responses", NULL, "Same\n******\n Same ", 0, 0},
@@ -241,12 +247,10 @@ static void test_cases(void) {
             no |= CASES[k].strict == 0 && CASES[k].loose == 0;
             loose_only |= CASES[k].strict == 0 && CASES[k].loose == 1;
         }
+        /* these two count things within one line that neither a removed line nor a removed '*' can add: no
+         * response fails strict and passes loose */
         bool structural = !strcmp(iopo_ifeval_id(i), "detectable_content:number_placeholders") ||
-                          !strcmp(iopo_ifeval_id(i), "detectable_format:title") ||
-                          !strcmp(iopo_ifeval_id(i), "detectable_format:multiple_sections") ||
-                          !strcmp(iopo_ifeval_id(i), "detectable_format:number_highlighted_sections") ||
-                          !strcmp(iopo_ifeval_id(i), "keywords:existence") ||
-                          !strcmp(iopo_ifeval_id(i), "keywords:letter_frequency");
+                          !strcmp(iopo_ifeval_id(i), "detectable_format:number_highlighted_sections");
         CHECK(covered[i] && yes && no, "%s: needs a case that follows and one that does not", iopo_ifeval_id(i));
         CHECK(structural || loose_only, "%s: needs a case only loose follows", iopo_ifeval_id(i));
     }
@@ -324,6 +328,37 @@ static void test_invalid(void) {
               strstr(err, "missing key \"num_highlights\""),
           "a null required key is missing: '%s'", err);
     cJSON_Delete(kw);
+}
+
+/* kwargs as IFEval's input_data.jsonl writes them (records 1000, 1021, 1122, 1129, 1609, 1246, 1012, 1040, 1075) */
+static void test_ifeval_forms(void) {
+    static const struct {
+        const char *id, *kwargs;
+    } F[] = {
+        {"detectable_format:number_highlighted_sections", "{\"num_highlights\": 3}"},
+        {"length_constraints:number_words", "{\"relation\": \"at least\", \"num_words\": 300}"},
+        {"punctuation:no_comma", "{}"},
+        {"detectable_format:multiple_sections", "{\"section_spliter\": \"PARAGRAPH\", \"num_sections\": 2}"},
+        {"keywords:letter_frequency", "{\"let_relation\": \"at least\", \"letter\": \"#\", \"let_frequency\": 4}"},
+        {"keywords:letter_frequency", "{\"let_relation\": \"at least\", \"letter\": \"!\", \"let_frequency\": 6}"},
+        {"length_constraints:nth_paragraph_first_word",
+         "{\"first_word\": \"weekend\", \"num_paragraphs\": 4, \"nth_paragraph\": 1}"},
+        {"detectable_content:postscript", "{\"postscript_marker\": \"P.P.S\"}"},
+        {"combination:repeat_prompt",
+         "{\"prompt_to_repeat\": \"Write an email to my boss telling him that I am quitting. The email must contain a "
+         "title wrapped in double angular brackets, i.e. <<title>>.\"}"},
+        {"change_case:capital_word_frequency", "{\"capital_relation\": \"less than\", \"capital_frequency\": 10}"},
+        {"language:response_language", "{\"language\": \"kn\"}"},
+        {"keywords:existence", "{\"keywords\": [\"correlated\", \"experiencing\"]}"},
+        {"keywords:frequency", "{\"relation\": \"less than\", \"keyword\": \"photography\", \"frequency\": 1}"},
+    };
+    char err[512];
+    for (size_t i = 0; i < sizeof F / sizeof F[0]; i++) {
+        cJSON *kw = cJSON_Parse(F[i].kwargs);
+        CHECK(kw && iopo_ifeval_validate(F[i].id, kw, err, sizeof err), "IFEval's kwargs %s refused: %s", F[i].kwargs,
+              err);
+        cJSON_Delete(kw);
+    }
 }
 
 static void test_text(void) {
@@ -468,10 +503,33 @@ static void test_json(void) {
     free(deep);
 }
 
-int main(void) {
+/* --jsonl: one {"id", "kwargs", "response"} per line on stdin -> "STRICT LOOSE" per line (for ifeval_regex_check.py) */
+static int jsonl(void) {
+    static char line[1 << 20];
+    char err[512];
+    while (fgets(line, sizeof line, stdin)) {
+        cJSON *o = cJSON_Parse(line);
+        const cJSON *id = cJSON_GetObjectItem(o, "id"), *r = cJSON_GetObjectItem(o, "response");
+        if (!cJSON_IsString(id) || !cJSON_IsString(r)) {
+            fprintf(stderr, "test_ifeval --jsonl: a line without \"id\" and \"response\" strings\n");
+            cJSON_Delete(o);
+            return 2;
+        }
+        const cJSON *kw = cJSON_GetObjectItem(o, "kwargs");
+        int s = iopo_ifeval_follows(id->valuestring, kw, "", r->valuestring, false, err, sizeof err);
+        int l = iopo_ifeval_follows(id->valuestring, kw, "", r->valuestring, true, NULL, 0);
+        printf("%d %d\n", s, l);
+        cJSON_Delete(o);
+    }
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    if (argc > 1 && !strcmp(argv[1], "--jsonl")) return jsonl();
     test_table();
     test_cases();
     test_invalid();
+    test_ifeval_forms();
     test_text();
     test_language();
     test_json();

@@ -63,7 +63,8 @@ typedef struct {
 static const lang_words LATIN[] = {
     {"en", " the and of to in is that it for was on are with as be this have not but they you at by from or an his "
            "her which we were has had their there been would will can all if more one so what about who do my your "
-           "our its also into than them these some such i me he she very when how "},
+           "our its also into than them these some such i me he she very when how a up out just only each any then where "
+           "after over both other new does did because while should could may must every many much those being "},
     {"es", " el la los las de del que y en un una es por para con no se su sus al lo como más pero muy este esta son "
            "está también ya hay ser tiene entre cuando todo sobre sin porque hasta donde a mi yo nos "},
     {"pt", " o a os as de do da dos das que e em um uma é para com não se por mais como mas foi ao na no nas nos seu "

@@ -108,7 +108,7 @@ static bool alnum_nonascii(uint32_t c) {
     if (c < 0x900) return c >= 0x750;
     if (c < 0xE00) {
         unsigned o = c & 0x7F;
-        return !(o == 0x64 || o == 0x65 || (c == 0x970) || (c >= 0xDF4 && c <= 0xDF4));
+        return o != 0x64 && o != 0x65 && c != 0x970 && c != 0xDF4; /* dandas, abbreviation signs */
     }
     if (c < 0xE80) return (c >= 0xE01 && c <= 0xE33) || (c >= 0xE40 && c <= 0xE46) || (c >= 0xE50 && c <= 0xE59);
     if (c < 0x1000) return c < 0xF00 || (c >= 0xF20 && c <= 0xF33) || (c >= 0xF40 && c <= 0xF6C) || c == 0xF00;

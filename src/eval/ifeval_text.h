@@ -32,7 +32,7 @@ bool ifv_is_lower_text(const char *s, size_t n);
 /* str.strip(): *s and *n narrowed to drop leading and trailing whitespace. */
 void ifv_strip(const char **s, size_t *n);
 
-/* The lowercased code points of s (malloc'd, *count of them; never NULL-and-success: NULL only when out of memory). */
+/* The lowercased code points of s, *count of them, in a malloc'd array (NULL only when out of memory). */
 uint32_t *ifv_lower_codepoints(const char *s, size_t n, size_t *count);
 
 /* IFEval's count_words: runs of \w characters (nltk's RegexpTokenizer(r"\w+")). */
