@@ -68,6 +68,16 @@ for line in open('s1/eval.jsonl'):
     assert r['split'] in ('in_domain', 'held_out') and r['set'] in ('IF-S', 'IF-M')
 \"" "eval.jsonl is IFEval's input format with split fields"
 
+# iopo eval scores the reference answers: every one follows its instructions, strict, in every split.
+"$iopo" eval --benchmark iopo-synth --data s1/eval.jsonl --responses s1/eval_responses.jsonl --out eval_ref.json \
+  >eval_ref.txt 2>&1 || fail "iopo eval on the reference answers: $(tail -2 eval_ref.txt)"
+check "/usr/bin/python3 -c \"
+import json
+r = json.load(open('eval_ref.json'))
+assert r['overall']['prompt_level_strict'] == 1 and len(r['splits']) == 2
+assert all(r['splits'][s][k]['prompt_level_strict'] == 1 for s in r['splits'] for k in ('if_s', 'if_m'))
+\"" "iopo eval: the reference answers score 100% strict in both splits"
+
 # iopo train reads every training file as written.
 "$iopo" init --arch gpt2 --layers 1 --heads 2 --dim 32 --ctx 512 --tokenizer "$src/assets/demo/tokenizer.json" \
   --seed 1 --out init >/dev/null 2>&1 || fail "init"
