@@ -46,13 +46,12 @@ log "data: $(tr -d '\n' <"$work/tune/manifest.json" | head -c 300)"
 
 # 2. Base SFT from scratch.
 if [ ! -d "$work/base/final" ]; then
+  rm -rf "$work/init"
   "$iopo" init --arch llama --layers 4 --heads 4 --kv-heads 2 --dim 128 --ffn 352 --ctx 256 \
-    --tokenizer "$work/tokenizer.json" --seed 1 --out "$work/init" --overwrite >&2 2>/dev/null ||
-    "$iopo" init --arch llama --layers 4 --heads 4 --kv-heads 2 --dim 128 --ffn 352 --ctx 256 \
-      --tokenizer "$work/tokenizer.json" --seed 1 --out "$work/init" >&2
+    --tokenizer "$work/tokenizer.json" --seed 1 --out "$work/init" >&2
   "$iopo" train --model "$work/init" --data "$work/base_pool/sft.jsonl" --objective sft --steps "$base_steps" \
     --batch-size 16 --seq-len 256 --lr 2e-3 --warmup-ratio 0.05 --schedule cosine --seed 1 --log-every 25 \
-    --save-every 100000 --device "$device" --out "$work/base" --overwrite >"$work/base.log" 2>&1 ||
+    --save-every 0 --device "$device" --out "$work/base" --overwrite >"$work/base.log" 2>&1 ||
     { tail -5 "$work/base.log" >&2; exit 1; }
 fi
 log "base: $(grep -o 'step [0-9]*/[0-9]*  loss [0-9.]*' "$work/base.log" | tail -1)"
@@ -84,7 +83,7 @@ run() {   # run METHOD LR SEED
   if [ ! -d "$dir/final" ]; then
     # shellcheck disable=SC2046
     "$iopo" train --model "$work/base/final" $(method_args "$1") --steps "$steps" --seq-len 256 --lr "$2" \
-      --warmup-ratio 0.1 --schedule cosine --beta 0.1 --seed "$3" --log-every 5 --save-every 100000 \
+      --warmup-ratio 0.1 --schedule cosine --beta 0.1 --seed "$3" --log-every 5 --save-every 0 \
       --device "$device" --out "$dir" --overwrite >"$dir.log" 2>&1 || { tail -5 "$dir.log" >&2; exit 1; }
   fi
   evaluate "$dir/final" "$work/dev/eval.jsonl" "$work/evals/$name.dev.json"
@@ -145,7 +144,7 @@ for m in sft dpo dpo4 iopo; do
   runs+=("$work/runs/$m.lr$lr.s$first_seed")
   labels+=("$m")
 done
-"$iopo" plot "${runs[@]}" --labels "$(IFS=,; echo "${labels[*]}")" --metrics loss,rewards/accuracies,rewards/margins \
+"$iopo" plot "${runs[@]}" --labels "$(IFS=,; echo "${labels[*]}")" \
   --title "From the SFT model: SFT, DPO, DPO4, IOPO (seed $first_seed, each at its learning rate)" \
   --out "$work/curves.svg" >&2
 log "done: $work/table.md, $work/results.json, $work/curves.svg"
