@@ -324,6 +324,72 @@ static void split_softmax_ce(check_ctx *cc) {
     free(logits), free(dloss), free(targets), free(mask);
 }
 
+/* ---- LayerNorm / RMSNorm, forward then backward, over (N,C) activations ------------------------------------------ */
+
+typedef struct norm_out {
+    float *out, *mean, *rstd, *dinp, *dw, *db;
+} norm_out;
+
+static norm_out norm_run(split_run *r, bool rms, const float *x, const float *w, const float *b, const float *dout,
+                         const float *g0, int N, int C) {
+    int64_t shp[2] = {N, C};
+    iopo_tensor *xt = check_tensor(r->ctx, IOPO_F32, x, 2, shp), *dy = check_tensor(r->ctx, IOPO_F32, dout, 2, shp);
+    iopo_tensor *out = check_tensor(r->ctx, IOPO_F32, NULL, 2, shp), *di = check_tensor(r->ctx, IOPO_F32, g0, 2, shp);
+    iopo_tensor *wt = check_tensor1(r->ctx, IOPO_F32, w, C), *bt = check_tensor1(r->ctx, IOPO_F32, b, C);
+    iopo_tensor *dw = check_tensor1(r->ctx, IOPO_F32, g0, C), *db = check_tensor1(r->ctx, IOPO_F32, g0 + C, C);
+    iopo_tensor *mean = check_tensor1(r->ctx, IOPO_F32, NULL, N), *rstd = check_tensor1(r->ctx, IOPO_F32, NULL, N);
+    iopo_tensor_zero(mean);
+    run_begin(r);
+    if (rms) {
+        iopo_rmsnorm_forward(r->ctx, out, rstd, xt, wt, N, C, 1e-5f);
+        iopo_rmsnorm_backward(r->ctx, di, dw, dy, xt, wt, rstd, N, C);
+    } else {
+        iopo_layernorm_forward(r->ctx, out, mean, rstd, xt, wt, bt, N, C, 1e-5f);
+        iopo_layernorm_backward(r->ctx, di, dw, db, dy, xt, wt, mean, rstd, N, C);
+    }
+    run_end(r);
+    norm_out o = {check_download(out), check_download(mean), check_download(rstd), check_download(di),
+                  check_download(dw), check_download(db)};
+    iopo_tensor *all[] = {xt, dy, out, di, wt, bt, dw, db, mean, rstd};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) iopo_tensor_free(all[i]);
+    return o;
+}
+
+static void norm_out_free(norm_out *o) {
+    free(o->out), free(o->mean), free(o->rstd), free(o->dinp), free(o->dw), free(o->db);
+}
+
+/* C odd: the blocks start at unaligned elements of both the (N,C) and the (N) operands (non-zero shifts). */
+static void split_norm(check_ctx *cc, bool rms) {
+    const int N = 700, C = 67;
+    size_t nc = (size_t)N * C;
+    float *x = check_randn(cc, nc, 1.0f), *dout = check_randn(cc, nc, 1.0f), *g0 = check_randn(cc, nc, 1.0f);
+    float *w = check_randn(cc, (size_t)C, 1.0f), *b = check_randn(cc, (size_t)C, 1.0f);
+    for (size_t i = 0; i < nc; i++) x[i] += 0.5f;   // LayerNorm's mean away from 0
+    split_run ref = {cc->cpu, 0, 0}, whole = {cc->dev, 0, 0}, split = {cc->dev, 16 << 10, 0};
+    norm_out r = norm_run(&ref, rms, x, w, b, dout, g0, N, C);
+    norm_out wo = norm_run(&whole, rms, x, w, b, dout, g0, N, C);
+    norm_out so = norm_run(&split, rms, x, w, b, dout, g0, N, C);
+    const char *fwd = rms ? "rmsnorm_fwd" : "layernorm_fwd", *bwd = rms ? "rmsnorm_bwd" : "layernorm_bwd";
+    const char *shape = "N700 C67 limit 16K";
+    split_rows(cc, fwd, shape, "out", &whole, &split, wo.out, so.out, r.out, nc, 1e-5, 1e-5, true, true);
+    if (!rms) split_rows(cc, fwd, shape, "mean", &whole, &split, wo.mean, so.mean, r.mean, N, 1e-6, 1e-6, true, false);
+    split_rows(cc, fwd, shape, "rstd", &whole, &split, wo.rstd, so.rstd, r.rstd, N, 0, 1e-5, true, false);
+    split_rows(cc, bwd, shape, "dinp +=", &whole, &split, wo.dinp, so.dinp, r.dinp, nc, 2e-5, 2e-5, true, false);
+    // The column sums add per block of rows (a fixed order, not the unsplit one): close, not identical. Sums of 700
+    // terms of size ~1: the float rounding grows like their square root.
+    split_rows(cc, bwd, shape, "dw +=", &whole, &split, wo.dw, so.dw, r.dw, (size_t)C, 1e-4, 1e-5, false, false);
+    if (!rms)
+        split_rows(cc, bwd, shape, "db +=", &whole, &split, wo.db, so.db, r.db, (size_t)C, 1e-4, 1e-5, false, false);
+    norm_out again = norm_run(&split, rms, x, w, b, dout, g0, N, C);
+    check_identical(cc, bwd, shape, "split dw run twice", so.dw, again.dw, (size_t)C * sizeof(float));
+    norm_out_free(&again);
+    norm_out_free(&r);
+    norm_out_free(&wo);
+    norm_out_free(&so);
+    free(x), free(dout), free(g0), free(w), free(b);
+}
+
 void check_split(check_ctx *cc) {
     if (!cc->dev) {
         check_row(cc, "split", "-", "no device: nothing splits on the CPU", 0, 0, true);
@@ -336,4 +402,6 @@ void check_split(check_ctx *cc) {
     split_embedding(cc, IOPO_F16);
     split_matmul(cc);
     split_softmax_ce(cc);
+    split_norm(cc, false);
+    split_norm(cc, true);
 }
