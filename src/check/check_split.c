@@ -390,6 +390,54 @@ static void split_norm(check_ctx *cc, bool rms) {
     free(x), free(dout), free(g0), free(w), free(b);
 }
 
+/* ---- RoPE on packed qkv rows: forward out of place and in place, backward -------------------------------------- */
+
+typedef struct rope_out {
+    float *out, *inplace, *dinp;
+} rope_out;
+
+static rope_out rope_run(split_run *r, const float *x, const float *dout, const float *g0, const int32_t *pos,
+                         const float *cs, const float *sn, int B, int T, int NH, int NKV, int hd, int npos) {
+    int64_t shp[3] = {B, T, (int64_t)(NH + 2 * NKV) * hd}, shp_bt[2] = {B, T}, shp_tab[2] = {npos, hd / 2};
+    iopo_tensor *xt = check_tensor(r->ctx, IOPO_F32, x, 3, shp), *ip = check_tensor(r->ctx, IOPO_F32, x, 3, shp);
+    iopo_tensor *out = check_tensor(r->ctx, IOPO_F32, NULL, 3, shp), *dy = check_tensor(r->ctx, IOPO_F32, dout, 3, shp);
+    iopo_tensor *di = check_tensor(r->ctx, IOPO_F32, g0, 3, shp), *pt = check_tensor(r->ctx, IOPO_I32, pos, 2, shp_bt);
+    iopo_tensor *ct = check_tensor(r->ctx, IOPO_F32, cs, 2, shp_tab);
+    iopo_tensor *st = check_tensor(r->ctx, IOPO_F32, sn, 2, shp_tab);
+    run_begin(r);
+    iopo_rope_forward(r->ctx, out, xt, ct, st, pt, B, T, NH, NKV, hd, npos);
+    iopo_rope_forward(r->ctx, ip, ip, ct, st, pt, B, T, NH, NKV, hd, npos);
+    iopo_rope_backward(r->ctx, di, dy, ct, st, pt, B, T, NH, NKV, hd, npos);
+    run_end(r);
+    rope_out o = {check_download(out), check_download(ip), check_download(di)};
+    iopo_tensor *all[] = {xt, ip, out, dy, di, pt, ct, st};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) iopo_tensor_free(all[i]);
+    return o;
+}
+
+/* Rows of (3+2)*6 = 30 values (120 bytes): blocks of an odd number of tokens start off the 16-byte alignment. */
+static void split_rope(check_ctx *cc) {
+    const int B = 3, T = 50, NH = 3, NKV = 1, hd = 6, npos = 64;
+    size_t n = (size_t)B * T * (NH + 2 * NKV) * hd, nt = (size_t)npos * (hd / 2);
+    float *x = check_randn(cc, n, 1.0f), *dout = check_randn(cc, n, 1.0f), *g0 = check_randn(cc, n, 1.0f);
+    int32_t *pos = check_randi(cc, (size_t)B * T, -3, npos + 3);   // a few out of range: clamped on both backends
+    float *cs = malloc(nt * sizeof *cs), *sn = malloc(nt * sizeof *sn);
+    iopo_rope_config cfg = {10000.0f, IOPO_ROPE_DEFAULT, 1.0f, 1.0f, 1.0f, 0};
+    iopo_rope_tables(&cfg, hd, npos, cs, sn);
+    split_run ref = {cc->cpu, 0, 0}, whole = {cc->dev, 0, 0}, split = {cc->dev, 2 << 10, 0};
+    rope_out r = rope_run(&ref, x, dout, g0, pos, cs, sn, B, T, NH, NKV, hd, npos);
+    rope_out w = rope_run(&whole, x, dout, g0, pos, cs, sn, B, T, NH, NKV, hd, npos);
+    rope_out s = rope_run(&split, x, dout, g0, pos, cs, sn, B, T, NH, NKV, hd, npos);
+    const char *shape = "B3 T50 NH3 NKV1 hd6 limit 2K";
+    split_rows(cc, "rope_fwd", shape, "out", &whole, &split, w.out, s.out, r.out, n, 1e-6, 1e-6, true, true);
+    split_rows(cc, "rope_fwd", shape, "in place", &whole, &split, w.inplace, s.inplace, r.inplace, n, 1e-6, 1e-6, true,
+               false);
+    split_rows(cc, "rope_bwd", shape, "dinp +=", &whole, &split, w.dinp, s.dinp, r.dinp, n, 1e-6, 1e-6, true, false);
+    free(r.out), free(r.inplace), free(r.dinp), free(w.out), free(w.inplace), free(w.dinp);
+    free(s.out), free(s.inplace), free(s.dinp);
+    free(x), free(dout), free(g0), free(pos), free(cs), free(sn);
+}
+
 void check_split(check_ctx *cc) {
     if (!cc->dev) {
         check_row(cc, "split", "-", "no device: nothing splits on the CPU", 0, 0, true);
@@ -404,4 +452,5 @@ void check_split(check_ctx *cc) {
     split_softmax_ce(cc);
     split_norm(cc, false);
     split_norm(cc, true);
+    split_rope(cc);
 }
