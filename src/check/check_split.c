@@ -438,6 +438,65 @@ static void split_rope(check_ctx *cc) {
     free(x), free(dout), free(g0), free(pos), free(cs), free(sn);
 }
 
+/* ---- per-head q/k RMSNorm, forward then backward ------------------------------------------------------------ */
+
+typedef struct qk_out {
+    float *out, *rstd, *dinp, *dqw, *dkw;
+} qk_out;
+
+static qk_out qk_run(split_run *r, const float *x, const float *w, const float *dout, const float *g0, int N, int NH,
+                     int NKV, int hd) {
+    int64_t shp[2] = {N, (int64_t)(NH + 2 * NKV) * hd}, shp_r[2] = {N, NH + NKV};
+    iopo_tensor *xt = check_tensor(r->ctx, IOPO_F32, x, 2, shp), *dy = check_tensor(r->ctx, IOPO_F32, dout, 2, shp);
+    iopo_tensor *out = check_tensor(r->ctx, IOPO_F32, NULL, 2, shp), *di = check_tensor(r->ctx, IOPO_F32, g0, 2, shp);
+    iopo_tensor *rstd = check_tensor(r->ctx, IOPO_F32, NULL, 2, shp_r);
+    iopo_tensor *qw = check_tensor1(r->ctx, IOPO_F32, w, hd), *kw = check_tensor1(r->ctx, IOPO_F32, w + hd, hd);
+    iopo_tensor *dqw = check_tensor1(r->ctx, IOPO_F32, g0, hd), *dkw = check_tensor1(r->ctx, IOPO_F32, g0 + hd, hd);
+    run_begin(r);
+    iopo_qk_rmsnorm_forward(r->ctx, out, rstd, xt, qw, kw, N, NH, NKV, hd, 1e-6f);
+    iopo_qk_rmsnorm_backward(r->ctx, di, dqw, dkw, dy, xt, qw, kw, rstd, N, NH, NKV, hd);
+    run_end(r);
+    qk_out o = {check_download(out), check_download(rstd), check_download(di), check_download(dqw),
+                check_download(dkw)};
+    iopo_tensor *all[] = {xt, dy, out, di, rstd, qw, kw, dqw, dkw};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) iopo_tensor_free(all[i]);
+    return o;
+}
+
+static void qk_out_free(qk_out *o) { free(o->out), free(o->rstd), free(o->dinp), free(o->dqw), free(o->dkw); }
+
+/* Tokens of (3+2*2)*6 = 42 values and 5 rstd: blocks of an odd number of tokens start off the alignment in both. */
+static void split_qk_norm(check_ctx *cc) {
+    const int N = 160, NH = 3, NKV = 2, hd = 6;
+    size_t n = (size_t)N * (NH + 2 * NKV) * hd, nr = (size_t)N * (NH + NKV);
+    float *x = check_randn(cc, n, 1.0f), *dout = check_randn(cc, n, 1.0f), *g0 = check_randn(cc, n, 1.0f);
+    float *w = check_randn(cc, 2 * (size_t)hd, 1.0f);
+    split_run ref = {cc->cpu, 0, 0}, whole = {cc->dev, 0, 0}, split = {cc->dev, 2 << 10, 0};
+    qk_out r = qk_run(&ref, x, w, dout, g0, N, NH, NKV, hd);
+    qk_out wo = qk_run(&whole, x, w, dout, g0, N, NH, NKV, hd);
+    qk_out so = qk_run(&split, x, w, dout, g0, N, NH, NKV, hd);
+    const char *shape = "N160 NH3 NKV2 hd6 limit 2K";
+    split_rows(cc, "qk_rmsnorm_fwd", shape, "out", &whole, &split, wo.out, so.out, r.out, n, 1e-5, 1e-5, true, true);
+    split_rows(cc, "qk_rmsnorm_fwd", shape, "rstd", &whole, &split, wo.rstd, so.rstd, r.rstd, nr, 0, 1e-5, true,
+               false);
+    split_rows(cc, "qk_rmsnorm_bwd", shape, "dinp +=", &whole, &split, wo.dinp, so.dinp, r.dinp, n, 2e-5, 2e-5, true,
+               false);
+    // Column sums over 480 (q) and 320 (k) head rows, added per block of tokens: close, not identical.
+    split_rows(cc, "qk_rmsnorm_bwd", shape, "dqw +=", &whole, &split, wo.dqw, so.dqw, r.dqw, (size_t)hd, 1e-4, 1e-5,
+               false, false);
+    split_rows(cc, "qk_rmsnorm_bwd", shape, "dkw +=", &whole, &split, wo.dkw, so.dkw, r.dkw, (size_t)hd, 1e-4, 1e-5,
+               false, false);
+    qk_out again = qk_run(&split, x, w, dout, g0, N, NH, NKV, hd);
+    check_identical(cc, "qk_rmsnorm_bwd", shape, "split dqw run twice", so.dqw, again.dqw,
+                    (size_t)hd * sizeof(float));
+    check_identical(cc, "qk_rmsnorm_bwd", shape, "split dkw run twice", so.dkw, again.dkw, (size_t)hd * sizeof(float));
+    qk_out_free(&again);
+    qk_out_free(&r);
+    qk_out_free(&wo);
+    qk_out_free(&so);
+    free(x), free(dout), free(g0), free(w);
+}
+
 void check_split(check_ctx *cc) {
     if (!cc->dev) {
         check_row(cc, "split", "-", "no device: nothing splits on the CPU", 0, 0, true);
@@ -453,4 +512,5 @@ void check_split(check_ctx *cc) {
     split_norm(cc, false);
     split_norm(cc, true);
     split_rope(cc);
+    split_qk_norm(cc);
 }
