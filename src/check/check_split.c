@@ -207,7 +207,7 @@ static void split_embedding(check_ctx *cc, iopo_dtype wdt) {
 /* ---- matmul: the tied LM head (W (V,C)) and a (K,N) layer with a bias ----------------------------------------- */
 
 typedef struct mm_out {
-    float *out, *dinp, *dw;
+    float *out, *dinp, *dw, *dbias;
 } mm_out;
 
 static mm_out mm_run(split_run *r, const float *inp, const float *w, iopo_dtype wdt, const float *bias,
@@ -222,12 +222,13 @@ static mm_out mm_run(split_run *r, const float *inp, const float *w, iopo_dtype 
     iopo_tensor *d = check_tensor(r->ctx, IOPO_F32, dout, 2, shp_out);
     iopo_tensor *dx = check_tensor(r->ctx, IOPO_F32, dinp0, 2, shp_in);
     iopo_tensor *dw = check_tensor(r->ctx, IOPO_F32, dw0, 2, shp_w);
+    iopo_tensor *db = bias ? check_tensor1(r->ctx, IOPO_F32, dw0, N) : NULL;   // starts non-zero: dbias +=
     run_begin(r);
     iopo_matmul_forward(r->ctx, out, x, wt, b, M, K, N, layout);
-    iopo_matmul_backward(r->ctx, dx, dw, NULL, d, x, wt, M, K, N, layout);
+    iopo_matmul_backward(r->ctx, dx, dw, db, d, x, wt, M, K, N, layout);
     run_end(r);
-    mm_out o = {check_download(out), check_download(dx), check_download(dw)};
-    iopo_tensor *all[] = {x, wt, b, out, d, dx, dw};
+    mm_out o = {check_download(out), check_download(dx), check_download(dw), db ? check_download(db) : NULL};
+    iopo_tensor *all[] = {x, wt, b, out, d, dx, dw, db};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         if (all[i]) iopo_tensor_free(all[i]);
     return o;
@@ -250,8 +251,12 @@ static void mm_case(check_ctx *cc, int M, int K, int N, iopo_wlayout layout, boo
                1e-3 + 1e-5 * sqrt((double)N), 1e-4, dinp_exact, false);
     split_rows(cc, "matmul_bwd", shape, "dw +=", &whole, &split, wo.dw, s.dw, r.dw, nw, 1e-3 + 1e-5 * sqrt((double)M),
                1e-4, dw_exact, false);
+    // dbias sums dout over M, per block of rows when dout splits: close, not identical.
+    if (with_bias)
+        split_rows(cc, "matmul_bwd", shape, "dbias +=", &whole, &split, wo.dbias, s.dbias, r.dbias, (size_t)N,
+                   1e-3 + 1e-5 * sqrt((double)M), 1e-4, false, false);
     free(r.out), free(r.dinp), free(r.dw), free(wo.out), free(wo.dinp), free(wo.dw);
-    free(s.out), free(s.dinp), free(s.dw);
+    free(s.out), free(s.dinp), free(s.dw), free(r.dbias), free(wo.dbias), free(s.dbias);
     free(inp), free(w), free(dout), free(bias), free(dinp0), free(dw0);
 }
 
