@@ -502,6 +502,53 @@ static void split_qk_norm(check_ctx *cc) {
     free(x), free(dout), free(g0), free(w);
 }
 
+/* ---- causal attention, forward then backward, split by sequence ------------------------------------------------ */
+
+typedef struct att_out {
+    float *out, *lse, *dqkv;
+} att_out;
+
+static att_out att_run(split_run *r, const float *qkv, const float *dout, const float *g0, const int32_t *len, int B,
+                       int T, int NH, int NKV, int hd) {
+    int64_t shp_qkv[3] = {B, T, (int64_t)(NH + 2 * NKV) * hd}, shp_o[3] = {B, T, (int64_t)NH * hd};
+    int64_t shp_r[3] = {B, NH, T};
+    iopo_tensor *x = check_tensor(r->ctx, IOPO_F32, qkv, 3, shp_qkv);
+    iopo_tensor *dx = check_tensor(r->ctx, IOPO_F32, g0, 3, shp_qkv);
+    iopo_tensor *out = check_tensor(r->ctx, IOPO_F32, NULL, 3, shp_o);
+    iopo_tensor *dy = check_tensor(r->ctx, IOPO_F32, dout, 3, shp_o);
+    iopo_tensor *lse = check_tensor(r->ctx, IOPO_F32, NULL, 3, shp_r);
+    iopo_tensor *sc = check_tensor(r->ctx, IOPO_F32, NULL, 3, shp_r);
+    iopo_tensor *lt = check_tensor1(r->ctx, IOPO_I32, len, B);
+    run_begin(r);
+    iopo_attention_forward(r->ctx, out, lse, x, lt, B, T, NH, NKV, hd);
+    iopo_attention_backward(r->ctx, dx, sc, dy, x, out, lse, lt, B, T, NH, NKV, hd);
+    run_end(r);
+    att_out o = {check_download(out), check_download(lse), check_download(dx)};
+    iopo_tensor *all[] = {x, dx, out, dy, lse, sc, lt};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) iopo_tensor_free(all[i]);
+    return o;
+}
+
+/* Sequences of 11 tokens of (3+2)*6 = 30 values: 3 per window, blocks starting off the alignment in qkv, out and
+ * lse; lengths empty, full, partial and out of range. */
+static void split_attention(check_ctx *cc) {
+    const int B = 7, T = 11, NH = 3, NKV = 1, hd = 6;
+    const int32_t len[7] = {11, 0, 5, 11, 1, 99, 7};
+    size_t nqkv = (size_t)B * T * (NH + 2 * NKV) * hd, no = (size_t)B * T * NH * hd, nr = (size_t)B * NH * T;
+    float *qkv = check_randn(cc, nqkv, 1.0f), *dout = check_randn(cc, no, 1.0f), *g0 = check_randn(cc, nqkv, 1.0f);
+    split_run ref = {cc->cpu, 0, 0}, whole = {cc->dev, 0, 0}, split = {cc->dev, 4 << 10, 0};
+    att_out r = att_run(&ref, qkv, dout, g0, len, B, T, NH, NKV, hd);
+    att_out w = att_run(&whole, qkv, dout, g0, len, B, T, NH, NKV, hd);
+    att_out s = att_run(&split, qkv, dout, g0, len, B, T, NH, NKV, hd);
+    const char *shape = "B7 T11 NH3 NKV1 hd6 limit 4K";
+    split_rows(cc, "attention_fwd", shape, "out", &whole, &split, w.out, s.out, r.out, no, 1e-5, 1e-5, true, true);
+    split_rows(cc, "attention_fwd", shape, "lse", &whole, &split, w.lse, s.lse, r.lse, nr, 1e-5, 1e-5, true, false);
+    split_rows(cc, "attention_bwd", shape, "dqkv +=", &whole, &split, w.dqkv, s.dqkv, r.dqkv, nqkv, 1e-5, 1e-4, true,
+               false);
+    free(r.out), free(r.lse), free(r.dqkv), free(w.out), free(w.lse), free(w.dqkv), free(s.out), free(s.lse);
+    free(s.dqkv), free(qkv), free(dout), free(g0);
+}
+
 void check_split(check_ctx *cc) {
     if (!cc->dev) {
         check_row(cc, "split", "-", "no device: nothing splits on the CPU", 0, 0, true);
@@ -518,4 +565,5 @@ void check_split(check_ctx *cc) {
     split_norm(cc, true);
     split_rope(cc);
     split_qk_norm(cc);
+    split_attention(cc);
 }
