@@ -549,6 +549,57 @@ static void split_attention(check_ctx *cc) {
     free(s.dqkv), free(qkv), free(dout), free(g0);
 }
 
+/* ---- one KV-cache decoding step: scatter the new rows, attend, add learned positions ------------------------- */
+
+typedef struct dec_out {
+    float *cache, *out, *pos_out;
+} dec_out;
+
+static dec_out dec_run(split_run *r, const float *cache0, const float *rows, const int32_t *pos, const int32_t *len,
+                       const float *table, const float *x0, const int32_t *idx, int B, int Tmax, int NH, int NKV,
+                       int hd, int R, int C) {
+    int W = (NH + 2 * NKV) * hd;
+    int64_t shp_c[3] = {B, Tmax, W}, shp_r[2] = {B, W}, shp_o[2] = {B, (int64_t)NH * hd}, shp_t[2] = {R, C};
+    int64_t shp_x[2] = {B, C};
+    iopo_tensor *cache = check_tensor(r->ctx, IOPO_F32, cache0, 3, shp_c);
+    iopo_tensor *src = check_tensor(r->ctx, IOPO_F32, rows, 2, shp_r);
+    iopo_tensor *pt = check_tensor1(r->ctx, IOPO_I32, pos, B), *lt = check_tensor1(r->ctx, IOPO_I32, len, B);
+    iopo_tensor *out = check_tensor(r->ctx, IOPO_F32, NULL, 2, shp_o);
+    iopo_tensor *tab = check_tensor_as(r->ctx, IOPO_BF16, table, 2, shp_t);
+    iopo_tensor *x = check_tensor(r->ctx, IOPO_F32, x0, 2, shp_x), *it = check_tensor1(r->ctx, IOPO_I32, idx, B);
+    run_begin(r);
+    iopo_scatter_rows(r->ctx, cache, src, pt, B, Tmax, W);
+    iopo_attention_decode(r->ctx, out, cache, lt, B, Tmax, NH, NKV, hd);
+    iopo_gather_rows_add(r->ctx, x, tab, it, B, R, C);
+    run_end(r);
+    dec_out o = {check_download(cache), check_download(out), check_download(x)};
+    iopo_tensor *all[] = {cache, src, pt, lt, out, tab, x, it};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) iopo_tensor_free(all[i]);
+    return o;
+}
+
+/* Sequences of 9 positions of (3+2)*6 = 30 values: 3 per window (blocks off the alignment); a bf16 position table of
+ * 300 rows of 33 in 5 row ranges, indices at the ends of the table and of a range, and outside it. */
+static void split_decode(check_ctx *cc) {
+    const int B = 7, Tmax = 9, NH = 3, NKV = 1, hd = 6, R = 300, C = 33;
+    const int32_t pos[7] = {0, 8, -1, 4, 9, 2, 3}, len[7] = {1, 9, 0, 5, 9, 3, 4};
+    const int32_t idx[7] = {0, 299, 61, 60, -1, 300, 122};
+    size_t nc = (size_t)B * Tmax * (NH + 2 * NKV) * hd, no = (size_t)B * NH * hd, nx = (size_t)B * C;
+    float *cache0 = check_randn(cc, nc, 1.0f), *rows = check_randn(cc, (size_t)B * (NH + 2 * NKV) * hd, 1.0f);
+    float *table = check_randn(cc, (size_t)R * C, 1.0f), *x0 = check_randn(cc, nx, 1.0f);
+    split_run ref = {cc->cpu, 0, 0}, whole = {cc->dev, 0, 0}, split = {cc->dev, 4 << 10, 0};
+    dec_out r = dec_run(&ref, cache0, rows, pos, len, table, x0, idx, B, Tmax, NH, NKV, hd, R, C);
+    dec_out w = dec_run(&whole, cache0, rows, pos, len, table, x0, idx, B, Tmax, NH, NKV, hd, R, C);
+    dec_out s = dec_run(&split, cache0, rows, pos, len, table, x0, idx, B, Tmax, NH, NKV, hd, R, C);
+    const char *shape = "B7 T9 NH3 NKV1 hd6 R300 C33 limit 4K";
+    split_rows(cc, "scatter_rows", shape, "cache", &whole, &split, w.cache, s.cache, r.cache, nc, 0, 0, true, true);
+    split_rows(cc, "attention_decode", shape, "out", &whole, &split, w.out, s.out, r.out, no, 2e-5, 1e-4, true, false);
+    split_rows(cc, "gather_rows_add", shape, "out +=", &whole, &split, w.pos_out, s.pos_out, r.pos_out, nx, 0, 0, true,
+               false);
+    free(r.cache), free(r.out), free(r.pos_out), free(w.cache), free(w.out), free(w.pos_out), free(s.cache);
+    free(s.out), free(s.pos_out), free(cache0), free(rows), free(table), free(x0);
+}
+
 void check_split(check_ctx *cc) {
     if (!cc->dev) {
         check_row(cc, "split", "-", "no device: nothing splits on the CPU", 0, 0, true);
@@ -566,4 +617,5 @@ void check_split(check_ctx *cc) {
     split_rope(cc);
     split_qk_norm(cc);
     split_attention(cc);
+    split_decode(cc);
 }
