@@ -204,6 +204,48 @@ static void split_embedding(check_ctx *cc, iopo_dtype wdt) {
     free(dwte0);
 }
 
+/* The (B,T,C) output and its gradient over the limit too, with learned positions: blocks of positions (forward and
+ * dwte, identical) and of whole sequences (dwpe, which sums over them: close). A small vocabulary, still split. */
+static void split_embedding_rows(check_ctx *cc) {
+    const int B = 3, T = 20, C = 33, V = 50, maxT = 24;
+    size_t nbt = (size_t)B * T, nwte = (size_t)V * C, nwpe = (size_t)maxT * C;
+    int32_t *tok = check_randi(cc, nbt, -2, V + 2);   // a few out of vocabulary
+    float *wte = check_randn(cc, nwte, 1.0f), *wpe = check_randn(cc, nwpe, 1.0f);
+    float *dout = check_randn(cc, nbt * C, 1.0f);
+    float *dwte0 = check_randn(cc, nwte, 1.0f), *dwpe0 = check_randn(cc, nwpe, 1.0f);
+    emb_out o[3];
+    float *dwpe[3];
+    split_run runs[3] = {{cc->cpu, 0, 0}, {cc->dev, 0, 0}, {cc->dev, 4 << 10, 0}};
+    for (int k = 0; k < 3; k++) {
+        split_run *r = &runs[k];
+        int64_t shp_bt[2] = {B, T}, shp_btc[3] = {B, T, C}, shp_wte[2] = {V, C}, shp_wpe[2] = {maxT, C};
+        iopo_tensor *tokens = check_tensor(r->ctx, IOPO_I32, tok, 2, shp_bt);
+        iopo_tensor *w = check_tensor(r->ctx, IOPO_F32, wte, 2, shp_wte);
+        iopo_tensor *p = check_tensor(r->ctx, IOPO_F32, wpe, 2, shp_wpe);
+        iopo_tensor *dw = check_tensor(r->ctx, IOPO_F32, dwte0, 2, shp_wte);
+        iopo_tensor *dp = check_tensor(r->ctx, IOPO_F32, dwpe0, 2, shp_wpe);
+        iopo_tensor *out = check_tensor(r->ctx, IOPO_F32, NULL, 3, shp_btc);
+        iopo_tensor *d = check_tensor(r->ctx, IOPO_F32, dout, 3, shp_btc);
+        run_begin(r);
+        iopo_embedding_forward(r->ctx, out, tokens, w, p, B, T, C, V);
+        iopo_embedding_backward(r->ctx, dw, dp, d, tokens, B, T, C, V);
+        run_end(r);
+        o[k] = (emb_out){check_download(out), check_download(dw)};
+        dwpe[k] = check_download(dp);
+        iopo_tensor *all[] = {tokens, w, p, dw, dp, out, d};
+        for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) iopo_tensor_free(all[i]);
+    }
+    const char *shape = "B3 T20 C33 V50 wpe limit 4K";
+    split_rows(cc, "embedding_fwd", shape, "out", &runs[1], &runs[2], o[1].out, o[2].out, o[0].out, nbt * C, 1e-6, 1e-6,
+               true, true);
+    split_rows(cc, "embedding_bwd", shape, "dwte +=", &runs[1], &runs[2], o[1].dwte, o[2].dwte, o[0].dwte, nwte, 1e-5,
+               1e-5, true, false);
+    split_rows(cc, "embedding_bwd", shape, "dwpe +=", &runs[1], &runs[2], dwpe[1], dwpe[2], dwpe[0], nwpe, 1e-5, 1e-5,
+               false, false);
+    for (int k = 0; k < 3; k++) free(o[k].out), free(o[k].dwte), free(dwpe[k]);
+    free(tok), free(wte), free(wpe), free(dout), free(dwte0), free(dwpe0);
+}
+
 /* ---- matmul: the tied LM head (W (V,C)) and a (K,N) layer with a bias ----------------------------------------- */
 
 typedef struct mm_out {
@@ -610,6 +652,7 @@ void check_split(check_ctx *cc) {
     split_embedding(cc, IOPO_F32);
     split_embedding(cc, IOPO_BF16);
     split_embedding(cc, IOPO_F16);
+    split_embedding_rows(cc);
     split_matmul(cc);
     split_softmax_ce(cc);
     split_norm(cc, false);
