@@ -3,8 +3,10 @@
  * (unsplit at these sizes) and on the device with the limit lowered (iopo_ctx_set_max_binding) so that its large
  * tensors split into several windows. The split run must record more dispatches than the unsplit one (it did
  * split), match the CPU, and be bit-identical to the unsplit run wherever splitting leaves each element's arithmetic
- * alone (all but the GEMM blocks along K and the gradient-norm partials, which add per piece). The shapes carry a
- * Qwen-sized vocabulary (151,936 rows), the largest the families in use have. */
+ * alone (all but the GEMM blocks along K, the gradient-norm partials and the column sums over rows: the norm and
+ * q/k-norm weight gradients, dbias and dwpe, which add per piece, in order). The vocabulary-sized shapes carry a
+ * Qwen-sized vocabulary (151,936 rows), the largest the families in use have; the row-split ops lower the limit to a
+ * few KiB instead, with rows whose blocks start off the storage alignment (non-zero shifts). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
