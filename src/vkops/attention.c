@@ -3,6 +3,7 @@
  * Tensors over one storage binding split into blocks of whole sequences. */
 #include <math.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "core/context_internal.h"
 #include "ops/op_check.h"
@@ -98,7 +99,9 @@ static void att_dispatch_blocks(iopo_ctx *ctx, const char *shader, const uint32_
         vk_arg part[7];
         const vk_arg *bound = args;
         if (per < (uint64_t)B) {
-            vk_row_windows(ctx, args, re, n, b0, b1, part, pc.shift);
+            uint32_t shift[7] = {0};   // lengths, the last argument, is bound whole: its shift (0) is not pushed
+            vk_row_windows(ctx, args, re, n, b0, b1, part, shift);
+            memcpy(pc.shift, shift, sizeof pc.shift);
             pc.b0 = (uint32_t)b0;
             pc.B = (uint32_t)(b1 - b0);
             pc.nrows = (uint32_t)((b1 - b0) * rows_per_seq);
