@@ -15,12 +15,17 @@ layout(push_constant) uniform Push {
     // attention_bwd_kv only: the query heads g0 <= g < g1 of each kv group this dispatch adds into dk and dv (the
     // recorder splits a long loop over several dispatches, see src/vkops/attention.c)
     uint g0, g1;
+    // Tensors over one binding (src/vkops/attention.c): each dispatch takes the sequences b0 <= b < b0 + B, their rows
+    // of every (B, ...) tensor bound as windows, binding i's first element at index s<i> (b is the sequence in the
+    // block; the index helpers below are relative to the block). Unsplit: all 0.
+    uint b0;
+    uint s0, s1, s2, s3, s4, s5;
 } p;
 
 layout(std430, set = 0, binding = ATT_LENGTHS_BINDING) readonly buffer Lengths { int lengths[]; };   // (B)
 
 // Valid tokens of sequence b, clamped to [0, T] so a bad lengths entry cannot index out of bounds.
-uint seq_len(uint b) { return uint(clamp(lengths[b], 0, int(p.T))); }
+uint seq_len(uint b) { return uint(clamp(lengths[p.b0 + b], 0, int(p.T))); }
 
 uint qkv_stride() { return (p.NH + 2u * p.NKV) * p.hd; }                 // qkv elements per token
 uint q_off(uint b, uint t, uint h) { return (b * p.T + t) * qkv_stride() + h * p.hd; }

@@ -7,6 +7,7 @@
 // attention_bwd_kv: one workgroup per key row (b, kvh, s): dk = scale * sum ds q, dv = sum p dout over the query heads
 // g0 <= g < g1 of the group and the queries s <= t < len, in tiles of WG queries (one per invocation), in that
 // order. Each output element has one writer per dispatch, so no atomics are needed and the result is deterministic.
+// Indices are relative to the dispatch's block of sequences; each access adds its binding's shift (attention.glsl).
 #version 450
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
@@ -36,20 +37,20 @@ void main() {
     uint kvh = h / p.group;
 
     if (t >= seq_len(b)) {   // padding query: D 0, no gradient
-        if (lid == 0u) D[row] = 0.0;
+        if (lid == 0u) D[p.s1 + row] = 0.0;
         return;
     }
 
     // D = sum_s p_s (dout . v_s) = dout . out
-    uint gb = o_off(b, t, h);
+    uint gb = o_off(b, t, h);   // the shifts of dout (s2) and out (s4) added at each read
     float part = 0.0;
     for (uint c = 0; c < NCH; c++)
-        if (lid + c * WG < p.hd) part += dout[gb + lid + c * WG] * out_[gb + lid + c * WG];
+        if (lid + c * WG < p.hd) part += dout[p.s2 + gb + lid + c * WG] * out_[p.s4 + gb + lid + c * WG];
     float Dt = wg_reduce(part, false);
-    if (lid == 0u) D[row] = Dt;
-    float ls = lse[row];
+    if (lid == 0u) D[p.s1 + row] = Dt;
+    float ls = lse[p.s5 + row];
 
-    uint qb = q_off(b, t, h);
+    uint qb = q_off(b, t, h);   // qkv's shift (s3) and dqkv's (s0) added at each access
     float acc[NCH];
     for (uint c = 0; c < NCH; c++) acc[c] = 0.0;
     for (uint s0 = 0; s0 <= t; s0 += WG) {
@@ -59,8 +60,8 @@ void main() {
             uint kb = k_off(b, s, kvh), vb = v_off(b, s, kvh);
             float dot = 0.0, dp = 0.0;
             for (uint d = 0; d < p.hd; d++) {
-                dot += qkv[qb + d] * qkv[kb + d];
-                dp += dout[gb + d] * qkv[vb + d];
+                dot += qkv[p.s3 + qb + d] * qkv[p.s3 + kb + d];
+                dp += dout[p.s2 + gb + d] * qkv[p.s3 + vb + d];
             }
             ds = exp(dot * p.scale - ls) * (dp - Dt);
         }
@@ -70,12 +71,12 @@ void main() {
         for (uint c = 0; c < NCH; c++) {
             uint d = lid + c * WG;
             if (d < p.hd)
-                for (uint j = 0; j < n; j++) acc[c] += tile[j] * qkv[k_off(b, s0 + j, kvh) + d];
+                for (uint j = 0; j < n; j++) acc[c] += tile[j] * qkv[p.s3 + k_off(b, s0 + j, kvh) + d];
         }
         barrier();   // tile[] is rewritten by the next tile
     }
     for (uint c = 0; c < NCH; c++)
-        if (lid + c * WG < p.hd) dqkv[qb + lid + c * WG] += p.scale * acc[c];
+        if (lid + c * WG < p.hd) dqkv[p.s0 + qb + lid + c * WG] += p.scale * acc[c];
 }
 
 #elif defined(ATT_BWD_KV)
@@ -104,11 +105,11 @@ void main() {
                 uint qb = q_off(b, t, h), gb = o_off(b, t, h), r = r_off(b, h, t);
                 float dot = 0.0, dp = 0.0;
                 for (uint d = 0; d < p.hd; d++) {
-                    dot += qkv[qb + d] * qkv[kb + d];
-                    dp += dout[gb + d] * qkv[vb + d];
+                    dot += qkv[p.s3 + qb + d] * qkv[p.s3 + kb + d];
+                    dp += dout[p.s2 + gb + d] * qkv[p.s3 + vb + d];
                 }
-                pr = exp(dot * p.scale - lse[r]);
-                ds = pr * (dp - D[r]);
+                pr = exp(dot * p.scale - lse[p.s5 + r]);
+                ds = pr * (dp - D[p.s1 + r]);
             }
             ptile[lid] = pr;
             dstile[lid] = ds;
@@ -118,8 +119,8 @@ void main() {
                 uint d = lid + c * WG;
                 if (d < p.hd)
                     for (uint j = 0; j < n; j++) {
-                        dk[c] += dstile[j] * qkv[q_off(b, tq + j, h) + d];
-                        dv[c] += ptile[j] * dout[o_off(b, tq + j, h) + d];
+                        dk[c] += dstile[j] * qkv[p.s3 + q_off(b, tq + j, h) + d];
+                        dv[c] += ptile[j] * dout[p.s2 + o_off(b, tq + j, h) + d];
                     }
             }
             barrier();   // the tiles are rewritten by the next one
@@ -128,8 +129,8 @@ void main() {
     for (uint c = 0; c < NCH; c++) {
         uint d = lid + c * WG;
         if (d < p.hd) {
-            dqkv[kb + d] += p.scale * dk[c];
-            dqkv[vb + d] += dv[c];
+            dqkv[p.s0 + kb + d] += p.scale * dk[c];
+            dqkv[p.s0 + vb + d] += dv[c];
         }
     }
 }

@@ -19,6 +19,10 @@ layout(push_constant) uniform Push {
     float scale;    // 1 / sqrt(hd)
     uint chunk;     // keys per part workgroup
     uint nchunks;   // chunks per (b, h): ceil(Tmax / chunk)
+    // A cache over one binding (src/vkops/decode.c): each dispatch takes the sequences b0 <= b < b0 + B (b below is
+    // the sequence in the block), the cache's and out's rows of them bound as windows whose first element is at
+    // index scache and sout; the scratch (part, scores) holds the block only. Unsplit: all 0.
+    uint b0, scache, sout;
 } p;
 
 uint cache_stride() { return (p.NH + 2u * p.NKV) * p.hd; }   // floats per cached position
@@ -54,7 +58,7 @@ void main() {
     uint lid = gl_LocalInvocationID.x, WG = gl_WorkGroupSize.x;
     uint c = g % p.nchunks, bh = g / p.nchunks, h = bh % p.NH, b = bh / p.NH;
     uint kvh = h / p.group;
-    uint len = uint(clamp(lengths[b], 0, int(p.Tmax)));
+    uint len = uint(clamp(lengths[p.b0 + b], 0, int(p.Tmax)));
     uint s_begin = c * p.chunk, s_end = min(len, s_begin + p.chunk);
     uint pb = g * part_stride();
     if (s_begin >= s_end) {   // a chunk past the sequence's end (uniform over the workgroup): the merge skips it
@@ -63,12 +67,12 @@ void main() {
     }
 
     uint W = cache_stride();
-    uint qb = (b * p.Tmax + len - 1u) * W + h * p.hd;   // the new token's query
+    uint qb = p.scache + (b * p.Tmax + len - 1u) * W + h * p.hd;   // the new token's query
     uint kcol = (p.NH + kvh) * p.hd, vcol = (p.NH + p.NKV + kvh) * p.hd;
     uint sb = bh * p.nchunks * p.chunk;                 // this (b, h)'s scores row
     float mx = uintBitsToFloat(0xff800000u);            // -inf
     for (uint s = s_begin + lid; s < s_end; s += WG) {
-        uint kb = (b * p.Tmax + s) * W + kcol;
+        uint kb = p.scache + (b * p.Tmax + s) * W + kcol;
         float sc = 0.0;
         for (uint d = 0; d < p.hd; d++) sc += cache[qb + d] * cache[kb + d];
         sc *= p.scale;
@@ -95,7 +99,7 @@ void main() {
             barrier();
             uint n = min(WG, s_end - s0);
             if (d < p.hd)
-                for (uint j = 0; j < n; j++) o += probs[j] * cache[(b * p.Tmax + s0 + j) * W + vcol + d];
+                for (uint j = 0; j < n; j++) o += probs[j] * cache[p.scache + (b * p.Tmax + s0 + j) * W + vcol + d];
             barrier();
         }
         if (d < p.hd) part[pb + 2u + d] = o;
@@ -116,7 +120,7 @@ void main() {
     if (bh >= p.ngroups) return;
     uint lid = gl_LocalInvocationID.x, WG = gl_WorkGroupSize.x;
     uint b = bh / p.NH;
-    uint len = uint(clamp(lengths[b], 0, int(p.Tmax)));
+    uint len = uint(clamp(lengths[p.b0 + b], 0, int(p.Tmax)));
     uint nc = (len + p.chunk - 1u) / p.chunk;   // chunks holding keys (none when len == 0: a zero row)
     uint pb = bh * p.nchunks * part_stride();
     float M = uintBitsToFloat(0xff800000u);
@@ -128,7 +132,7 @@ void main() {
         float o = 0.0;
         for (uint c = 0; c < nc; c++)
             o += exp(part[pb + c * part_stride()] - M) * part[pb + c * part_stride() + 2u + d];
-        out_[bh * p.hd + d] = o * inv;
+        out_[p.sout + bh * p.hd + d] = o * inv;
     }
 }
 #endif

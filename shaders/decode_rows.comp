@@ -14,6 +14,10 @@ layout(push_constant) uniform Push {
     uint n;         // rows moved: B (scatter) or N (gather)
     uint rows;      // rows of the indexed tensor: Tmax (scatter's dst per sequence) or R (gather's table)
     uint C;         // row width
+    // Tensors over one binding (src/vkops/decode.c). scatter: sequences lo <= b < lo + n, dst's and src's rows of them
+    // bound as windows starting at index s0 and s1. gather: only the table rows lo <= r < hi, bound as a window
+    // starting at index s1 (unsplit: lo = 0, hi = rows). Unsplit: all 0 but hi.
+    uint lo, hi, s0, s1;
 } p;
 
 #if defined(ROWS_SCATTER)
@@ -27,9 +31,9 @@ void main() {
     uint e = g * gl_WorkGroupSize.x + gl_LocalInvocationID.x;   // element of src
     if (e >= p.n * p.C) return;
     uint b = e / p.C, c = e % p.C;
-    int t = pos[b];
+    int t = pos[p.lo + b];
     if (t < 0 || uint(t) >= p.rows) return;   // skipped sequence
-    dst[(b * p.rows + uint(t)) * p.C + c] = src[e];
+    dst[p.s0 + (b * p.rows + uint(t)) * p.C + c] = src[p.s1 + e];
 }
 
 #elif defined(ROWS_GATHER_ADD)
@@ -47,7 +51,8 @@ void main() {
     uint i = e / p.C, c = e % p.C;
     int r = idx[i];
     if (r < 0 || uint(r) >= p.rows) return;   // out-of-table index: adds nothing
-    uint t = uint(r) * p.C + c;
+    if (uint(r) < p.lo || uint(r) >= p.hi) return;   // another dispatch's table rows
+    uint t = p.s1 + (uint(r) - p.lo) * p.C + c;
     out_[e] += iopo_widen(table[iopo_word_index(t, TABLE_DT)], t, TABLE_DT);
 }
 #endif

@@ -18,6 +18,10 @@ layout(push_constant) uniform Push {
     // binding) and handles only the tokens with those ids; owns_oov: it also writes the out-of-vocabulary positions.
     // Unsplit: [0, V), shift 0, owns_oov 1.
     uint v_begin, v_end, wte_shift, owns_oov;
+    // out / dout (B,T,C) over one binding: each dispatch takes the positions from bt0 on (embedding_bwd_wpe: the
+    // sequences from bt0 / T on, B of them), their rows of out or dout bound from element s_rows of its window and
+    // their tokens from element s_tok of the tokens' window. Unsplit: all 0.
+    uint bt0, s_rows, s_tok;
 } p;
 
 #if defined(EMB_FWD)
@@ -37,12 +41,12 @@ float load_wpe(uint i) { return iopo_widen(wpe[iopo_word_index(i, WPE_DT)], i, W
 void main() {
     uint bt = iopo_group_id();
     if (bt >= p.ngroups) return;
-    int tok = tokens[bt];
+    int tok = tokens[p.s_tok + bt];   // bt: the position in this dispatch's block
     // out-of-vocabulary ids (e.g. -100 padding) give a zero token row instead of an out-of-bounds read
     bool in_vocab = tok >= 0 && uint(tok) < p.V;
     if (in_vocab ? (uint(tok) < p.v_begin || uint(tok) >= p.v_end) : p.owns_oov == 0u) return;   // another piece's
-    uint row = bt * p.C, wte_row = in_vocab ? (uint(tok) - p.v_begin) * p.C + p.wte_shift : 0u;
-    uint wpe_row = (bt % p.T) * p.C;
+    uint row = p.s_rows + bt * p.C, wte_row = in_vocab ? (uint(tok) - p.v_begin) * p.C + p.wte_shift : 0u;
+    uint wpe_row = ((p.bt0 + bt) % p.T) * p.C;
     for (uint c = gl_LocalInvocationID.x; c < p.C; c += gl_WorkGroupSize.x) {
         float x = in_vocab ? load_wte(wte_row + c) : 0.0;
         if (p.has_wpe != 0u) x += load_wpe(wpe_row + c);
@@ -64,9 +68,10 @@ void main() {
     uint c = gid * gl_WorkGroupSize.x + gl_LocalInvocationID.x;
     if (c >= p.C) return;
     for (uint bt = p.bt_begin; bt < p.bt_end; bt++) {
-        int tok = tokens[bt];
+        uint lb = bt - p.bt0;   // the position in the windows of dout and tokens
+        int tok = tokens[p.s_tok + lb];
         if (tok < 0 || uint(tok) < p.v_begin || uint(tok) >= p.v_end) continue;   // out of vocabulary, or of this piece
-        dwte[(uint(tok) - p.v_begin) * p.C + p.wte_shift + c] += dout[bt * p.C + c];
+        dwte[(uint(tok) - p.v_begin) * p.C + p.wte_shift + c] += dout[p.s_rows + lb * p.C + c];
     }
 }
 
@@ -81,7 +86,7 @@ void main() {
     uint TC = p.T * p.C;
     if (tc >= TC) return;
     float s = 0.0;
-    for (uint b = 0; b < p.B; b++) s += dout[b * TC + tc];
+    for (uint b = 0; b < p.B; b++) s += dout[p.s_rows + b * TC + tc];
     dwpe[tc] += s;
 }
 #endif

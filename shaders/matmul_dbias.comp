@@ -1,7 +1,8 @@
 // Bias gradient of a matmul: dbias (N) += column sums of dout (M,N).
 // A workgroup owns CB adjacent columns and splits the rows into RS interleaved slices (slice s sums rows s, s+RS, ...
 // in increasing order); the RS partial sums of a column are then combined by a fixed pairwise tree in shared memory.
-// Both orders depend only on M and the spec constants, so the result is bit-identical run to run.
+// Both orders depend only on M and the spec constants, so the result is bit-identical run to run. A dout over one
+// binding comes as blocks of rows, each dispatch adding its block's sums, in increasing rows.
 #version 450
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
@@ -16,6 +17,9 @@ layout(std430, set = 0, binding = 1) readonly buffer DOutBuf { float dout[]; }; 
 layout(push_constant) uniform Push {
     uint M, N;
     uint ngroups;           // workgroups with work: groups past it (from folding the grid) exit
+    // dout over one binding (src/vkops/matmul.c): each dispatch sums a block of M rows bound as a window, its first
+    // element at index shift. Unsplit: 0.
+    uint shift;
 } p;
 
 shared float part[RS * CB];
@@ -30,7 +34,7 @@ void main() {
 
     float s = 0.0;
     if (n < p.N)
-        for (uint m = slice; m < p.M; m += RS) s += dout[m * p.N + n];
+        for (uint m = slice; m < p.M; m += RS) s += dout[p.shift + m * p.N + n];
     part[slice * CB + col] = s;
     barrier();
     [[unroll]] for (uint w = RS / 2; w > 0; w >>= 1) {

@@ -4,7 +4,8 @@
 // A workgroup owns COLS adjacent columns and splits the rows among RS = workgroup-size / COLS invocations per column
 // (invocation (rs, col) takes rows rs, rs+RS, ...; adjacent invocations read adjacent columns). The RS partial sums of
 // a column then meet in a fixed tree, so the result is the same on every run. Long inputs come as several dispatches
-// over consecutive row chunks (src/vkops/norm.c), each adding its chunk's sums, in order.
+// over consecutive row chunks (src/vkops/norm.c), each adding its chunk's sums, in order; tensors over one binding
+// come as blocks of rows bound as windows, cut into such chunks.
 //   LayerNorm: dw += sum_n dout * xhat,  db += sum_n dout
 //   RMSNorm:   dw += sum_n dout * x * rstd
 #version 450
@@ -46,13 +47,14 @@ void main() {
     uint k = 0;
     if (col < p.C) {
         for (uint n = p.row0 + rs; n < p.N; n += RS) {
-            uint i = n * p.C + col;
+            uint lr = n - p.rbase;   // the row in the windows
+            uint i = lr * p.C + col;
 #if LAYERNORM
-            float dy = dout[i];
-            bw += dy * ((inp[i] - mean_[n]) * rstd_[n]);
+            float dy = dout[p.s2 + i];
+            bw += dy * ((inp[p.s3 + i] - mean_[p.s4 + lr]) * rstd_[p.s5 + lr]);
             bb += dy;
 #else
-            bw += dout[i] * (inp[i] * rstd_[n]);
+            bw += dout[p.s1 + i] * (inp[p.s2 + i] * rstd_[p.s3 + lr]);
 #endif
             if (++k == ROW_BLOCK) {
                 aw += bw;

@@ -28,27 +28,29 @@ void main() {
     if (row >= p.N) return;    // uniform across the workgroup
     uint lid = gl_LocalInvocationID.x;
     uint WG = gl_WorkGroupSize.x;
-    uint base = row * p.C;
+    uint base = row * p.C;   // in the row windows of dinp, dout, inp (bindings 0, 1, 2)
+    uint db = p.s0 + base, gb = p.s1 + base, ib = p.s2 + base;
     float invC = 1.0 / float(p.C);
-    float r = rstd_[row];
 
 #if LAYERNORM
-    float m = mean_[row];
+    float r = rstd_[p.s5 + row];
+    float m = mean_[p.s4 + row];
     float s1 = 0.0, s2 = 0.0;
     for (uint c = lid; c < p.C; c += WG) {
-        float dxh = dout[base + c] * w[c];
+        float dxh = dout[gb + c] * w[c];
         s1 += dxh;
-        s2 += dxh * ((inp[base + c] - m) * r);
+        s2 += dxh * ((inp[ib + c] - m) * r);
     }
     vec2 s = norm_reduce2(s1, s2) * invC;
     for (uint c = lid; c < p.C; c += WG) {
-        float xh = (inp[base + c] - m) * r;
-        dinp[base + c] += r * (dout[base + c] * w[c] - s.x - xh * s.y);
+        float xh = (inp[ib + c] - m) * r;
+        dinp[db + c] += r * (dout[gb + c] * w[c] - s.x - xh * s.y);
     }
 #else
+    float r = rstd_[p.s4 + row];
     float s = 0.0;
-    for (uint c = lid; c < p.C; c += WG) s += (dout[base + c] * w[c]) * inp[base + c];
+    for (uint c = lid; c < p.C; c += WG) s += (dout[gb + c] * w[c]) * inp[ib + c];
     float k = norm_reduce1(s) * invC * r * r;
-    for (uint c = lid; c < p.C; c += WG) dinp[base + c] += r * (dout[base + c] * w[c] - inp[base + c] * k);
+    for (uint c = lid; c < p.C; c += WG) dinp[db + c] += r * (dout[gb + c] * w[c] - inp[ib + c] * k);
 #endif
 }

@@ -29,33 +29,35 @@ void main() {
     if (row >= p.N) return;    // uniform across the workgroup, so no barrier is skipped by part of it
     uint lid = gl_LocalInvocationID.x;
     uint WG = gl_WorkGroupSize.x;
-    uint base = row * p.C;
+    uint base = row * p.C;   // in the row windows: out at p.s0 + base, inp at p.s3 / p.s2 (LayerNorm / RMSNorm)
     float invC = 1.0 / float(p.C);
 
 #if LAYERNORM
     // Two passes (mean, then squared deviations): E[x^2] - E[x]^2 would cancel for rows with a large offset.
+    uint ib = p.s3 + base, ob = p.s0 + base;
     float s = 0.0;
-    for (uint c = lid; c < p.C; c += WG) s += inp[base + c];
+    for (uint c = lid; c < p.C; c += WG) s += inp[ib + c];
     float m = norm_reduce1(s) * invC;
     float v = 0.0;
     for (uint c = lid; c < p.C; c += WG) {
-        float d = inp[base + c] - m;
+        float d = inp[ib + c] - m;
         v += d * d;
     }
     float r = 1.0 / sqrt(norm_reduce1(v) * invC + p.eps);
-    for (uint c = lid; c < p.C; c += WG) out_[base + c] = (inp[base + c] - m) * r * w[c] + b[c];
+    for (uint c = lid; c < p.C; c += WG) out_[ob + c] = (inp[ib + c] - m) * r * w[c] + b[c];
     if (lid == 0) {
-        mean_[row] = m;
-        rstd_[row] = r;
+        mean_[p.s1 + row] = m;
+        rstd_[p.s2 + row] = r;
     }
 #else
+    uint ib = p.s2 + base, ob = p.s0 + base;
     float ss = 0.0;
     for (uint c = lid; c < p.C; c += WG) {
-        float x = inp[base + c];
+        float x = inp[ib + c];
         ss += x * x;
     }
     float r = 1.0 / sqrt(norm_reduce1(ss) * invC + p.eps);
-    for (uint c = lid; c < p.C; c += WG) out_[base + c] = inp[base + c] * r * w[c];
-    if (lid == 0) rstd_[row] = r;
+    for (uint c = lid; c < p.C; c += WG) out_[ob + c] = inp[ib + c] * r * w[c];
+    if (lid == 0) rstd_[p.s1 + row] = r;
 #endif
 }

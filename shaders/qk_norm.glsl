@@ -14,6 +14,10 @@ layout(push_constant) uniform Push {
     uint row1;       // column-sum shader: end of the chunk (head rows row0 .. row1-1)
     uint h0;         // column-sum shader: first head summed (0 for q, NH for k)
     uint nheads;     // column-sum shader: heads per token summed (NH for q, NKV for k)
+    // Tensors over one binding (src/vkops/qk_norm.c): each dispatch binds windows of a block of tokens starting at
+    // token nbase (row shaders: their token 0), the block's first element at index s<i> of binding i. Unsplit: all 0.
+    uint nbase;
+    uint s0, s1, s2, s3, s4, s5;
 } p;
 
 #include "reduce.glsl"

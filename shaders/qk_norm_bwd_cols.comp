@@ -3,7 +3,8 @@
 // r / nheads (dispatched once for q with qw's gradient, once for k with kw's). As norm_bwd_cols.comp: a workgroup owns
 // COLS adjacent columns and splits the rows among RS = workgroup-size / COLS invocations per column, whose partial sums
 // meet in a fixed tree; long inputs come as several dispatches over consecutive row chunks (src/vkops/qk_norm.c),
-// each adding its chunk's sums in order, so that no invocation loops past lavapipe's 65535 iterations.
+// each adding its chunk's sums in order, so that no invocation loops past lavapipe's 65535 iterations; tensors over
+// one binding come as blocks of tokens bound as windows, cut into such chunks.
 #version 450
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
@@ -37,8 +38,9 @@ void main() {
         for (uint r = p.row0 + rs; r < p.row1; r += RS) {
             uint n = r / p.nheads;
             uint h = p.h0 + (r - n * p.nheads);
-            uint i = (n * S + h) * p.hd + col;
-            bw += dout[i] * (inp[i] * rstd_[n * normed + h]);
+            uint ln = n - p.nbase;   // the token in the windows
+            uint i = (ln * S + h) * p.hd + col;
+            bw += dout[p.s1 + i] * (inp[p.s2 + i] * rstd_[p.s3 + ln * normed + h]);
             if (++k == ROW_BLOCK) {
                 aw += bw;
                 bw = 0.0;

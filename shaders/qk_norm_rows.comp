@@ -45,14 +45,14 @@ void main() {
     uint slot = g * (gl_WorkGroupSize.x / LANES) + lid / LANES;
     bool live = slot < p.N * S;
     uint n = slot / S, h = slot - n * S;
-    uint base = slot * p.hd;   // (n*S + h) * hd
+    uint base = slot * p.hd;   // (n*S + h) * hd, in the windows of the token block
     bool normed_head = live && h < normed;
     if (live && !normed_head) {
         for (uint c = lane; c < p.hd; c += LANES) {
 #if QK_FWD
-            out_[base + c] = inp[base + c];
+            out_[p.s0 + base + c] = inp[p.s2 + base + c];
 #else
-            dinp[base + c] += dout[base + c];
+            dinp[p.s0 + base + c] += dout[p.s1 + base + c];
 #endif
         }
     }
@@ -63,21 +63,21 @@ void main() {
     float ss = 0.0;
     if (normed_head)
         for (uint c = lane; c < p.hd; c += LANES) {
-            float x = inp[base + c];
+            float x = inp[p.s2 + base + c];
             ss += x * x;
         }
     float r = 1.0 / sqrt(qk_segment_sum(ss, LANES) * invC + p.eps);
     if (!normed_head) return;   // after the last barrier
-    for (uint c = lane; c < p.hd; c += LANES) out_[base + c] = inp[base + c] * r * weight(is_q, c);
-    if (lane == 0) rstd_[ridx] = r;
+    for (uint c = lane; c < p.hd; c += LANES) out_[p.s0 + base + c] = inp[p.s2 + base + c] * r * weight(is_q, c);
+    if (lane == 0) rstd_[p.s1 + ridx] = r;
 #else
-    float r = normed_head ? rstd_[ridx] : 0.0;
+    float r = normed_head ? rstd_[p.s5 + ridx] : 0.0;
     float s = 0.0;
     if (normed_head)
-        for (uint c = lane; c < p.hd; c += LANES) s += (dout[base + c] * weight(is_q, c)) * inp[base + c];
+        for (uint c = lane; c < p.hd; c += LANES) s += (dout[p.s1 + base + c] * weight(is_q, c)) * inp[p.s2 + base + c];
     float k = qk_segment_sum(s, LANES) * invC * r * r;
     if (!normed_head) return;   // after the last barrier
     for (uint c = lane; c < p.hd; c += LANES)
-        dinp[base + c] += r * (dout[base + c] * weight(is_q, c) - inp[base + c] * k);
+        dinp[p.s0 + base + c] += r * (dout[p.s1 + base + c] * weight(is_q, c) - inp[p.s2 + base + c] * k);
 #endif
 }

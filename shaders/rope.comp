@@ -21,6 +21,9 @@ layout(push_constant) uniform Push {
     uint half_;      // hd/2
     uint npos;       // rows of the cos/sin tables; positions are clamped to [0, npos)
     uint groups;     // workgroups launched; vk_dispatch_1d may launch more, which return at once
+    // Tensors over one binding (src/vkops/rope.c): each dispatch takes a block of tokens, bound as windows whose first
+    // element is at index s0 (binding 0), s1 (binding 1 out of place) and spos (positions). Unsplit: all 0.
+    uint s0, s1, spos;
 } p;
 
 #define EPT 4u
@@ -53,32 +56,32 @@ void apply(uint g) {
     if (j >= p.rot_pairs) {
         uint e = row + 2u * j;           // v values: two adjacent ones per pair
 #if ROPE_FWD
-        out_[e] = inp[e];
-        out_[e + 1u] = inp[e + 1u];
+        out_[p.s0 + e] = inp[p.s1 + e];
+        out_[p.s0 + e + 1u] = inp[p.s1 + e + 1u];
 #elif ROPE_BWD
-        dinp[e] += dout[e];
-        dinp[e + 1u] += dout[e + 1u];
+        dinp[p.s0 + e] += dout[p.s1 + e];
+        dinp[p.s0 + e + 1u] += dout[p.s1 + e + 1u];
 #endif
         return;
     }
     uint head = j / p.half_;
     uint i = j - head * p.half_;
     uint e0 = row + 2u * head * p.half_ + i, e1 = e0 + p.half_;
-    int pos = clamp(positions[tok], 0, int(p.npos) - 1);
+    int pos = clamp(positions[p.spos + tok], 0, int(p.npos) - 1);
     uint t = uint(pos) * p.half_ + i;
     float c = cos_t[t], s = sin_t[t];
 #if ROPE_FWD
-    float x0 = inp[e0], x1 = inp[e1];
-    out_[e0] = x0 * c - x1 * s;
-    out_[e1] = x1 * c + x0 * s;
+    float x0 = inp[p.s1 + e0], x1 = inp[p.s1 + e1];
+    out_[p.s0 + e0] = x0 * c - x1 * s;
+    out_[p.s0 + e1] = x1 * c + x0 * s;
 #elif ROPE_FWD_INPLACE
-    float x0 = x_[e0], x1 = x_[e1];
-    x_[e0] = x0 * c - x1 * s;
-    x_[e1] = x1 * c + x0 * s;
+    float x0 = x_[p.s0 + e0], x1 = x_[p.s0 + e1];
+    x_[p.s0 + e0] = x0 * c - x1 * s;
+    x_[p.s0 + e1] = x1 * c + x0 * s;
 #elif ROPE_BWD
-    float g0 = dout[e0], g1 = dout[e1];
-    dinp[e0] += g0 * c + g1 * s;
-    dinp[e1] += g1 * c - g0 * s;
+    float g0 = dout[p.s1 + e0], g1 = dout[p.s1 + e1];
+    dinp[p.s0 + e0] += g0 * c + g1 * s;
+    dinp[p.s0 + e1] += g1 * c - g0 * s;
 #endif
 }
 

@@ -165,6 +165,35 @@ vk_window vk_window_of(const iopo_ctx *ctx, const iopo_tensor *t, bool write, ui
     return w;
 }
 
+uint64_t vk_rows_per_window(const iopo_ctx *ctx, const char *op, const vk_arg *args, const uint64_t *row_elems,
+                            int n) {
+    bool split = false;
+    for (int i = 0; i < n; i++) split = split || (row_elems[i] && !vk_fits(ctx, args[i].t));
+    if (!split) return 0;
+    uint64_t rows = UINT64_MAX;
+    for (int i = 0; i < n; i++) {
+        if (!row_elems[i]) continue;
+        uint64_t r = vk_window_elems(ctx, args[i].t->dtype) / row_elems[i];
+        if (r == 0)
+            iopo_fail("%s: one row of argument %d (%llu values) exceeds one storage binding (%llu bytes)", op, i,
+                      (unsigned long long)row_elems[i], (unsigned long long)ctx->vk->limits.max_binding);
+        if (r < rows) rows = r;
+    }
+    return rows;
+}
+
+void vk_row_windows(const iopo_ctx *ctx, const vk_arg *args, const uint64_t *row_elems, int n, uint64_t r0,
+                    uint64_t r1, vk_arg *out, uint32_t *shift) {
+    for (int i = 0; i < n; i++) {
+        out[i] = args[i];
+        shift[i] = 0;
+        if (!row_elems[i]) continue;
+        vk_window w = vk_window_of(ctx, args[i].t, args[i].write, r0 * row_elems[i], r1 * row_elems[i]);
+        out[i] = w.arg;
+        shift[i] = w.shift;
+    }
+}
+
 uint32_t vk_group_size(const iopo_ctx *ctx, uint32_t want, uint32_t shared_per_invocation) {
     const vk_limits *l = &ctx->vk->limits;
     uint32_t cap = want;

@@ -76,6 +76,16 @@ bool vk_fits(const iopo_ctx *ctx, const iopo_tensor *t);
 /* Elements of `dtype` a window may span whatever element it starts at (max_binding less the alignment slack). */
 uint64_t vk_window_elems(const iopo_ctx *ctx, iopo_dtype dtype);
 
+/* Ops over row-major operands split along rows: operand i holds row_elems[i] elements (of its own dtype) per row, 0
+ * for one bound whole whatever the row (a weight, a dummy). vk_rows_per_window returns 0 when every row operand fits
+ * one binding (the op runs unsplit, its push constants and bits as before), else the rows every row operand's window
+ * holds; one row that no window holds goes to the failure handler, naming op. */
+uint64_t vk_rows_per_window(const iopo_ctx *ctx, const char *op, const vk_arg *args, const uint64_t *row_elems, int n);
+/* out[i] = args[i] with rows [r0, r1) bound as a window where row_elems[i] > 0 (shift[i] its first element's index in
+ * it), else args[i] unchanged (shift[i] = 0). */
+void vk_row_windows(const iopo_ctx *ctx, const vk_arg *args, const uint64_t *row_elems, int n, uint64_t r0,
+                    uint64_t r1, vk_arg *out, uint32_t *shift);
+
 /* A 16-byte tensor to bind where an optional argument is absent (the shader must not touch it; tell it by a push
  * constant flag). */
 const iopo_tensor *vk_dummy(iopo_ctx *ctx);

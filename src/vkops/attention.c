@@ -1,7 +1,9 @@
 /* Vulkan recorders of causal grouped-query attention, flash-style (shaders/attention_fwd.comp,
- * shaders/attention_bwd.comp): no (T,T) buffer; the backward recomputes the probabilities from the forward's lse. */
+ * shaders/attention_bwd.comp): no (T,T) buffer; the backward recomputes the probabilities from the forward's lse.
+ * Tensors over one storage binding split into blocks of whole sequences. */
 #include <math.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "core/context_internal.h"
 #include "ops/op_check.h"
@@ -12,6 +14,7 @@ typedef struct att_push {
     uint32_t nrows, B, T, NH, NKV, hd, group;
     float scale;
     uint32_t g0, g1;   // attention_bwd_kv: the query heads [g0, g1) of each kv group this dispatch adds
+    uint32_t b0, shift[6];   // split: the block's first sequence, and binding i's first element in its window
 } att_push;
 
 /* lavapipe silently ends a shader's loops after 65,535 iterations in total per invocation (all loops together).
@@ -78,6 +81,36 @@ static att_push att_push_make(uint64_t nrows, int B, int T, int NH, int NKV, int
     return pc;
 }
 
+/* Tensors over one binding split into blocks of whole sequences (a query attends only to keys of its own sequence):
+ * re holds each operand's values per sequence (0 for lengths, bound whole). Returns the sequences per block (B when
+ * everything fits); one sequence that no window holds goes to the failure handler. */
+static uint64_t att_seqs_per_block(iopo_ctx *ctx, const char *op, const vk_arg *args, const uint64_t *re, int n,
+                                   int B) {
+    uint64_t per = vk_rows_per_window(ctx, op, args, re, n);
+    return per ? per : (uint64_t)B;
+}
+
+/* One dispatch per block of sequences [b0, b0 + per): the block's windows and shifts, B and the row count per block
+ * (rows_per_seq rows each). Every row is computed as unsplit: its workgroup reads only its own sequence. */
+static void att_dispatch_blocks(iopo_ctx *ctx, const char *shader, const uint32_t *spec, const vk_arg *args,
+                                const uint64_t *re, int n, att_push pc, int B, uint64_t per, uint64_t rows_per_seq) {
+    for (uint64_t b0 = 0; b0 < (uint64_t)B; b0 += per) {
+        uint64_t b1 = (uint64_t)B - b0 < per ? (uint64_t)B : b0 + per;
+        vk_arg part[7];
+        const vk_arg *bound = args;
+        if (per < (uint64_t)B) {
+            uint32_t shift[7] = {0};   // lengths, the last argument, is bound whole: its shift (0) is not pushed
+            vk_row_windows(ctx, args, re, n, b0, b1, part, shift);
+            memcpy(pc.shift, shift, sizeof pc.shift);
+            pc.b0 = (uint32_t)b0;
+            pc.B = (uint32_t)(b1 - b0);
+            pc.nrows = (uint32_t)((b1 - b0) * rows_per_seq);
+            bound = part;
+        }
+        vk_dispatch_1d(ctx, shader, spec, 2, bound, n, &pc, sizeof pc, (b1 - b0) * rows_per_seq);
+    }
+}
+
 void vkop_attention_forward(iopo_ctx *ctx, iopo_tensor *out, iopo_tensor *lse, const iopo_tensor *qkv,
                             const iopo_tensor *lengths, int B, int T, int NH, int NKV, int hd) {
     // out (B,T,NH*hd), lse (B,NH,T), qkv (B,T,(NH+2*NKV)*hd), lengths (B) i32
@@ -86,7 +119,10 @@ void vkop_attention_forward(iopo_ctx *ctx, iopo_tensor *out, iopo_tensor *lse, c
     uint64_t rows = (uint64_t)B * NH * T;   // one workgroup per query row
     att_push pc = att_push_make(rows, B, T, NH, NKV, hd);
     vk_arg args[] = {VK_W(out), VK_W(lse), VK_R(qkv), VK_R(lengths)};
-    vk_dispatch_1d(ctx, "attention_fwd", pl.spec, 2, args, 4, &pc, sizeof pc, rows);
+    uint64_t t = (uint64_t)T, w = (uint64_t)(NH + 2 * NKV) * hd;
+    const uint64_t re[] = {t * NH * hd, (uint64_t)NH * t, t * w, 0};
+    uint64_t per = att_seqs_per_block(ctx, "attention_fwd (split by sequence)", args, re, 4, B);
+    att_dispatch_blocks(ctx, "attention_fwd", pl.spec, args, re, 4, pc, B, per, (uint64_t)NH * T);
 }
 
 void vkop_attention_backward(iopo_ctx *ctx, iopo_tensor *dqkv, iopo_tensor *scratch, const iopo_tensor *dout,
@@ -101,7 +137,10 @@ void vkop_attention_backward(iopo_ctx *ctx, iopo_tensor *dqkv, iopo_tensor *scra
     uint64_t qrows = (uint64_t)B * NH * T;    // pass 1: one workgroup per query row: D, then dq
     att_push pq = att_push_make(qrows, B, T, NH, NKV, hd);
     vk_arg qargs[] = {VK_W(dqkv), VK_W(scratch), VK_R(dout), VK_R(qkv), VK_R(out), VK_R(lse), VK_R(lengths)};
-    vk_dispatch_1d(ctx, "attention_bwd_q", pl.spec, 2, qargs, 7, &pq, sizeof pq, qrows);
+    uint64_t t = (uint64_t)T, w = (uint64_t)(NH + 2 * NKV) * hd, r = (uint64_t)NH * t, o = t * NH * hd;
+    const uint64_t re[] = {t * w, r, o, t * w, o, r, 0};
+    uint64_t per = att_seqs_per_block(ctx, "attention_bwd (split by sequence)", qargs, re, 7, B);
+    att_dispatch_blocks(ctx, "attention_bwd_q", pl.spec, qargs, re, 7, pq, B, per, (uint64_t)NH * T);
 
     // Pass 2: one workgroup per key row, dk and dv over the group's query heads and their queries. All heads in one
     // dispatch when that loop fits the budget, else as many whole heads as fit per dispatch; the dispatches add into
@@ -115,6 +154,6 @@ void vkop_attention_backward(iopo_ctx *ctx, iopo_tensor *dqkv, iopo_tensor *scra
     for (uint64_t g0 = 0; g0 < group; g0 += heads_per) {
         pkv.g0 = (uint32_t)g0;
         pkv.g1 = (uint32_t)(g0 + heads_per < group ? g0 + heads_per : group);
-        vk_dispatch_1d(ctx, "attention_bwd_kv", pl.spec, 2, kvargs, 7, &pkv, sizeof pkv, kvrows);
+        att_dispatch_blocks(ctx, "attention_bwd_kv", pl.spec, kvargs, re, 7, pkv, B, per, (uint64_t)NKV * T);
     }
 }

@@ -179,7 +179,9 @@ static void record_gemm(iopo_ctx *ctx, iopo_tensor *c, const iopo_tensor *a, con
         }
 }
 
-/* dbias (N) += column sums of dout (M,N). */
+/* dbias (N) += column sums of dout (M,N). A dout over one binding splits into blocks of rows bound as windows, each
+ * dispatch adding its block's sums in increasing rows: deterministic, but rounded differently from unsplit (the
+ * blocks' sums are added one after the other, not each column's slices over all M rows). */
 static void record_dbias(iopo_ctx *ctx, iopo_tensor *dbias, const iopo_tensor *dout, int M, int N) {
     const vk_limits *lim = vk_get_limits(ctx);
     uint32_t wg = 256;
@@ -187,9 +189,22 @@ static void record_dbias(iopo_ctx *ctx, iopo_tensor *dbias, const iopo_tensor *d
     uint32_t cb = wg < 32 ? wg : 32;
     uint32_t spec[3] = {wg, cb, wg / cb};
     uint32_t ngroups = vk_div_up((uint64_t)N, cb);
-    uint32_t push[3] = {(uint32_t)M, (uint32_t)N, ngroups};
     vk_arg args[2] = {VK_W(dbias), VK_R(dout)};
-    vk_dispatch_1d(ctx, "matmul_dbias", spec, 3, args, 2, push, sizeof push, ngroups);
+    const uint64_t re[2] = {0, (uint64_t)N};
+    uint64_t per = vk_rows_per_window(ctx, "matmul_dbias", args, re, 2);
+    if (!per) {
+        uint32_t push[4] = {(uint32_t)M, (uint32_t)N, ngroups, 0};
+        vk_dispatch_1d(ctx, "matmul_dbias", spec, 3, args, 2, push, sizeof push, ngroups);
+        return;
+    }
+    for (uint64_t m0 = 0; m0 < (uint64_t)M; m0 += per) {
+        uint64_t m1 = (uint64_t)M - m0 < per ? (uint64_t)M : m0 + per;
+        vk_arg part[2];
+        uint32_t shift[2];
+        vk_row_windows(ctx, args, re, 2, m0, m1, part, shift);
+        uint32_t push[4] = {(uint32_t)(m1 - m0), (uint32_t)N, ngroups, shift[1]};
+        vk_dispatch_1d(ctx, "matmul_dbias", spec, 3, part, 2, push, sizeof push, ngroups);
+    }
 }
 
 void vkop_gemm(iopo_ctx *ctx, iopo_tensor *c, const iopo_tensor *a, const iopo_tensor *b, int M, int N, int K,

@@ -1,4 +1,5 @@
-/* Vulkan recorders of rotary position embeddings (shaders/rope.comp): one dispatch over every (token, head, pair). */
+/* Vulkan recorders of rotary position embeddings (shaders/rope.comp): one dispatch over every (token, head, pair), or
+ * one per block of tokens when a tensor exceeds one storage binding. */
 #include <stdint.h>
 
 #include "ops/op_check.h"
@@ -11,6 +12,7 @@
 /* Push constants of shaders/rope.comp. */
 typedef struct rope_push {
     uint32_t pairs, pairs_tok, rot_pairs, half, npos, groups;
+    uint32_t s0, s1, spos;   // split: first element of the block in the windows of bindings 0, 1 and positions
 } rope_push;
 
 /* Whether two tensors are the same storage (the same tensor, or two handles of one sub-allocation). */
@@ -19,6 +21,9 @@ static bool same_storage(const iopo_tensor *x, const iopo_tensor *y) {
     return x->vk && y->vk && x->vk->buffer == y->vk->buffer && x->vk->offset == y->vk->offset;
 }
 
+/* args: the (B*T,W) tensor(s) first (one in place, two otherwise), then cos_t, sin_t and positions. Tensors over one
+ * binding: blocks of tokens, each bound as windows (the cos/sin tables whole, since any token may read any row of
+ * them); every pair is computed as unsplit. */
 static void rope_dispatch(iopo_ctx *ctx, const char *shader, const vk_arg *args, int nargs, int B, int T, int NH,
                           int NKV, int hd, int npos) {
     uint64_t tokens = (uint64_t)B * (uint64_t)T;
@@ -28,11 +33,31 @@ static void rope_dispatch(iopo_ctx *ctx, const char *shader, const vk_arg *args,
     uint32_t wg = vk_group_size(ctx, 256, 0);
     // The shader indexes values (2 per pair) with 32-bit unsigned ints, including the last workgroup's padding.
     op_require(2 * (pairs + (uint64_t)wg * ROPE_EPT) <= UINT32_MAX, shader, "more values than 32-bit indexing allows");
-    uint64_t groups = vk_div_up(pairs, (uint64_t)wg * ROPE_EPT);
-    rope_push pc = {(uint32_t)pairs, (uint32_t)pairs_tok, (uint32_t)((NH + NKV) * (hd / 2)), (uint32_t)(hd / 2),
-                    (uint32_t)npos, (uint32_t)groups};
     uint32_t spec[1] = {wg};
-    vk_dispatch_1d(ctx, shader, spec, 1, args, nargs, &pc, sizeof pc, groups);
+    int nrow = nargs - 3;   // the (B*T,W) operands
+    uint64_t re[5] = {0};
+    for (int i = 0; i < nrow; i++) re[i] = 2 * pairs_tok;
+    re[nargs - 1] = 1;
+    uint64_t per = vk_rows_per_window(ctx, shader, args, re, nargs);
+    if (!per) per = tokens;
+    for (uint64_t t0 = 0; t0 < tokens; t0 += per) {
+        uint64_t t1 = tokens - t0 < per ? tokens : t0 + per;
+        uint64_t np = (t1 - t0) * pairs_tok;
+        uint64_t groups = vk_div_up(np, (uint64_t)wg * ROPE_EPT);
+        rope_push pc = {(uint32_t)np, (uint32_t)pairs_tok, (uint32_t)((NH + NKV) * (hd / 2)), (uint32_t)(hd / 2),
+                        (uint32_t)npos, (uint32_t)groups, 0, 0, 0};
+        vk_arg part[5];
+        const vk_arg *bound = args;
+        if (per < tokens) {
+            uint32_t shift[5];
+            vk_row_windows(ctx, args, re, nargs, t0, t1, part, shift);
+            pc.s0 = shift[0];
+            pc.s1 = nrow > 1 ? shift[1] : 0;
+            pc.spos = shift[nargs - 1];
+            bound = part;
+        }
+        vk_dispatch_1d(ctx, shader, spec, 1, bound, nargs, &pc, sizeof pc, groups);
+    }
 }
 
 void vkop_rope_forward(iopo_ctx *ctx, iopo_tensor *out, const iopo_tensor *inp, const iopo_tensor *cos_t,
