@@ -9,15 +9,16 @@ iopo=$1 work=$2
 rm -rf "$work" && mkdir -p "$work/runA" "$work/runB" && cd "$work" || exit 1
 . "$(dirname "$0")/checks.sh"
 
-# runA (SFT-like): step 3's loss is NaN (Python's spelling), step 5's lr is printf's -nan, eval loss at steps 3 and 5,
-# a blank line. runB (DPO-like): rewards/margins missing at step 2 and -Infinity at step 3, eval records at steps 2
-# and 4, the records out of step order; its last line lacks the newline (a cut-short write would be skipped).
+# runA (SFT-like): step 3's loss is NaN (Python's spelling), step 4's lr is null (what iopo train writes for a
+# non-finite value), step 5's lr is printf's -nan, eval loss at steps 3 and 5, a blank line. runB (DPO-like):
+# rewards/margins missing at step 2 and -Infinity at step 3, eval records at steps 2 and 4, the records out of step
+# order; its last line lacks the newline (a cut-short write would be skipped).
 cat >runA/metrics.jsonl <<'EOF'
 {"step": 1, "loss": 4.5, "lr": 0.001, "grad_norm": 2.1}
 {"step": 2, "loss": 3.9, "lr": 0.002, "note": "text, not a number: NaN"}
 {"step": 3, "loss": NaN, "lr": 0.002, "eval_loss": 3.7}
 
-{"step": 4, "loss": 3.1, "lr": 0.002}
+{"step": 4, "loss": 3.1, "lr": null}
 {"step": 5, "loss": 2.8, "lr": -nan, "eval_loss": 3.0}
 EOF
 printf '%s\n' '{"step": 1, "loss": 0.693, "rewards/accuracies": 0.5, "rewards/margins": 0.0}' \
@@ -76,7 +77,7 @@ check "cmp -s dirs.svg two.first.svg" "run directories as arguments give the sam
   --title 'a <b> & "c"' 2>pick.log
 rc=$?
 check "[ $rc -eq 0 ]" "--metrics, --labels, --title: $(cat pick.log)"
-want='lr[train 4; eval ; markers 0] eval_loss[train ; eval 2,2; markers 4] | legend sft <1>,dpo & co,train,eval | title a <b> & "c"'
+want='lr[train 3; eval ; markers 0] eval_loss[train ; eval 2,2; markers 4] | legend sft <1>,dpo & co,train,eval | title a <b> & "c"'
 got=$(summary pick.svg)
 check "[ \"\$got\" = \"\$want\" ]" "--metrics lr,eval_loss with labels and title
     got:  $got

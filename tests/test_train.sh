@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # End-to-end training checks with the iopo binary on a tiny model:
-#  - training lowers the loss; metrics.jsonl has one record per logged step;
+#  - training lowers the loss; metrics.jsonl has one record per logged step, valid JSON (null for a NaN eval loss);
 #  - 2N steps in one run and N steps + --resume + N steps give identical losses and identical final weights;
 #  - flags override the JSON config; bad configs and data get one-line errors naming file and line;
 #  - a model with a non-finite weight stops at step 1 naming the step and the first bad gradient, writing nothing;
@@ -40,6 +40,16 @@ check "grep -q '\"eval_loss\"' '$work/full/metrics.jsonl'" "eval loss logged"
 check "python3 -c 'import sys, xml.dom.minidom as x; d = x.parse(sys.argv[1]); sys.exit(not [c for c in d.getElementsByTagName(\"circle\") if c.getAttribute(\"class\") == \"eval\"])' '$work/full/metrics.svg'" \
   "the run drew its metrics into metrics.svg (well-formed SVG with the eval loss marked)"
 check "grep -q 'step 6/6  loss' '$work/full.log'" "progress line"
+# An eval set without a loss token has no mean loss (NaN): metrics.jsonl says null, every line stays JSON (printf's
+# bare nan is not, and --resume would drop such a line as cut short).
+printf '%s\n' '{"input_ids": [1, 2, 3, 4], "labels_mask": [0, 0, 0, 0]}' >"$work/nolabels.jsonl"
+train --steps 1 --warmup-steps 0 --eval-data "$work/nolabels.jsonl" --out "$work/nolab" >"$work/nolab.log" 2>&1 ||
+  fail "run with an eval set without loss tokens: $(tail -3 "$work/nolab.log")"
+check "python3 -c 'import json, sys
+def bad(c): raise ValueError(c)
+r = [json.loads(l, parse_constant=bad) for l in open(sys.argv[1])]
+sys.exit(not (len(r) == 1 and \"eval_loss\" in r[0] and r[0][\"eval_loss\"] is None))' '$work/nolab/metrics.jsonl'" \
+  "a non-finite eval loss is logged as JSON null: $(cat "$work/nolab/metrics.jsonl" 2>/dev/null)"
 check "grep -q 'memory: parameters' '$work/full.log'" "memory plan printed"
 check "[ \"\$(cat '$work/full/latest')\" = checkpoint-6 ]" "latest names checkpoint-6"
 

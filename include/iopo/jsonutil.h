@@ -30,6 +30,10 @@ cJSON *iopo_json_parse(const char *path, const char *text, size_t len, char *err
 /* Reads and parses the file path: NULL + the read error or iopo_json_parse's message. */
 cJSON *iopo_json_load(const char *path, char *err, size_t errlen);
 
+/* A string from a file, made safe for a one-line message: control characters (a newline, a tab, DEL) as \xNN, and
+ * at most about 80 bytes of it, "..." marking a cut (at a UTF-8 character boundary). Returns buf (cap >= 16). */
+const char *iopo_json_shown(const char *s, char *buf, size_t cap);
+
 /* JSON Lines: calls each(user, where, line, record) for every non-blank line of path, in order, with where =
  * "PATH:LINE" for messages; stops at the first false (each fills err) or the first line that is not JSON
  * (iopo_json_parse's message). The record is freed after the call. *count (may be NULL) = records seen. */

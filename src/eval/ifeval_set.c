@@ -44,7 +44,7 @@ static bool add_item(void *user, const char *where, int line, const cJSON *rec, 
         }
         if (iopo_ifeval_index(id->valuestring) < 0) {
             snprintf(err, errlen, "%s: instruction_id_list[%d] '%s' is not an IFEval instruction", where, i,
-                     id->valuestring);
+                     iopo_json_shown(id->valuestring, why, sizeof why));
             return false;
         }
         if (kw && !cJSON_IsNull(kw) && !cJSON_IsObject(kw)) {
@@ -129,8 +129,9 @@ static bool attach_one(void *user, const char *where, int line, const cJSON *rec
             found = i;
     }
     if (found < 0) {
+        char shown[96];   /* a key can be any JSON value, a long one too */
         snprintf(err, errlen, "%s: %s %s matches no prompt of %s", where, key_json ? "key" : "prompt",
-                 key_json ? key_json : "text", a->s->path);
+                 key_json ? iopo_json_shown(key_json, shown, sizeof shown) : "text", a->s->path);
     } else if (a->from_line[found]) {
         snprintf(err, errlen, "%s: a second response for the prompt of %s:%d (the first is on line %d)", where,
                  a->s->path, a->s->items[found].line, a->from_line[found]);

@@ -65,8 +65,9 @@ static bool add_trace(void *user, const char *where, int line, const cJSON *rec,
         if (!strcmp(role, "system") && i == 0) system = content;
         else if (!strcmp(role, "user") && i == nm - 1) usr = content;
         else {
+            char shown[96];
             snprintf(err, errlen, "%s: messages[%d] has role '%s': expected an optional system turn, then one user "
-                                  "turn", where, i, role);
+                                  "turn", where, i, iopo_json_shown(role, shown, sizeof shown));
             return false;
         }
     }
@@ -132,8 +133,9 @@ static bool attach_one(void *user, const char *where, int line, const cJSON *rec
     for (int i = 0; i < a->s->n && found < 0; i++)
         if (id ? !strcmp(str_field(a->s->items[i].record, "id"), id) : !strcmp(a->s->items[i].user, prompt)) found = i;
     if (found < 0) {
-        snprintf(err, errlen, "%s: %s%s matches no record of %s", where, id ? "id " : "prompt text", id ? id : "",
-                 a->s->path);
+        char shown[96];
+        snprintf(err, errlen, "%s: %s%s matches no record of %s", where, id ? "id " : "prompt text",
+                 id ? iopo_json_shown(id, shown, sizeof shown) : "", a->s->path);
         return false;
     }
     if (a->from_line[found]) {

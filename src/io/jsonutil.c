@@ -4,6 +4,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "iopo/fileio.h"
 
@@ -165,4 +166,20 @@ cJSON *iopo_json_load(const char *path, char *err, size_t errlen) {
     cJSON *root = iopo_json_parse(path, text, len, err, errlen);
     free(text);
     return root;
+}
+
+const char *iopo_json_shown(const char *s, char *buf, size_t cap) {
+    size_t k = 0, max = cap < 88 ? cap : 88;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (k + 8 >= max) {
+            while (k > 0 && ((unsigned char)buf[k - 1] & 0xC0) == 0x80) k--;   /* continuation bytes */
+            if (k > 0 && (unsigned char)buf[k - 1] >= 0xC0) k--;               /* the lead byte they belonged to */
+            memcpy(buf + k, "...", 4);
+            return buf;
+        }
+        if (*p < 0x20 || *p == 0x7F) k += (size_t)snprintf(buf + k, cap - k, "\\x%02X", *p);
+        else buf[k++] = (char)*p;
+    }
+    buf[k] = 0;
+    return buf;
 }

@@ -101,7 +101,9 @@ static void make_axis(axis *a, double lo, double hi, int target, bool integer) {
     if (integer && step > 0 && step < 1) step = 1;
     if (step > 0 && isfinite(step)) {
         double k0 = floor(lo / step + 1e-9), k1 = ceil(hi / step - 1e-9);
-        bool fits = k1 - k0 >= 1 && k1 - k0 < MAX_TICKS;
+        /* Beyond 2^52 in magnitude, k + 1 can round back to k (values a few ulps apart, as 1e17 and 1e17 + 16): the
+         * tick loop below would never end. Such an axis gets its ends. */
+        bool fits = k1 - k0 >= 1 && k1 - k0 < MAX_TICKS && fabs(k0) < 0x1p52 && fabs(k1) < 0x1p52;
         if (fits && isfinite(k0 * step) && isfinite(k1 * step) && k1 * step > k0 * step) {
             a->lo = k0 * step, a->hi = k1 * step, a->step = step;
             a->nticks = 0;

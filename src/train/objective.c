@@ -1,6 +1,7 @@
 /* SFT / DPO / IOPO specifics of a training run: data as rows, cached reference log-probs, metrics. */
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -246,25 +247,43 @@ void pref_metrics_add(pref_metrics *pm, const float *seq_logp, const float *ref_
     }
 }
 
+void metrics_json_number(FILE *f, const char *prefix, const char *key, const char *fmt, double v) {
+    fprintf(f, ", \"%s%s\": ", prefix, key);
+    if (isfinite(v)) fprintf(f, fmt, v);
+    else fputs("null", f);
+}
+
 void pref_metrics_print_json(const pref_metrics *pm, FILE *f, const char *prefix) {
     if (pm->n == 0) return;
     double n = pm->n;
     if (pm->group == 2) {
-        fprintf(f, ", \"%srewards/chosen\": %.6g, \"%srewards/rejected\": %.6g, \"%srewards/margins\": %.6g, "
-                   "\"%srewards/accuracies\": %.6g, \"%slogps/chosen\": %.6g, \"%slogps/rejected\": %.6g, "
-                   "\"%slogps/ref_chosen\": %.6g, \"%slogps/ref_rejected\": %.6g",
-                prefix, pm->reward[0] / n, prefix, pm->reward[1] / n, prefix, (pm->reward[0] - pm->reward[1]) / n,
-                prefix, pm->acc[0] / n, prefix, pm->logp[0] / n, prefix, pm->logp[1] / n, prefix, pm->ref_logp[0] / n,
-                prefix, pm->ref_logp[1] / n);
+        metrics_json_number(f, prefix, "rewards/chosen", "%.6g", pm->reward[0] / n);
+        metrics_json_number(f, prefix, "rewards/rejected", "%.6g", pm->reward[1] / n);
+        metrics_json_number(f, prefix, "rewards/margins", "%.6g", (pm->reward[0] - pm->reward[1]) / n);
+        metrics_json_number(f, prefix, "rewards/accuracies", "%.6g", pm->acc[0] / n);
+        metrics_json_number(f, prefix, "logps/chosen", "%.6g", pm->logp[0] / n);
+        metrics_json_number(f, prefix, "logps/rejected", "%.6g", pm->logp[1] / n);
+        metrics_json_number(f, prefix, "logps/ref_chosen", "%.6g", pm->ref_logp[0] / n);
+        metrics_json_number(f, prefix, "logps/ref_rejected", "%.6g", pm->ref_logp[1] / n);
     } else if (pm->group == 4) {
-        static const char *seq[4] = {"chosen_v1", "rejected_v1", "chosen_v2", "rejected_v2"};
-        for (int k = 0; k < 4; k++) fprintf(f, ", \"%srewards/%s\": %.6g", prefix, seq[k], pm->reward[k] / n);
-        fprintf(f, ", \"%srewards/margins_v1\": %.6g, \"%srewards/margins_v2\": %.6g", prefix,
-                (pm->reward[0] - pm->reward[1]) / n, prefix, (pm->reward[2] - pm->reward[3]) / n);
-        fprintf(f, ", \"%srewards/accuracies_v1\": %.6g, \"%srewards/accuracies_v2\": %.6g", prefix, pm->acc[0] / n,
-                prefix, pm->acc[1] / n);
-        for (int k = 0; k < 4; k++) fprintf(f, ", \"%slogps/%s\": %.6g", prefix, seq[k], pm->logp[k] / n);
-        for (int k = 0; k < 4; k++) fprintf(f, ", \"%slogps/ref_%s\": %.6g", prefix, seq[k], pm->ref_logp[k] / n);
+        static const char *const seq[4] = {"chosen_v1", "rejected_v1", "chosen_v2", "rejected_v2"};
+        char key[64];
+        for (int k = 0; k < 4; k++) {
+            snprintf(key, sizeof key, "rewards/%s", seq[k]);
+            metrics_json_number(f, prefix, key, "%.6g", pm->reward[k] / n);
+        }
+        metrics_json_number(f, prefix, "rewards/margins_v1", "%.6g", (pm->reward[0] - pm->reward[1]) / n);
+        metrics_json_number(f, prefix, "rewards/margins_v2", "%.6g", (pm->reward[2] - pm->reward[3]) / n);
+        metrics_json_number(f, prefix, "rewards/accuracies_v1", "%.6g", pm->acc[0] / n);
+        metrics_json_number(f, prefix, "rewards/accuracies_v2", "%.6g", pm->acc[1] / n);
+        for (int k = 0; k < 4; k++) {
+            snprintf(key, sizeof key, "logps/%s", seq[k]);
+            metrics_json_number(f, prefix, key, "%.6g", pm->logp[k] / n);
+        }
+        for (int k = 0; k < 4; k++) {
+            snprintf(key, sizeof key, "logps/ref_%s", seq[k]);
+            metrics_json_number(f, prefix, key, "%.6g", pm->ref_logp[k] / n);
+        }
     }
 }
 

@@ -44,6 +44,9 @@ typedef struct pref_metrics {
     double reward[4], acc[2], logp[4], ref_logp[4];
 } pref_metrics;
 void pref_metrics_add(pref_metrics *pm, const float *seq_logp, const float *ref_logp, int E, int group, double beta);
+/* One member of a metrics.jsonl record, ", \"PREFIXKEY\": value" with value in fmt (one double): printf writes nan
+ * and inf, which are not JSON, so a non-finite value is written as null (readers take it as missing). */
+void metrics_json_number(FILE *f, const char *prefix, const char *key, const char *fmt, double v);
 /* Writes ", \"rewards/chosen\": ..." style members (JSON) or a short summary (progress line). */
 void pref_metrics_print_json(const pref_metrics *pm, FILE *f, const char *prefix);
 void pref_metrics_print_short(const pref_metrics *pm, FILE *f);

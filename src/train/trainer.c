@@ -652,28 +652,34 @@ static int run_locked(const iopo_train_config *c, const iopo_ctx_options *copts)
         double eval_loss = NAN;
         pref_metrics epm = {0};
         bool last = st.step == c->steps, stop = st.step == end;
-        if (c->eval_data[0] && (last || (c->eval_every && st.step % c->eval_every == 0))) {
+        bool evaluated = c->eval_data[0] && (last || (c->eval_every && st.step % c->eval_every == 0));
+        if (evaluated) {
             iopo_host_batch ehb;
             iopo_host_batch_alloc(&ehb, B, T);
             iopo_model_set_lora_training(m, false, 0);   /* evaluation without dropout */
             eval_loss = evaluate(m, &eval, &db[0], &ehb, G, ref_eval, c, &epm);
             iopo_host_batch_free(&ehb);
         }
-        if (st.step % c->log_every == 0 || stop || !isnan(eval_loss)) {
+        if (st.step % c->log_every == 0 || stop || evaluated) {
             double elapsed = t1 - t_start, tps = tokens_run / (elapsed > 0 ? elapsed : 1);
             double eta = (elapsed / (st.step - first_step)) * (end - st.step);
             fprintf(stderr, "step %d/%d  loss %.4f  lr %.3g  grad norm %.3f  %.0f tok/s  %.0f ms/step  ETA %.0fs",
                     st.step, c->steps, loss, lr, (double)norm[0], tps, ms, eta);
             pref_metrics_print_short(&pm, stderr);
-            if (!isnan(eval_loss)) fprintf(stderr, "  eval loss %.4f", eval_loss);
+            if (evaluated) fprintf(stderr, "  eval loss %.4f", eval_loss);
             pref_metrics_print_short(&epm, stderr);
             fprintf(stderr, "\n");
-            fprintf(metrics,
-                    "{\"step\": %d, \"loss\": %.9g, \"lr\": %.9g, \"grad_norm\": %.9g, \"tokens_per_s\": %.1f, "
-                    "\"ms_per_step\": %.2f, \"tokens_seen\": %lld",
-                    st.step, loss, lr, (double)norm[0], tps, ms, st.tokens_seen);
+            /* Every value through metrics_json_number: a NaN loss must not make the line invalid JSON (the reader of
+             * --resume would take it for a record cut short, and other tools refuse the file). */
+            fprintf(metrics, "{\"step\": %d", st.step);
+            metrics_json_number(metrics, "", "loss", "%.9g", loss);
+            metrics_json_number(metrics, "", "lr", "%.9g", lr);
+            metrics_json_number(metrics, "", "grad_norm", "%.9g", (double)norm[0]);
+            metrics_json_number(metrics, "", "tokens_per_s", "%.1f", tps);
+            metrics_json_number(metrics, "", "ms_per_step", "%.2f", ms);
+            fprintf(metrics, ", \"tokens_seen\": %lld", st.tokens_seen);
             pref_metrics_print_json(&pm, metrics, "");
-            if (!isnan(eval_loss)) fprintf(metrics, ", \"eval_loss\": %.9g", eval_loss);
+            if (evaluated) metrics_json_number(metrics, "", "eval_loss", "%.9g", eval_loss);
             pref_metrics_print_json(&epm, metrics, "eval_");
             fprintf(metrics, "}\n");
             fflush(metrics);

@@ -228,5 +228,75 @@ for idx in range(25):
         ifeval_responses[idx % len(ifeval_responses)])
     put("fuzz_ifeval", f"i{idx}_str", bytes([idx, 2]) + b" P.S. \0" + ifeval_responses[0])
 
+# ---- metrics.jsonl (iopo plot): byte 0 bit 0 every key charted, bit 1 the file twice, bit 2 a title ----
+metrics_sft = (b'{"step": 1, "loss": 4.5, "lr": 0.001, "grad_norm": 2.1}\n'
+               b'{"step": 2, "loss": 3.9, "lr": 0.002, "note": "text, not a number: NaN"}\n'
+               b'{"step": 3, "loss": NaN, "lr": 0.002, "eval_loss": 3.7}\n\n'
+               b'{"step": 4, "loss": 3.1, "lr": null}\n'
+               b'{"step": 5, "loss": 2.8, "lr": -nan, "eval_loss": 3.0}\n')
+metrics_dpo = (b'{"step": 1, "loss": 0.693, "rewards/accuracies": 0.5, "rewards/margins": 0.0}\n'
+               b'{"step": 3, "loss": 0.55, "rewards/accuracies": 0.75, "rewards/margins": -Infinity}\n'
+               b'{"step": 2, "loss": 0.62, "rewards/accuracies": 0.75, "eval_loss": 0.65, '
+               b'"eval_rewards/accuracies": 0.6}\n'
+               b'{"step": 4, "loss": 0.41, "rewards/accuracies": 1, "rewards/margins": 0.8, "eval_loss": 0.5}')
+metrics_iopo = b"".join(json.dumps({"step": s, "loss": 1.0 / s, "rewards/accuracies_v1": 0.5, "rewards/margins_v2":
+                                    s * 1e-7, "tokens_seen": s * 10 ** 12}).encode() + b"\n" for s in range(1, 9))
+put("fuzz_metrics", "sft", b"\0" + metrics_sft)
+put("fuzz_metrics", "sft_every", b"\1" + metrics_sft)
+put("fuzz_metrics", "dpo_two_titled", b"\6" + metrics_dpo)
+put("fuzz_metrics", "iopo_every", b"\7" + metrics_iopo)
+put("fuzz_metrics", "one_point", b"\1" + b'{"step": 0, "x": 1e300}\n{"step": 0, "x": -1e300}\n')
+
+# ---- evaluation sets (iopo eval): data file, 0xFF, responses file; both the IFEval and the TRACE reader get both ----
+ifeval_data = [
+    {"key": 1, "prompt": "Describe a river without commas.", "instruction_id_list": ["punctuation:no_comma"],
+     "kwargs": [{}]},
+    {"key": 2, "prompt": "Write about a river in lowercase.",
+     "instruction_id_list": ["change_case:english_lowercase", "keywords:existence"],
+     "kwargs": [{}, {"keywords": ["river"]}]},
+    {"key": 3, "prompt": "Answer and end with the phrase.", "instruction_id_list": ["startend:end_checker"],
+     "kwargs": [{"end_phrase": "Is there anything else I can help with?"}]},
+    {"key": 4, "prompt": "Write a letter template.", "instruction_id_list": ["detectable_content:number_placeholders"],
+     "kwargs": [{"num_placeholders": 2}]},
+    {"key": 5, "prompt": "Write a long essay.", "instruction_id_list": ["length_constraints:number_words"],
+     "kwargs": [{"num_words": 100, "relation": "at least"}]},
+]
+ifeval_resp = [{"key": 2, "response": "the river runs slowly to the sea."},
+               {"prompt": "Describe a river without commas.", "response": "The river is wide and calm."},
+               {"key": 3, "response": "The answer is four.\nIs there anything else I can help with?\nGoodbye."},
+               {"key": 4, "response": "Dear [name], we will visit you at [address] soon."},
+               {"key": 5, "response": "Essays are long things."}]
+
+
+def jsonl(records):
+    return b"".join(json.dumps(r, ensure_ascii=False).encode() + b"\n" for r in records)
+
+
+put("fuzz_eval_sets", "ifeval", jsonl(ifeval_data) + b"\xff" + jsonl(ifeval_resp))
+synth = [dict(r, split="in_domain" if i % 2 else "held_out") for i, r in enumerate(ifeval_data)]
+for r in synth:
+    del r["key"]
+put("fuzz_eval_sets", "synth", jsonl(synth) + b"\xff" + jsonl(
+    [{"prompt": r["prompt"], "response": "A *short* answer, SECTION 1.\n\nP.S. yes"} for r in synth]))
+put("fuzz_eval_sets", "ifeval_null_kwargs", jsonl([{"key": "a", "prompt": "p", "instruction_id_list":
+    ["change_case:english_capital", "detectable_format:json_format"], "kwargs": [None, {"x": None}]}]) +
+    b"\xff" + jsonl([{"key": "a", "response": "```json\n{\"A\": 1}\n```"}]))
+trace_data = [
+    {"id": "0", "messages": [{"role": "system", "content": "You are a helpful assistant."},
+                             {"role": "user", "content": "Describe a song\n1. Use a poetic tone;\n# Inputs:\n"
+                                                         "Hotel California\n"}],
+     "type": "trace", "description": "Describe a song", "constraints": "1. Use a poetic tone;",
+     "input": "Hotel California", "constraints_num": 1, "constraints_splits": ["1. Use a poetic tone;"],
+     "levels2": ["tone"], "category": "trace1.0"},
+    {"id": "1", "messages": [{"role": "user", "content": "Write a story\n1. Use a metaphor;\n2. Under 50 words;\n"}],
+     "type": "trace", "description": "Write a story", "constraints": "1. Use a metaphor;\n2. Under 50 words;",
+     "input": "NULL", "constraints_num": 2, "constraints_splits": ["1. Use a metaphor;", "2. Under 50 words;"],
+     "levels2": ["language", "length"], "category": "trace1.0", "generated": "old"},
+]
+put("fuzz_eval_sets", "trace", jsonl(trace_data) + b"\xff" + jsonl(
+    [{"id": "1", "response": "A story."}, {"prompt": trace_data[0]["messages"][1]["content"],
+                                           "response": "A song like a river, \u00e9\u4e2d."}]))
+put("fuzz_eval_sets", "trace_no_responses", jsonl(trace_data[:1]))
+
 for h in sorted(os.listdir(out)):
     print(f"{h}: {len(os.listdir(os.path.join(out, h)))} seeds")
