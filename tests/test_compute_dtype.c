@@ -28,15 +28,7 @@
 #include "iopo/optimizer.h"
 #include "util/half.h"
 
-static int failures;
-#define CHECK(cond, ...)                                                                                              \
-    do {                                                                                                              \
-        if (!(cond)) {                                                                                                \
-            failures++;                                                                                               \
-            printf("FAIL: " __VA_ARGS__);                                                                             \
-            printf("\n");                                                                                             \
-        }                                                                                                             \
-    } while (0)
+#include "test_check.h"
 
 #define B_ 3
 #define T_ 12
@@ -348,8 +340,8 @@ int main(int argc, char **argv) {
     }
     if (iopo_validation_message_count()) {
         printf("FAIL: %llu Vulkan validation messages\n", (unsigned long long)iopo_validation_message_count());
-        failures++;
+        fails++;
     }
-    printf("compute_dtype: %d failures\n", failures);
-    return failures ? 1 : 0;
+    printf("compute_dtype: %d passed, %d failed\n", passes, fails);
+    return fails ? 1 : 0;
 }

@@ -11,18 +11,7 @@
 #include "eval/ifeval_text.h"
 #include "iopo/ifeval.h"
 
-static int passes, fails;
-#define CHECK(cond, ...)                                                                                               \
-    do {                                                                                                               \
-        if (cond) {                                                                                                    \
-            passes++;                                                                                                  \
-        } else {                                                                                                       \
-            fails++;                                                                                                   \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__);                                                                \
-            printf(__VA_ARGS__);                                                                                       \
-            printf("\n");                                                                                              \
-        }                                                                                                              \
-    } while (0)
+#include "test_check.h"
 
 typedef struct {
     const char *id, *kwargs, *response;

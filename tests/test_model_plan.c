@@ -21,15 +21,7 @@
 #include "iopo/fileio.h"
 #include "iopo/model.h"
 
-static int failures;
-#define CHECK(cond, ...)                                                                                              \
-    do {                                                                                                              \
-        if (!(cond)) {                                                                                                \
-            failures++;                                                                                               \
-            printf("FAIL: " __VA_ARGS__);                                                                             \
-            printf("\n");                                                                                             \
-        }                                                                                                             \
-    } while (0)
+#include "test_check.h"
 
 typedef struct family_case {
     const char *label;
@@ -319,8 +311,8 @@ int main(int argc, char **argv) {
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) run_case(&cases[i], argv[1]);
     if (iopo_validation_message_count()) {
         printf("FAIL: %llu Vulkan validation messages\n", (unsigned long long)iopo_validation_message_count());
-        failures++;
+        fails++;
     }
-    printf("model_plan: %d failures\n", failures);
-    return failures ? 1 : 0;
+    printf("model_plan: %d passed, %d failed\n", passes, fails);
+    return fails ? 1 : 0;
 }

@@ -14,18 +14,7 @@
 #include "iopo/prefdata.h"
 #include "iopo/tokenizer.h"
 
-static int passes, fails;
-#define CHECK(cond, ...)                                                                                               \
-    do {                                                                                                               \
-        if (cond) {                                                                                                    \
-            passes++;                                                                                                  \
-        } else {                                                                                                       \
-            fails++;                                                                                                   \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__);                                                                \
-            printf(__VA_ARGS__);                                                                                       \
-            printf("\n");                                                                                              \
-        }                                                                                                              \
-    } while (0)
+#include "test_check.h"
 
 static char tmpdir[256], err[2048], root[1024];
 static iopo_tokenizer *demo, *chatml; /* demo: no ChatML tokens; chatml: the demo + <|im_start|> 512, <|im_end|> 513 */

@@ -14,21 +14,8 @@
 #include "iopo/jsonutil.h"
 #include "iopo/synth.h"
 
-static int fails, passes;
-
-#define CHECK(cond, ...)                                                                                              \
-    do {                                                                                                              \
-        if (cond) {                                                                                                   \
-            passes++;                                                                                                 \
-        } else {                                                                                                      \
-            fails++;                                                                                                  \
-            if (fails <= 30) {                                                                                        \
-                printf("FAIL %s:%d: ", __FILE__, __LINE__);                                                           \
-                printf(__VA_ARGS__);                                                                                  \
-                printf("\n");                                                                                         \
-            }                                                                                                         \
-        }                                                                                                             \
-    } while (0)
+#define CHECK_PRINT_LIMIT 30
+#include "test_check.h"
 
 static const char *HELD[] = {"detectable_format:title", "startend:quotation", "keywords:frequency",
                              "length_constraints:number_sentences"};

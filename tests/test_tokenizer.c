@@ -14,18 +14,7 @@
 #include "iopo/tokenizer.h"
 #include "tokenizer/tok_internal.h"
 
-static int passes, fails;
-#define CHECK(cond, ...)                                                                                               \
-    do {                                                                                                               \
-        if (cond) {                                                                                                    \
-            passes++;                                                                                                  \
-        } else {                                                                                                       \
-            fails++;                                                                                                   \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__);                                                                \
-            printf(__VA_ARGS__);                                                                                       \
-            printf("\n");                                                                                              \
-        }                                                                                                              \
-    } while (0)
+#include "test_check.h"
 
 static char tmpdir[256];
 static char err[1024];
