@@ -49,26 +49,6 @@ void pd_item_free(pd_item *it) {
 
 static const cJSON *field(const cJSON *o, const char *key) { return cJSON_GetObjectItemCaseSensitive(o, key); }
 
-/* A value from the data, made safe for a one-line message: control characters escaped, at most max bytes (cut at a
- * character boundary, "..." marking the cut). */
-static const char *shown(const char *s, char *buf, size_t max) {
-    size_t k = 0;
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (k + 8 >= max) {
-            while (k > 0 && ((unsigned char)buf[k - 1] & 0xC0) == 0x80) k--; /* continuation bytes */
-            if (k > 0 && (unsigned char)buf[k - 1] >= 0xC0) k--;             /* the lead byte they belonged to */
-            memcpy(buf + k, "...", 4);
-            return buf;
-        }
-        if (*p < 0x20 || *p == 0x7F)
-            k += (size_t)snprintf(buf + k, max - k, "\\x%02X", *p);
-        else
-            buf[k++] = (char)*p;
-    }
-    buf[k] = 0;
-    return buf;
-}
-
 static const char *type_name(const cJSON *v) {
     if (cJSON_IsString(v)) return "a string";
     if (cJSON_IsNumber(v)) return "a number";
@@ -122,7 +102,7 @@ static const char *key_list(const cJSON *o, char *buf, size_t max) {
     const cJSON *c;
     cJSON_ArrayForEach(c, o) {
         char sb[48];
-        const char *name = shown(c->string, sb, sizeof sb);
+        const char *name = iopo_json_shown(c->string, sb, sizeof sb);
         if (k + strlen(name) + 8 >= max) {
             snprintf(buf + k, max - k, ", ...");
             break;
@@ -176,7 +156,7 @@ static bool read_turns(const cJSON *rec, const char *key, const conv_style *st, 
         if (!is_system && !is_user_role(role) && !is_assistant_role(role)) {
             char sb[48];
             snprintf(why, n, "%sunknown role \"%s\" in \"%s\" (accepted: " ROLES_ACCEPTED ")", where,
-                     shown(role, sb, sizeof sb), st->role_key);
+                     iopo_json_shown(role, sb, sizeof sb), st->role_key);
             goto fail;
         }
         if (!get_text(m, st->content_key, is_system, where, &content, why, n)) goto fail;
@@ -252,7 +232,7 @@ static bool sharegpt_response(const cJSON *rec, const char *key, const char **ou
     if (from && !is_assistant_role(from)) {
         char sb[48];
         snprintf(why, n, "%s\"from\" must be gpt or assistant (the response), not \"%s\"", where,
-                 shown(from, sb, sizeof sb));
+                 iopo_json_shown(from, sb, sizeof sb));
         return false;
     }
     if (!field(o, "value")) {
@@ -292,7 +272,7 @@ static bool messages_response(const cJSON *rec, const char *key, const char **ou
     if (!is_assistant_role(role)) {
         char sb[48];
         snprintf(why, n, "%s\"role\" must be assistant or gpt (the response), not \"%s\"", where,
-                 shown(role, sb, sizeof sb));
+                 iopo_json_shown(role, sb, sizeof sb));
         return false;
     }
     return get_text(arr->child, "content", false, where, out, why, n);
@@ -514,7 +494,7 @@ bool pd_detect(const cJSON *rec, pd_format *f, char *why, size_t n) {
         const cJSON *c;
         cJSON_ArrayForEach(c, rec) {
             char sb[48];
-            const char *name = shown(c->string, sb, sizeof sb);
+            const char *name = iopo_json_shown(c->string, sb, sizeof sb);
             if (k + strlen(name) + 8 >= sizeof keys) {
                 snprintf(keys + k, sizeof keys - k, ", ...");
                 break;
