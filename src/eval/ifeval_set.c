@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "eval/eval_responses.h"
 #include "iopo/eval.h"
 #include "iopo/fileio.h"
 #include "iopo/ifeval.h"
@@ -107,52 +108,12 @@ void iopo_ifeval_set_free(iopo_ifeval_set *s) {
     memset(s, 0, sizeof *s);
 }
 
-typedef struct attach_state {
-    iopo_ifeval_set *s;
-    int *from_line;   /* (s->n) the response line attached to each item, 0 = none yet */
-} attach_state;
-
-static bool attach_one(void *user, const char *where, int line, const cJSON *rec, char *err, size_t errlen) {
-    attach_state *a = user;
-    const cJSON *key = cJSON_GetObjectItemCaseSensitive(rec, "key");
-    const cJSON *prompt = cJSON_GetObjectItemCaseSensitive(rec, "prompt");
-    const cJSON *resp = cJSON_GetObjectItemCaseSensitive(rec, "response");
-    if (!cJSON_IsString(resp) || (!key && !cJSON_IsString(prompt))) {
-        snprintf(err, errlen, "%s: expected {\"key\" or \"prompt\", \"response\": \"...\"}", where);
-        return false;
-    }
-    char *key_json = key ? cJSON_PrintUnformatted(key) : NULL;
-    int found = -1;
-    for (int i = 0; i < a->s->n && found < 0; i++) {
-        const iopo_ifeval_item *it = &a->s->items[i];
-        if (key_json ? it->key_json && !strcmp(it->key_json, key_json) : !strcmp(it->prompt, prompt->valuestring))
-            found = i;
-    }
-    if (found < 0) {
-        char shown[96];   /* a key can be any JSON value, a long one too */
-        snprintf(err, errlen, "%s: %s %s matches no prompt of %s", where, key_json ? "key" : "prompt",
-                 key_json ? iopo_json_shown(key_json, shown, sizeof shown) : "text", a->s->path);
-    } else if (a->from_line[found]) {
-        snprintf(err, errlen, "%s: a second response for the prompt of %s:%d (the first is on line %d)", where,
-                 a->s->path, a->s->items[found].line, a->from_line[found]);
-    } else {
-        a->from_line[found] = line;
-        free(a->s->items[found].response);
-        a->s->items[found].response = strdup(resp->valuestring);
-    }
-    free(key_json);
-    return found >= 0 && a->from_line[found] == line;
-}
-
 bool iopo_ifeval_set_attach_responses(iopo_ifeval_set *s, const char *path, char *err, size_t errlen) {
-    attach_state a = {s, calloc((size_t)s->n, sizeof(int))};
-    bool ok = iopo_jsonl_each(path, attach_one, &a, NULL, err, errlen);
-    for (int i = 0; ok && i < s->n; i++)
-        if (!a.from_line[i]) {
-            snprintf(err, errlen, "%s: no response for the prompt of %s:%d", path, s->path, s->items[i].line);
-            ok = false;
-        }
-    free(a.from_line);
+    eval_keyed *keyed = calloc((size_t)(s->n > 0 ? s->n : 1), sizeof *keyed);
+    for (int i = 0; i < s->n; i++)
+        keyed[i] = (eval_keyed){s->items[i].key_json, s->items[i].prompt, s->items[i].line, &s->items[i].response};
+    bool ok = eval_attach_responses(path, "key", false, s->path, keyed, s->n, err, errlen);
+    free(keyed);
     return ok;
 }
 

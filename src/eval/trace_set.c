@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "eval/eval_responses.h"
 #include "iopo/eval.h"
 #include "iopo/fileio.h"
 #include "iopo/jsonutil.h"
@@ -117,46 +118,13 @@ void iopo_trace_set_free(iopo_trace_set *s) {
     memset(s, 0, sizeof *s);
 }
 
-typedef struct attach_state {
-    iopo_trace_set *s;
-    int *from_line;
-} attach_state;
-
-static bool attach_one(void *user, const char *where, int line, const cJSON *rec, char *err, size_t errlen) {
-    attach_state *a = user;
-    const char *id = str_field(rec, "id"), *prompt = str_field(rec, "prompt"), *resp = str_field(rec, "response");
-    if (!resp || (!id && !prompt)) {
-        snprintf(err, errlen, "%s: expected {\"id\" or \"prompt\", \"response\": \"...\"}", where);
-        return false;
-    }
-    int found = -1;
-    for (int i = 0; i < a->s->n && found < 0; i++)
-        if (id ? !strcmp(str_field(a->s->items[i].record, "id"), id) : !strcmp(a->s->items[i].user, prompt)) found = i;
-    if (found < 0) {
-        char shown[96];
-        snprintf(err, errlen, "%s: %s%s matches no record of %s", where, id ? "id " : "prompt text",
-                 id ? iopo_json_shown(id, shown, sizeof shown) : "", a->s->path);
-        return false;
-    }
-    if (a->from_line[found]) {
-        snprintf(err, errlen, "%s: a second response for %s:%d (the first is on line %d)", where, a->s->path,
-                 a->s->items[found].line, a->from_line[found]);
-        return false;
-    }
-    a->from_line[found] = line;
-    a->s->items[found].response = strdup(resp);
-    return true;
-}
-
 bool iopo_trace_set_attach_responses(iopo_trace_set *s, const char *path, char *err, size_t errlen) {
-    attach_state a = {s, calloc((size_t)s->n, sizeof(int))};
-    bool ok = iopo_jsonl_each(path, attach_one, &a, NULL, err, errlen);
-    for (int i = 0; ok && i < s->n; i++)
-        if (!a.from_line[i]) {
-            snprintf(err, errlen, "%s: no response for %s:%d", path, s->path, s->items[i].line);
-            ok = false;
-        }
-    free(a.from_line);
+    eval_keyed *keyed = calloc((size_t)(s->n > 0 ? s->n : 1), sizeof *keyed);
+    for (int i = 0; i < s->n; i++)
+        keyed[i] = (eval_keyed){str_field(s->items[i].record, "id"), s->items[i].user, s->items[i].line,
+                                &s->items[i].response};
+    bool ok = eval_attach_responses(path, "id", true, s->path, keyed, s->n, err, errlen);
+    free(keyed);
     return ok;
 }
 
