@@ -434,6 +434,10 @@ bool iopo_adapter_config_read(const char *dir, iopo_lora_config *out, char *err,
     lc.alpha = cJSON_IsNumber(al) ? (float)al->valuedouble : 8.0f;   /* PEFT's default */
     lc.dropout = cJSON_IsNumber(dr) ? (float)dr->valuedouble : 0.0f;
     lc.rslora = cJSON_IsTrue(rs);
+    if (!isfinite(lc.alpha)) {
+        snprintf(err, errlen, "%s: \"lora_alpha\" must be a finite number", path);
+        goto done;
+    }
     if (!(lc.dropout >= 0 && lc.dropout < 1)) {
         snprintf(err, errlen, "%s: \"lora_dropout\" must be in [0, 1)", path);
         goto done;
@@ -450,7 +454,9 @@ bool iopo_adapter_config_read(const char *dir, iopo_lora_config *out, char *err,
         goto done;
     }
     for (const cJSON *t = tm->child; t; t = t->next) {
-        if (!cJSON_IsString(t) || strlen(lc.target) + strlen(t->valuestring) + 2 >= sizeof lc.target) {
+        /* iopo keeps the targets as one comma-separated list: an empty name or one with a comma would change it */
+        if (!cJSON_IsString(t) || !t->valuestring[0] || strchr(t->valuestring, ',') ||
+            strlen(lc.target) + strlen(t->valuestring) + 2 >= sizeof lc.target) {
             snprintf(err, errlen, "%s: \"target_modules\" must be a list of module names", path);
             goto done;
         }

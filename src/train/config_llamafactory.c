@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "iopo/fileio.h"
+#include "iopo/jsonutil.h"
 #include "iopo/train.h"
 #include "train/config_yaml.h"
 #include "train/dataset_info.h"
@@ -234,8 +235,13 @@ static const char *num_text(const cy_entry *e) {
     return e->text;
 }
 
-/* An integer value (typed() accepted it). */
-static long ival(const cy_entry *e) { return (long)e->num; }
+/* An integer value (typed() accepted it), saturated at +-2^53 so that a huge one reaches the key's own range check
+ * (converting a double outside long's range is undefined behaviour). */
+static long ival(const cy_entry *e) {
+    long v;
+    if (iopo_num_to_long(e->num, -(1L << 53), 1L << 53, &v) == IOPO_NUM_OK) return v;
+    return e->num < 0 ? -(1L << 53) : 1L << 53;
+}
 
 static bool is_str(const cy_entry *e, const char *s) { return e && e->type == CY_STR && !strcmp(e->text, s); }
 
@@ -389,7 +395,11 @@ static bool finish(lf *L) {
     if (is_str(strat, "steps")) {
         if (!eval_ds) return fail(L, strat, "%s needs eval_dataset (the held-out data to evaluate)", "steps");
         /* transformers: eval_steps defaults to logging_steps */
-        c->eval_every = steps ? (int)ival(steps) : c->log_every;
+        if (steps) {
+            if (!put_int(L, steps, "eval_every", ival(steps))) return false;
+        } else {
+            c->eval_every = c->log_every;
+        }
     } else {
         c->eval_every = 0;
         if (steps && L->notes) fprintf(L->notes, "%s: ignoring eval_steps (eval_strategy is not steps)\n", L->path);
