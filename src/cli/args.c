@@ -72,7 +72,7 @@ bool cli_gen_option(int argc, char **argv, int *i, iopo_gen_options *o) {
 const char cli_gen_options_help[] =
     "--temperature 0 (the default) is greedy; above 0, tokens are sampled from softmax(logits / T), restricted\n"
     "to the K most likely (--top-k) and to the smallest set of probability >= P (--top-p), with --seed.\n"
-    "--max-tokens N (default 64) per response; --batch-size B prompts (default 8) decode together over one KV\n"
+    "--max-tokens N tokens at most per response; --batch-size B prompts (default 8) decode together over one KV\n"
     "cache, each at its own length; --no-cache recomputes the whole sequence at every token (slower; the same\n"
     "tokens).\n";
 

@@ -28,7 +28,7 @@ static void usage(FILE *out) {
             "as training builds prompts: auto (the default with --data) takes the template recorded in the model's\n"
             "tokenizer_config.json by `iopo train`, else the one its tokenizer's special tokens call for; none (the\n"
             "default with --prompt) continues the raw text. Generation stops at the template's end-of-turn token,\n"
-            "config.json's eos_token_id or <|endoftext|>, after --max-tokens, or at the model's context.\n");
+            "config.json's eos_token_id or <|endoftext|>, after --max-tokens (default 64), or at the model's context.\n");
     fputs(cli_gen_options_help, out);
 }
 
