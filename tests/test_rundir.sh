@@ -45,7 +45,9 @@ train --out "$work/ref40" >"$work/ref40.log" 2>&1 || fail "reference run: $(tail
 train --steps 8 --out "$work/ref8" >"$work/ref8.log" 2>&1 || fail "reference run: $(tail -3 "$work/ref8.log")"
 
 # --- SIGINT mid-run, then the printed resume command.
-train_bg --out "$work/int" --save-every 0 >"$work/int.log" 2>&1 &
+# Held after step 3 (testing-only IOPO_TEST_HOLD_AFTER_STEP) until the signal: a tiny model on a quiet machine would
+# otherwise finish its 40 steps before the signal is sent.
+IOPO_TEST_HOLD_AFTER_STEP=3 train_bg --out "$work/int" --save-every 0 >"$work/int.log" 2>&1 &
 pid=$!
 wait_lines "$work/int/metrics.jsonl" 3
 kill -INT $pid
@@ -91,7 +93,7 @@ check "cmp -s '$work/ref8/final/model.safetensors' '$work/int2x/final/model.safe
   "after a double SIGINT the last checkpoint resumes to the uninterrupted weights"
 
 # --- Two runs into one --out: the second stops at once naming the first; SIGTERM stops the first with 143.
-train_bg --out "$work/two" --steps 400 >"$work/two1.log" 2>&1 &
+IOPO_TEST_HOLD_AFTER_STEP=1 train_bg --out "$work/two" --steps 400 >"$work/two1.log" 2>&1 &
 pid=$!
 wait_lines "$work/two/metrics.jsonl" 1
 train --out "$work/two" --steps 400 --resume >"$work/two2.log" 2>&1

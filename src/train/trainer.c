@@ -25,6 +25,20 @@ static volatile sig_atomic_t stop_signal;
 
 void iopo_train_request_stop(int sig) { stop_signal = sig; }
 
+/* Testing only (docs/TRAINING.md): IOPO_TEST_HOLD_AFTER_STEP=N waits after step N (logged, not yet checkpointed) until
+ * a stop request arrives, so that the suite's SIGINT / SIGTERM land mid-run however fast the machine is; a tiny model
+ * otherwise finishes its steps before the signal is sent. Polls, since a signal between a check and pause() would be
+ * lost. */
+static void test_hold_after_step(int step) {
+    const char *v = getenv("IOPO_TEST_HOLD_AFTER_STEP");
+    if (!v || atoi(v) != step) return;
+    fprintf(stderr, "IOPO_TEST_HOLD_AFTER_STEP: holding after step %d until a stop request\n", step);
+    while (!stop_signal) {
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+}
+
 static double now_seconds(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -686,6 +700,7 @@ static int run_locked(const iopo_train_config *c, const iopo_ctx_options *copts)
             logged++;
         }
         /* A stop request (SIGINT / SIGTERM in the CLI) lands here, after a whole step: checkpoint, then return. */
+        test_hold_after_step(st.step);
         interrupted = stop_signal;
         if (stop || interrupted || (c->save_every && st.step % c->save_every == 0)) {
             if (!checkpoint_save(c->out, m, o, &st, &tok_copy, saved, sizeof saved, err, sizeof err)) goto loop_done;
