@@ -6,6 +6,7 @@
 // Head channels each invocation owns (d = lid + c * WG, c < NCH): ceil(hd / WG), chosen by the recorder, so the
 // per-channel accumulators live in registers whatever hd is.
 layout(constant_id = 1) const uint NCH = 1;
+IOPO_WINDOWED(2)
 
 layout(push_constant) uniform Push {
     uint nrows;   // workgroups that do work: one per row (vk_dispatch_1d may round the grid up)
@@ -25,7 +26,7 @@ layout(push_constant) uniform Push {
 layout(std430, set = 0, binding = ATT_LENGTHS_BINDING) readonly buffer Lengths { int lengths[]; };   // (B)
 
 // Valid tokens of sequence b, clamped to [0, T] so a bad lengths entry cannot index out of bounds.
-uint seq_len(uint b) { return uint(clamp(lengths[p.b0 + b], 0, int(p.T))); }
+uint seq_len(uint b) { return uint(clamp(lengths[WIN(p.b0) + b], 0, int(p.T))); }
 
 uint qkv_stride() { return (p.NH + 2u * p.NKV) * p.hd; }                 // qkv elements per token
 uint q_off(uint b, uint t, uint h) { return (b * p.T + t) * qkv_stride() + h * p.hd; }

@@ -37,7 +37,7 @@ void main() {
     uint kvh = h / p.group;
 
     if (t >= seq_len(b)) {   // padding query: D 0, no gradient
-        if (lid == 0u) D[p.s1 + row] = 0.0;
+        if (lid == 0u) D[WIN(p.s1) + row] = 0.0;
         return;
     }
 
@@ -45,10 +45,10 @@ void main() {
     uint gb = o_off(b, t, h);   // the shifts of dout (s2) and out (s4) added at each read
     float part = 0.0;
     for (uint c = 0; c < NCH; c++)
-        if (lid + c * WG < p.hd) part += dout[p.s2 + gb + lid + c * WG] * out_[p.s4 + gb + lid + c * WG];
+        if (lid + c * WG < p.hd) part += dout[WIN(p.s2) + gb + lid + c * WG] * out_[WIN(p.s4) + gb + lid + c * WG];
     float Dt = wg_reduce(part, false);
-    if (lid == 0u) D[p.s1 + row] = Dt;
-    float ls = lse[p.s5 + row];
+    if (lid == 0u) D[WIN(p.s1) + row] = Dt;
+    float ls = lse[WIN(p.s5) + row];
 
     uint qb = q_off(b, t, h);   // qkv's shift (s3) and dqkv's (s0) added at each access
     float acc[NCH];
@@ -60,8 +60,8 @@ void main() {
             uint kb = k_off(b, s, kvh), vb = v_off(b, s, kvh);
             float dot = 0.0, dp = 0.0;
             for (uint d = 0; d < p.hd; d++) {
-                dot += qkv[p.s3 + qb + d] * qkv[p.s3 + kb + d];
-                dp += dout[p.s2 + gb + d] * qkv[p.s3 + vb + d];
+                dot += qkv[WIN(p.s3) + qb + d] * qkv[WIN(p.s3) + kb + d];
+                dp += dout[WIN(p.s2) + gb + d] * qkv[WIN(p.s3) + vb + d];
             }
             ds = exp(dot * p.scale - ls) * (dp - Dt);
         }
@@ -71,12 +71,12 @@ void main() {
         for (uint c = 0; c < NCH; c++) {
             uint d = lid + c * WG;
             if (d < p.hd)
-                for (uint j = 0; j < n; j++) acc[c] += tile[j] * qkv[p.s3 + k_off(b, s0 + j, kvh) + d];
+                for (uint j = 0; j < n; j++) acc[c] += tile[j] * qkv[WIN(p.s3) + k_off(b, s0 + j, kvh) + d];
         }
         barrier();   // tile[] is rewritten by the next tile
     }
     for (uint c = 0; c < NCH; c++)
-        if (lid + c * WG < p.hd) dqkv[p.s0 + qb + lid + c * WG] += p.scale * acc[c];
+        if (lid + c * WG < p.hd) dqkv[WIN(p.s0) + qb + lid + c * WG] += p.scale * acc[c];
 }
 
 #elif defined(ATT_BWD_KV)
@@ -105,11 +105,11 @@ void main() {
                 uint qb = q_off(b, t, h), gb = o_off(b, t, h), r = r_off(b, h, t);
                 float dot = 0.0, dp = 0.0;
                 for (uint d = 0; d < p.hd; d++) {
-                    dot += qkv[p.s3 + qb + d] * qkv[p.s3 + kb + d];
-                    dp += dout[p.s2 + gb + d] * qkv[p.s3 + vb + d];
+                    dot += qkv[WIN(p.s3) + qb + d] * qkv[WIN(p.s3) + kb + d];
+                    dp += dout[WIN(p.s2) + gb + d] * qkv[WIN(p.s3) + vb + d];
                 }
-                pr = exp(dot * p.scale - lse[p.s5 + r]);
-                ds = pr * (dp - D[p.s1 + r]);
+                pr = exp(dot * p.scale - lse[WIN(p.s5) + r]);
+                ds = pr * (dp - D[WIN(p.s1) + r]);
             }
             ptile[lid] = pr;
             dstile[lid] = ds;
@@ -119,8 +119,8 @@ void main() {
                 uint d = lid + c * WG;
                 if (d < p.hd)
                     for (uint j = 0; j < n; j++) {
-                        dk[c] += dstile[j] * qkv[p.s3 + q_off(b, tq + j, h) + d];
-                        dv[c] += ptile[j] * dout[p.s2 + o_off(b, tq + j, h) + d];
+                        dk[c] += dstile[j] * qkv[WIN(p.s3) + q_off(b, tq + j, h) + d];
+                        dv[c] += ptile[j] * dout[WIN(p.s2) + o_off(b, tq + j, h) + d];
                     }
             }
             barrier();   // the tiles are rewritten by the next one
@@ -129,8 +129,8 @@ void main() {
     for (uint c = 0; c < NCH; c++) {
         uint d = lid + c * WG;
         if (d < p.hd) {
-            dqkv[p.s0 + kb + d] += p.scale * dk[c];
-            dqkv[p.s0 + vb + d] += dv[c];
+            dqkv[WIN(p.s0) + kb + d] += p.scale * dk[c];
+            dqkv[WIN(p.s0) + vb + d] += dv[c];
         }
     }
 }

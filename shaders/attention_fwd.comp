@@ -24,8 +24,8 @@ void main() {
     uint lid = gl_LocalInvocationID.x, WG = gl_WorkGroupSize.x;
     uint t = row % p.T, h = (row / p.T) % p.NH, b = row / (p.T * p.NH);
     uint kvh = h / p.group;
-    uint ob = p.s0 + o_off(b, t, h);   // in out's window
-    uint lr = p.s1 + row;              // in lse's
+    uint ob = WIN(p.s0) + o_off(b, t, h);   // in out's window
+    uint lr = WIN(p.s1) + row;              // in lse's
 
     if (t >= seq_len(b)) {   // padding query (uniform over the workgroup): attends to nothing
         for (uint c = 0; c < NCH; c++)
@@ -35,7 +35,7 @@ void main() {
     }
 
     // Causal: keys s <= t < len, so padded keys are never reached.
-    uint qb = p.s2 + q_off(b, t, h);   // qkv's indices all carry its shift
+    uint qb = WIN(p.s2) + q_off(b, t, h);   // qkv's indices all carry its shift
     float acc[NCH];
     for (uint c = 0; c < NCH; c++) acc[c] = 0.0;
     float m = 0.0;   // the running max (uniform); set by the first tile
@@ -44,7 +44,7 @@ void main() {
         uint s = s0 + lid;
         float sc = uintBitsToFloat(0xff800000u);   // -inf: a key past the causal edge
         if (s <= t) {
-            uint kb = p.s2 + k_off(b, s, kvh);
+            uint kb = WIN(p.s2) + k_off(b, s, kvh);
             float dot = 0.0;
             for (uint d = 0; d < p.hd; d++) dot += qkv[qb + d] * qkv[kb + d];
             sc = dot * p.scale;
@@ -61,7 +61,7 @@ void main() {
             uint d = lid + c * WG;
             if (d < p.hd) {
                 float o = acc[c] * alpha;
-                for (uint j = 0; j < n; j++) o += probs[j] * qkv[p.s2 + v_off(b, s0 + j, kvh) + d];
+                for (uint j = 0; j < n; j++) o += probs[j] * qkv[WIN(p.s2) + v_off(b, s0 + j, kvh) + d];
                 acc[c] = o;
             }
         }

@@ -8,6 +8,7 @@
 #include "half.glsl"
 
 layout(local_size_x_id = 0) in;
+IOPO_WINDOWED(3)
 
 layout(push_constant) uniform Push {
     uint ngroups;   // workgroups that do work (vk_dispatch_1d may round the grid up)
@@ -41,12 +42,13 @@ float load_wpe(uint i) { return iopo_widen(wpe[iopo_word_index(i, WPE_DT)], i, W
 void main() {
     uint bt = iopo_group_id();
     if (bt >= p.ngroups) return;
-    int tok = tokens[p.s_tok + bt];   // bt: the position in this dispatch's block
+    int tok = tokens[WIN(p.s_tok) + bt];   // bt: the position in this dispatch's block
     // out-of-vocabulary ids (e.g. -100 padding) give a zero token row instead of an out-of-bounds read
     bool in_vocab = tok >= 0 && uint(tok) < p.V;
-    if (in_vocab ? (uint(tok) < p.v_begin || uint(tok) >= p.v_end) : p.owns_oov == 0u) return;   // another piece's
-    uint row = p.s_rows + bt * p.C, wte_row = in_vocab ? (uint(tok) - p.v_begin) * p.C + p.wte_shift : 0u;
-    uint wpe_row = ((p.bt0 + bt) % p.T) * p.C;
+    if (in_vocab ? (uint(tok) < WIN(p.v_begin) || uint(tok) >= p.v_end) : p.owns_oov == 0u) return;   // another piece's
+    uint row = WIN(p.s_rows) + bt * p.C;
+    uint wte_row = in_vocab ? (uint(tok) - WIN(p.v_begin)) * p.C + WIN(p.wte_shift) : 0u;
+    uint wpe_row = ((WIN(p.bt0) + bt) % p.T) * p.C;
     for (uint c = gl_LocalInvocationID.x; c < p.C; c += gl_WorkGroupSize.x) {
         float x = in_vocab ? load_wte(wte_row + c) : 0.0;
         if (p.has_wpe != 0u) x += load_wpe(wpe_row + c);
@@ -68,10 +70,11 @@ void main() {
     uint c = gid * gl_WorkGroupSize.x + gl_LocalInvocationID.x;
     if (c >= p.C) return;
     for (uint bt = p.bt_begin; bt < p.bt_end; bt++) {
-        uint lb = bt - p.bt0;   // the position in the windows of dout and tokens
-        int tok = tokens[p.s_tok + lb];
-        if (tok < 0 || uint(tok) < p.v_begin || uint(tok) >= p.v_end) continue;   // out of vocabulary, or of this piece
-        dwte[(uint(tok) - p.v_begin) * p.C + p.wte_shift + c] += dout[p.s_rows + lb * p.C + c];
+        uint lb = bt - WIN(p.bt0);   // the position in the windows of dout and tokens
+        int tok = tokens[WIN(p.s_tok) + lb];
+        // out of vocabulary, or of this piece
+        if (tok < 0 || uint(tok) < WIN(p.v_begin) || uint(tok) >= p.v_end) continue;
+        dwte[(uint(tok) - WIN(p.v_begin)) * p.C + WIN(p.wte_shift) + c] += dout[WIN(p.s_rows) + lb * p.C + c];
     }
 }
 
@@ -86,7 +89,7 @@ void main() {
     uint TC = p.T * p.C;
     if (tc >= TC) return;
     float s = 0.0;
-    for (uint b = 0; b < p.B; b++) s += dout[p.s_rows + b * TC + tc];
+    for (uint b = 0; b < p.B; b++) s += dout[WIN(p.s_rows) + b * TC + tc];
     dwpe[tc] += s;
 }
 #endif

@@ -17,6 +17,7 @@ layout(local_size_x_id = 0) in;
 #include "norm.glsl"
 
 layout(constant_id = 1) const uint COLS = 32;   // power of two, dividing the workgroup size
+IOPO_WINDOWED(2)
 
 layout(std430, set = 0, binding = 0) buffer Dw { float dw[]; };                 // (C), or a dummy
 #if LAYERNORM
@@ -47,14 +48,14 @@ void main() {
     uint k = 0;
     if (col < p.C) {
         for (uint n = p.row0 + rs; n < p.N; n += RS) {
-            uint lr = n - p.rbase;   // the row in the windows
+            uint lr = n - WIN(p.rbase);   // the row in the windows
             uint i = lr * p.C + col;
 #if LAYERNORM
-            float dy = dout[p.s2 + i];
-            bw += dy * ((inp[p.s3 + i] - mean_[p.s4 + lr]) * rstd_[p.s5 + lr]);
+            float dy = dout[WIN(p.s2) + i];
+            bw += dy * ((inp[WIN(p.s3) + i] - mean_[WIN(p.s4) + lr]) * rstd_[WIN(p.s5) + lr]);
             bb += dy;
 #else
-            bw += dout[p.s1 + i] * (inp[p.s2 + i] * rstd_[p.s3 + lr]);
+            bw += dout[WIN(p.s1) + i] * (inp[WIN(p.s2) + i] * rstd_[WIN(p.s3) + lr]);
 #endif
             if (++k == ROW_BLOCK) {
                 aw += bw;

@@ -9,6 +9,7 @@
 #include "common.glsl"
 
 layout(local_size_x_id = 0) in;
+IOPO_WINDOWED(1)
 
 #include "norm.glsl"
 
@@ -29,12 +30,12 @@ void main() {
     uint lid = gl_LocalInvocationID.x;
     uint WG = gl_WorkGroupSize.x;
     uint base = row * p.C;   // in the row windows of dinp, dout, inp (bindings 0, 1, 2)
-    uint db = p.s0 + base, gb = p.s1 + base, ib = p.s2 + base;
+    uint db = WIN(p.s0) + base, gb = WIN(p.s1) + base, ib = WIN(p.s2) + base;
     float invC = 1.0 / float(p.C);
 
 #if LAYERNORM
-    float r = rstd_[p.s5 + row];
-    float m = mean_[p.s4 + row];
+    float r = rstd_[WIN(p.s5) + row];
+    float m = mean_[WIN(p.s4) + row];
     float s1 = 0.0, s2 = 0.0;
     for (uint c = lid; c < p.C; c += WG) {
         float dxh = dout[gb + c] * w[c];
@@ -47,7 +48,7 @@ void main() {
         dinp[db + c] += r * (dout[gb + c] * w[c] - s.x - xh * s.y);
     }
 #else
-    float r = rstd_[p.s4 + row];
+    float r = rstd_[WIN(p.s4) + row];
     float s = 0.0;
     for (uint c = lid; c < p.C; c += WG) s += (dout[gb + c] * w[c]) * inp[ib + c];
     float k = norm_reduce1(s) * invC * r * r;

@@ -7,6 +7,7 @@
 #include "common.glsl"
 
 layout(local_size_x_id = 0) in;
+IOPO_WINDOWED(1)
 
 #include "norm.glsl"
 
@@ -34,7 +35,7 @@ void main() {
 
 #if LAYERNORM
     // Two passes (mean, then squared deviations): E[x^2] - E[x]^2 would cancel for rows with a large offset.
-    uint ib = p.s3 + base, ob = p.s0 + base;
+    uint ib = WIN(p.s3) + base, ob = WIN(p.s0) + base;
     float s = 0.0;
     for (uint c = lid; c < p.C; c += WG) s += inp[ib + c];
     float m = norm_reduce1(s) * invC;
@@ -46,11 +47,11 @@ void main() {
     float r = 1.0 / sqrt(norm_reduce1(v) * invC + p.eps);
     for (uint c = lid; c < p.C; c += WG) out_[ob + c] = (inp[ib + c] - m) * r * w[c] + b[c];
     if (lid == 0) {
-        mean_[p.s1 + row] = m;
-        rstd_[p.s2 + row] = r;
+        mean_[WIN(p.s1) + row] = m;
+        rstd_[WIN(p.s2) + row] = r;
     }
 #else
-    uint ib = p.s2 + base, ob = p.s0 + base;
+    uint ib = WIN(p.s2) + base, ob = WIN(p.s0) + base;
     float ss = 0.0;
     for (uint c = lid; c < p.C; c += WG) {
         float x = inp[ib + c];
@@ -58,6 +59,6 @@ void main() {
     }
     float r = 1.0 / sqrt(norm_reduce1(ss) * invC + p.eps);
     for (uint c = lid; c < p.C; c += WG) out_[ob + c] = inp[ib + c] * r * w[c];
-    if (lid == 0) rstd_[p.s1 + row] = r;
+    if (lid == 0) rstd_[WIN(p.s1) + row] = r;
 #endif
 }

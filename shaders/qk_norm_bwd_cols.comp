@@ -14,6 +14,7 @@ layout(local_size_x_id = 0) in;
 #include "qk_norm.glsl"
 
 layout(constant_id = 1) const uint COLS = 32;   // power of two, dividing the workgroup size
+IOPO_WINDOWED(2)
 
 layout(std430, set = 0, binding = 0) buffer Dw { float dw[]; };                 // (hd)
 layout(std430, set = 0, binding = 1) readonly buffer Dout { float dout[]; };    // (N,W)
@@ -38,9 +39,9 @@ void main() {
         for (uint r = p.row0 + rs; r < p.row1; r += RS) {
             uint n = r / p.nheads;
             uint h = p.h0 + (r - n * p.nheads);
-            uint ln = n - p.nbase;   // the token in the windows
+            uint ln = n - WIN(p.nbase);   // the token in the windows
             uint i = (ln * S + h) * p.hd + col;
-            bw += dout[p.s1 + i] * (inp[p.s2 + i] * rstd_[p.s3 + ln * normed + h]);
+            bw += dout[WIN(p.s1) + i] * (inp[WIN(p.s2) + i] * rstd_[WIN(p.s3) + ln * normed + h]);
             if (++k == ROW_BLOCK) {
                 aw += bw;
                 bw = 0.0;

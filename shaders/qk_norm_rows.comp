@@ -16,6 +16,7 @@ layout(local_size_x_id = 0) in;
 #include "qk_norm.glsl"
 
 layout(constant_id = 1) const uint LANES = 1;   // invocations per head: a power of two dividing the workgroup size
+IOPO_WINDOWED(2)
 
 #if QK_FWD
 layout(std430, set = 0, binding = 0) writeonly buffer Out { float out_[]; };    // (N,W)
@@ -50,9 +51,9 @@ void main() {
     if (live && !normed_head) {
         for (uint c = lane; c < p.hd; c += LANES) {
 #if QK_FWD
-            out_[p.s0 + base + c] = inp[p.s2 + base + c];
+            out_[WIN(p.s0) + base + c] = inp[WIN(p.s2) + base + c];
 #else
-            dinp[p.s0 + base + c] += dout[p.s1 + base + c];
+            dinp[WIN(p.s0) + base + c] += dout[WIN(p.s1) + base + c];
 #endif
         }
     }
@@ -63,21 +64,24 @@ void main() {
     float ss = 0.0;
     if (normed_head)
         for (uint c = lane; c < p.hd; c += LANES) {
-            float x = inp[p.s2 + base + c];
+            float x = inp[WIN(p.s2) + base + c];
             ss += x * x;
         }
     float r = 1.0 / sqrt(qk_segment_sum(ss, LANES) * invC + p.eps);
     if (!normed_head) return;   // after the last barrier
-    for (uint c = lane; c < p.hd; c += LANES) out_[p.s0 + base + c] = inp[p.s2 + base + c] * r * weight(is_q, c);
-    if (lane == 0) rstd_[p.s1 + ridx] = r;
+    for (uint c = lane; c < p.hd; c += LANES)
+        out_[WIN(p.s0) + base + c] = inp[WIN(p.s2) + base + c] * r * weight(is_q, c);
+    if (lane == 0) rstd_[WIN(p.s1) + ridx] = r;
 #else
-    float r = normed_head ? rstd_[p.s5 + ridx] : 0.0;
+    float r = normed_head ? rstd_[WIN(p.s5) + ridx] : 0.0;
     float s = 0.0;
     if (normed_head)
-        for (uint c = lane; c < p.hd; c += LANES) s += (dout[p.s1 + base + c] * weight(is_q, c)) * inp[p.s2 + base + c];
+        for (uint c = lane; c < p.hd; c += LANES)
+            s += (dout[WIN(p.s1) + base + c] * weight(is_q, c)) * inp[WIN(p.s2) + base + c];
     float k = qk_segment_sum(s, LANES) * invC * r * r;
     if (!normed_head) return;   // after the last barrier
     for (uint c = lane; c < p.hd; c += LANES)
-        dinp[p.s0 + base + c] += r * (dout[p.s1 + base + c] * weight(is_q, c) - inp[p.s2 + base + c] * k);
+        dinp[WIN(p.s0) + base + c] +=
+            r * (dout[WIN(p.s1) + base + c] * weight(is_q, c) - inp[WIN(p.s2) + base + c] * k);
 #endif
 }

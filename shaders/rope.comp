@@ -13,6 +13,7 @@
 #include "common.glsl"
 
 layout(local_size_x_id = 0) in;
+IOPO_WINDOWED(1)
 
 layout(push_constant) uniform Push {
     uint pairs;      // pairs in all: tokens * pairs_tok
@@ -56,32 +57,32 @@ void apply(uint g) {
     if (j >= p.rot_pairs) {
         uint e = row + 2u * j;           // v values: two adjacent ones per pair
 #if ROPE_FWD
-        out_[p.s0 + e] = inp[p.s1 + e];
-        out_[p.s0 + e + 1u] = inp[p.s1 + e + 1u];
+        out_[WIN(p.s0) + e] = inp[WIN(p.s1) + e];
+        out_[WIN(p.s0) + e + 1u] = inp[WIN(p.s1) + e + 1u];
 #elif ROPE_BWD
-        dinp[p.s0 + e] += dout[p.s1 + e];
-        dinp[p.s0 + e + 1u] += dout[p.s1 + e + 1u];
+        dinp[WIN(p.s0) + e] += dout[WIN(p.s1) + e];
+        dinp[WIN(p.s0) + e + 1u] += dout[WIN(p.s1) + e + 1u];
 #endif
         return;
     }
     uint head = j / p.half_;
     uint i = j - head * p.half_;
     uint e0 = row + 2u * head * p.half_ + i, e1 = e0 + p.half_;
-    int pos = clamp(positions[p.spos + tok], 0, int(p.npos) - 1);
+    int pos = clamp(positions[WIN(p.spos) + tok], 0, int(p.npos) - 1);
     uint t = uint(pos) * p.half_ + i;
     float c = cos_t[t], s = sin_t[t];
 #if ROPE_FWD
-    float x0 = inp[p.s1 + e0], x1 = inp[p.s1 + e1];
-    out_[p.s0 + e0] = x0 * c - x1 * s;
-    out_[p.s0 + e1] = x1 * c + x0 * s;
+    float x0 = inp[WIN(p.s1) + e0], x1 = inp[WIN(p.s1) + e1];
+    out_[WIN(p.s0) + e0] = x0 * c - x1 * s;
+    out_[WIN(p.s0) + e1] = x1 * c + x0 * s;
 #elif ROPE_FWD_INPLACE
-    float x0 = x_[p.s0 + e0], x1 = x_[p.s0 + e1];
-    x_[p.s0 + e0] = x0 * c - x1 * s;
-    x_[p.s0 + e1] = x1 * c + x0 * s;
+    float x0 = x_[WIN(p.s0) + e0], x1 = x_[WIN(p.s0) + e1];
+    x_[WIN(p.s0) + e0] = x0 * c - x1 * s;
+    x_[WIN(p.s0) + e1] = x1 * c + x0 * s;
 #elif ROPE_BWD
-    float g0 = dout[p.s1 + e0], g1 = dout[p.s1 + e1];
-    dinp[p.s0 + e0] += g0 * c + g1 * s;
-    dinp[p.s0 + e1] += g1 * c - g0 * s;
+    float g0 = dout[WIN(p.s1) + e0], g1 = dout[WIN(p.s1) + e1];
+    dinp[WIN(p.s0) + e0] += g0 * c + g1 * s;
+    dinp[WIN(p.s0) + e1] += g1 * c - g0 * s;
 #endif
 }
 

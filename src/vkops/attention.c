@@ -94,6 +94,7 @@ static uint64_t att_seqs_per_block(iopo_ctx *ctx, const char *op, const vk_arg *
  * (rows_per_seq rows each). Every row is computed as unsplit: its workgroup reads only its own sequence. */
 static void att_dispatch_blocks(iopo_ctx *ctx, const char *shader, const uint32_t *spec, const vk_arg *args,
                                 const uint64_t *re, int n, att_push pc, int B, uint64_t per, uint64_t rows_per_seq) {
+    uint32_t sp[3] = {spec[0], spec[1], per < (uint64_t)B};   // 2: WINDOWED (shaders/common.glsl)
     for (uint64_t b0 = 0; b0 < (uint64_t)B; b0 += per) {
         uint64_t b1 = (uint64_t)B - b0 < per ? (uint64_t)B : b0 + per;
         vk_arg part[7];
@@ -107,7 +108,7 @@ static void att_dispatch_blocks(iopo_ctx *ctx, const char *shader, const uint32_
             pc.nrows = (uint32_t)((b1 - b0) * rows_per_seq);
             bound = part;
         }
-        vk_dispatch_1d(ctx, shader, spec, 2, bound, n, &pc, sizeof pc, (b1 - b0) * rows_per_seq);
+        vk_dispatch_1d(ctx, shader, sp, 3, bound, n, &pc, sizeof pc, (b1 - b0) * rows_per_seq);
     }
 }
 

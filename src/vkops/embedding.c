@@ -48,7 +48,8 @@ void vkop_embedding_forward(iopo_ctx *ctx, iopo_tensor *out, const iopo_tensor *
     uint32_t wg = emb_wg(ctx);
     uint32_t per_row = vk_div_up((uint64_t)C, 32) * 32;
     if (per_row < wg) wg = per_row;
-    uint32_t spec[3] = {wg, (uint32_t)wte->dtype, wpe ? (uint32_t)wpe->dtype : (uint32_t)IOPO_F32};
+    // 3: WINDOWED (shaders/common.glsl)
+    uint32_t spec[4] = {wg, (uint32_t)wte->dtype, wpe ? (uint32_t)wpe->dtype : (uint32_t)IOPO_F32, 0};
     uint64_t BT = (uint64_t)B * T;
     emb_push pc = emb_push_make(BT, B, T, C, V, wpe != NULL);
     vk_arg all[] = {VK_W(out), VK_R(tokens), VK_R(wte), VK_R(wpe ? wpe : vk_dummy(ctx))};
@@ -60,6 +61,7 @@ void vkop_embedding_forward(iopo_ctx *ctx, iopo_tensor *out, const iopo_tensor *
     /* wte over one binding: one dispatch per range of its rows, each writing the positions whose token falls in it
      * (the first also the out-of-vocabulary ones), so every output element is computed once, as unsplit. */
     uint32_t rows = emb_rows_per_piece(ctx, wte, C, V);
+    spec[3] = per < BT || rows < (uint32_t)V;
     uint64_t p0 = 0;
     do {   // at least once: an empty batch still dispatches (nothing), as unsplit
         uint64_t p1 = BT - p0 < per ? BT : p0 + per;
@@ -84,7 +86,7 @@ void vkop_embedding_forward(iopo_ctx *ctx, iopo_tensor *out, const iopo_tensor *
             pc.v_begin = v0;
             pc.v_end = v1;
             pc.owns_oov = v0 == 0;
-            vk_dispatch_1d(ctx, "embedding_fwd", spec, 3, args, 4, &pc, sizeof pc, p1 - p0);
+            vk_dispatch_1d(ctx, "embedding_fwd", spec, 4, args, 4, &pc, sizeof pc, p1 - p0);
             v0 = v1;
         } while (v0 < (uint32_t)V);
         p0 = p1;
@@ -108,6 +110,7 @@ void vkop_embedding_backward(iopo_ctx *ctx, iopo_tensor *dwte, iopo_tensor *dwpe
         uint64_t per = vk_rows_per_window(ctx, "embedding_bwd_wte", all, re, 3);
         if (!per) per = BT;
         uint32_t rows = emb_rows_per_piece(ctx, dwte, C, V);
+        uint32_t spec[4] = {wg, 0, 0, per < BT || rows < (uint32_t)V};   // 3: WINDOWED (shaders/common.glsl)
         for (uint64_t p0 = 0; p0 < BT; p0 += per) {
             uint64_t p1 = BT - p0 < per ? BT : p0 + per;
             vk_arg args[3];
@@ -132,7 +135,7 @@ void vkop_embedding_backward(iopo_ctx *ctx, iopo_tensor *dwte, iopo_tensor *dwpe
                     uint64_t end = begin + EMB_WTE_POSITIONS_PER_DISPATCH;
                     pc.bt_begin = (uint32_t)begin;
                     pc.bt_end = (uint32_t)(end < p1 ? end : p1);
-                    vk_dispatch_1d(ctx, "embedding_bwd_wte", &wg, 1, args, 3, &pc, sizeof pc, groups);
+                    vk_dispatch_1d(ctx, "embedding_bwd_wte", spec, 4, args, 3, &pc, sizeof pc, groups);
                 }
             }
         }
@@ -146,9 +149,11 @@ void vkop_embedding_backward(iopo_ctx *ctx, iopo_tensor *dwte, iopo_tensor *dwpe
         const uint64_t re[] = {0, (uint64_t)T * C};
         uint64_t per = vk_rows_per_window(ctx, "embedding_bwd_wpe (split by sequence)", args, re, 2);
         if (!per) {
-            vk_dispatch_1d(ctx, "embedding_bwd_wpe", &wg, 1, args, 2, &pc, sizeof pc, groups);
+            uint32_t unsplit[4] = {wg, 0, 0, 0};   // 3: WINDOWED (shaders/common.glsl)
+            vk_dispatch_1d(ctx, "embedding_bwd_wpe", unsplit, 4, args, 2, &pc, sizeof pc, groups);
             return;
         }
+        uint32_t split[4] = {wg, 0, 0, 1};
         for (uint64_t b0 = 0; b0 < (uint64_t)B; b0 += per) {
             uint64_t b1 = (uint64_t)B - b0 < per ? (uint64_t)B : b0 + per;
             vk_arg part[2];
@@ -157,7 +162,7 @@ void vkop_embedding_backward(iopo_ctx *ctx, iopo_tensor *dwte, iopo_tensor *dwpe
             pc.B = (uint32_t)(b1 - b0);
             pc.bt0 = (uint32_t)(b0 * T);
             pc.s_rows = shift[1];
-            vk_dispatch_1d(ctx, "embedding_bwd_wpe", &wg, 1, part, 2, &pc, sizeof pc, groups);
+            vk_dispatch_1d(ctx, "embedding_bwd_wpe", split, 4, part, 2, &pc, sizeof pc, groups);
         }
     }
 }

@@ -60,20 +60,21 @@ static void norm_check_shape(const char *op, int N, int C) {
  * the (N,C) and (N) operands as windows (row_elems C and 1; the (C) weights and dummies whole, 0). */
 static void norm_dispatch_rows(iopo_ctx *ctx, const char *shader, const vk_arg *args, const uint64_t *row_elems,
                                int nargs, int N, int C, float eps) {
-    uint32_t spec[1] = {norm_row_group_size(ctx, C)};
+    uint32_t spec[2] = {norm_row_group_size(ctx, C), 0};   // 1: WINDOWED (shaders/common.glsl)
     norm_push pc = {(uint32_t)N, (uint32_t)C, eps, (uint32_t)N, 0, 0, 0, {0}};
     uint64_t per = vk_rows_per_window(ctx, shader, args, row_elems, nargs);
     if (!per) {
-        vk_dispatch_1d(ctx, shader, spec, 1, args, nargs, &pc, sizeof pc, (uint64_t)N);
+        vk_dispatch_1d(ctx, shader, spec, 2, args, nargs, &pc, sizeof pc, (uint64_t)N);
         return;
     }
+    spec[1] = 1;
     /* Rows are independent (a workgroup reads and writes only its own), so every value is computed as unsplit. */
     for (uint64_t r0 = 0; r0 < (uint64_t)N; r0 += per) {
         uint64_t r1 = (uint64_t)N - r0 < per ? (uint64_t)N : r0 + per;
         vk_arg part[6];
         vk_row_windows(ctx, args, row_elems, nargs, r0, r1, part, pc.shift);
         pc.N = pc.groups = (uint32_t)(r1 - r0);
-        vk_dispatch_1d(ctx, shader, spec, 1, part, nargs, &pc, sizeof pc, r1 - r0);
+        vk_dispatch_1d(ctx, shader, spec, 2, part, nargs, &pc, sizeof pc, r1 - r0);
     }
 }
 
@@ -84,11 +85,12 @@ static void norm_dispatch_cols(iopo_ctx *ctx, const char *shader, const vk_arg *
                                int nargs, int N, int C, uint32_t flags) {
     uint32_t wg = norm_group_size(ctx, norm_cap(ctx));
     uint32_t cols = wg < NORM_COLS ? wg : NORM_COLS;
-    uint32_t spec[2] = {wg, cols};
+    uint32_t spec[3] = {wg, cols, 0};   // 2: WINDOWED (shaders/common.glsl)
     uint64_t groups = vk_div_up((uint64_t)C, cols);
     uint64_t chunk = (uint64_t)(wg / cols) * NORM_ROWS_PER_INVOCATION;
     uint64_t per = vk_rows_per_window(ctx, shader, args, row_elems, nargs);
     if (!per) per = (uint64_t)N;
+    else spec[2] = 1;
     for (uint64_t b0 = 0; b0 < (uint64_t)N; b0 += per) {
         uint64_t b1 = (uint64_t)N - b0 < per ? (uint64_t)N : b0 + per;
         norm_push pc = {0, (uint32_t)C, 0.0f, (uint32_t)groups, flags, 0, 0, {0}};
@@ -103,7 +105,7 @@ static void norm_dispatch_cols(iopo_ctx *ctx, const char *shader, const vk_arg *
             uint64_t row1 = row0 + chunk < b1 ? row0 + chunk : b1;
             pc.N = (uint32_t)row1;
             pc.row0 = (uint32_t)row0;
-            vk_dispatch_1d(ctx, shader, spec, 2, bound, nargs, &pc, sizeof pc, groups);
+            vk_dispatch_1d(ctx, shader, spec, 3, bound, nargs, &pc, sizeof pc, groups);
         }
     }
 }

@@ -53,10 +53,11 @@ static void qk_check_shape(const char *op, int N, int NH, int NKV, int hd) {
  * weights 0), bound as windows. Heads are independent, so every value is computed as unsplit. */
 static void qk_dispatch_rows(iopo_ctx *ctx, const char *shader, const vk_arg *args, const uint64_t *re, int nargs,
                              int N, int NH, int NKV, int hd, float eps) {
-    uint32_t spec[2];
+    uint32_t spec[3];   // 2: WINDOWED (shaders/common.glsl)
     qk_row_spec(ctx, hd, spec);
     uint64_t per = vk_rows_per_window(ctx, shader, args, re, nargs);
     if (!per) per = (uint64_t)N;
+    spec[2] = per < (uint64_t)N;
     for (uint64_t n0 = 0; n0 < (uint64_t)N; n0 += per) {
         uint64_t n1 = (uint64_t)N - n0 < per ? (uint64_t)N : n0 + per;
         uint64_t slots = (n1 - n0) * (uint64_t)(NH + 2 * NKV);
@@ -69,7 +70,7 @@ static void qk_dispatch_rows(iopo_ctx *ctx, const char *shader, const vk_arg *ar
             vk_row_windows(ctx, args, re, nargs, n0, n1, part, pc.shift);
             bound = part;
         }
-        vk_dispatch_1d(ctx, shader, spec, 2, bound, nargs, &pc, sizeof pc, groups);
+        vk_dispatch_1d(ctx, shader, spec, 3, bound, nargs, &pc, sizeof pc, groups);
     }
 }
 
@@ -80,7 +81,7 @@ static void qk_dispatch_cols(iopo_ctx *ctx, iopo_tensor *dw, const iopo_tensor *
                              const iopo_tensor *rstd, int N, int NH, int NKV, int hd, int h0, int nheads) {
     uint32_t wg = qk_group_size(ctx, qk_cap(ctx));
     uint32_t cols = wg < QK_COLS ? wg : QK_COLS;
-    uint32_t spec[2] = {wg, cols};
+    uint32_t spec[3] = {wg, cols, 0};   // 2: WINDOWED (shaders/common.glsl)
     uint64_t groups = vk_div_up((uint64_t)hd, cols);
     uint64_t chunk = (uint64_t)(wg / cols) * QK_ROWS_PER_INVOCATION;
     vk_arg args[] = {VK_W(dw), VK_R(dout), VK_R(inp), VK_R(rstd)};
@@ -88,6 +89,7 @@ static void qk_dispatch_cols(iopo_ctx *ctx, iopo_tensor *dw, const iopo_tensor *
     const uint64_t re[] = {0, width, width, (uint64_t)(NH + NKV)};
     uint64_t per = vk_rows_per_window(ctx, "qk_norm_bwd_cols", args, re, 4);
     if (!per) per = (uint64_t)N;
+    spec[2] = per < (uint64_t)N;
     for (uint64_t n0 = 0; n0 < (uint64_t)N; n0 += per) {
         uint64_t n1 = (uint64_t)N - n0 < per ? (uint64_t)N : n0 + per;
         qk_push pc = {(uint32_t)N, (uint32_t)NH, (uint32_t)NKV, (uint32_t)hd, 0.0f, (uint32_t)groups,
@@ -103,7 +105,7 @@ static void qk_dispatch_cols(iopo_ctx *ctx, iopo_tensor *dw, const iopo_tensor *
         for (uint64_t row0 = n0 * (uint64_t)nheads; row0 < rows; row0 += chunk) {
             pc.row0 = (uint32_t)row0;
             pc.row1 = (uint32_t)(row0 + chunk < rows ? row0 + chunk : rows);
-            vk_dispatch_1d(ctx, "qk_norm_bwd_cols", spec, 2, bound, 4, &pc, sizeof pc, groups);
+            vk_dispatch_1d(ctx, "qk_norm_bwd_cols", spec, 3, bound, 4, &pc, sizeof pc, groups);
         }
     }
 }

@@ -33,13 +33,14 @@ static void rope_dispatch(iopo_ctx *ctx, const char *shader, const vk_arg *args,
     uint32_t wg = vk_group_size(ctx, 256, 0);
     // The shader indexes values (2 per pair) with 32-bit unsigned ints, including the last workgroup's padding.
     op_require(2 * (pairs + (uint64_t)wg * ROPE_EPT) <= UINT32_MAX, shader, "more values than 32-bit indexing allows");
-    uint32_t spec[1] = {wg};
+    uint32_t spec[2] = {wg, 0};   // 1: WINDOWED (shaders/common.glsl)
     int nrow = nargs - 3;   // the (B*T,W) operands
     uint64_t re[5] = {0};
     for (int i = 0; i < nrow; i++) re[i] = 2 * pairs_tok;
     re[nargs - 1] = 1;
     uint64_t per = vk_rows_per_window(ctx, shader, args, re, nargs);
     if (!per) per = tokens;
+    spec[1] = per < tokens;
     for (uint64_t t0 = 0; t0 < tokens; t0 += per) {
         uint64_t t1 = tokens - t0 < per ? tokens : t0 + per;
         uint64_t np = (t1 - t0) * pairs_tok;
@@ -56,7 +57,7 @@ static void rope_dispatch(iopo_ctx *ctx, const char *shader, const vk_arg *args,
             pc.spos = shift[nargs - 1];
             bound = part;
         }
-        vk_dispatch_1d(ctx, shader, spec, 1, bound, nargs, &pc, sizeof pc, groups);
+        vk_dispatch_1d(ctx, shader, spec, 2, bound, nargs, &pc, sizeof pc, groups);
     }
 }
 
