@@ -179,6 +179,13 @@ printf '{"prompt_ids": [1, 2, 3], "response_ids": [4, 5]}\n{"prompt_ids": [7], "
 check "[ \$(wc -l <'$work/scores.jsonl') -eq 2 ] && grep -q '\"tokens\": {\"response\": 3}' '$work/scores.jsonl'" \
   "score writes one line per record"
 check "[ -s '$work/grads.safetensors' ]" "score --grads writes gradients"
+# The NaN model's scores: every line still JSON, the non-finite numbers as null (printf would write nan).
+"$iopo" score --model "$work/nan" --data "$work/score.jsonl" --token-logps --out "$work/nan_scores.jsonl" "${dev[@]}" \
+  >"$work/nan_score.log" 2>&1 || fail "score of the NaN model: $(cat "$work/nan_score.log")"
+check "/usr/bin/python3 -c 'import json, sys
+r = [json.loads(l) for l in open(sys.argv[1])]
+sys.exit(not (len(r) == 2 and all(x[\"loss\"] is None and x[\"logps\"][\"response\"] is None and None in x[\"token_logps\"] for x in r)))' '$work/nan_scores.jsonl'" \
+  "score writes a non-finite value as null, each line JSON: $(head -c 300 "$work/nan_scores.jsonl")"
 # The same records as one batch through the PyTorch reference: per-record log-probs and every gradient must agree.
 /usr/bin/python3 - "$work" "$src/tools/reference/gpt2_reference.py" >"$work/score_ref.log" 2>&1 <<'PY'
 import json, struct, subprocess, sys

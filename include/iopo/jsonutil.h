@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 typedef enum { IOPO_NUM_OK, IOPO_NUM_NOT_FINITE, IOPO_NUM_NOT_INTEGER, IOPO_NUM_OUT_OF_RANGE } iopo_num_status;
 
@@ -33,6 +34,10 @@ cJSON *iopo_json_load(const char *path, char *err, size_t errlen);
 /* A string from a file, made safe for a one-line message: control characters (a newline, a tab, DEL) as \xNN, and
  * at most about 80 bytes of it, "..." marking a cut (at a UTF-8 character boundary). Returns buf (cap >= 16). */
 const char *iopo_json_shown(const char *s, char *buf, size_t cap);
+
+/* Writes v as a JSON number in fmt (a printf format of one double), or null when v is not finite: printf writes nan
+ * and inf, which are not JSON, and a reader would refuse the whole line. */
+void iopo_json_write_number(FILE *f, const char *fmt, double v);
 
 /* JSON Lines: calls each(user, where, line, record) for every non-blank line of path, in order, with where =
  * "PATH:LINE" for messages; stops at the first false (each fills err) or the first line that is not JSON

@@ -9,6 +9,7 @@
 #include "cli/cli.h"
 #include "iopo/dataset.h"
 #include "iopo/fileio.h"
+#include "iopo/jsonutil.h"
 #include "iopo/model.h"
 #include "iopo/safetensors.h"
 #include "iopo/tokenizer.h"
@@ -222,11 +223,21 @@ int cmd_score(int argc, char **argv) {
         }
         iopo_tensor_download(iopo_model_seq_logp(m), logp);
         iopo_tensor_download(iopo_model_seq_count(m), count);
+        /* Numbers through iopo_json_write_number: a model with non-finite weights gives nan log-probs, and every line
+         * must stay JSON (null) for the tools that read scores.jsonl. */
         for (int e = 0; G > 1 && e < nb / G; e++) {
-            fprintf(f, "{\"loss\": %.9g, \"logps\": {", (double)hel[e]);
-            for (int k = 0; k < G; k++) fprintf(f, "%s\"%s\": %.9g", k ? ", " : "", keys[k], (double)logp[e * G + k]);
+            fprintf(f, "{\"loss\": ");
+            iopo_json_write_number(f, "%.9g", (double)hel[e]);
+            fprintf(f, ", \"logps\": {");
+            for (int k = 0; k < G; k++) {
+                fprintf(f, "%s\"%s\": ", k ? ", " : "", keys[k]);
+                iopo_json_write_number(f, "%.9g", (double)logp[e * G + k]);
+            }
             fprintf(f, "}, \"ref_logps\": {");
-            for (int k = 0; k < G; k++) fprintf(f, "%s\"%s\": %.9g", k ? ", " : "", keys[k], (double)href[e * G + k]);
+            for (int k = 0; k < G; k++) {
+                fprintf(f, "%s\"%s\": ", k ? ", " : "", keys[k]);
+                iopo_json_write_number(f, "%.9g", (double)href[e * G + k]);
+            }
             fprintf(f, "}, \"tokens\": {");
             for (int k = 0; k < G; k++) fprintf(f, "%s\"%s\": %d", k ? ", " : "", keys[k], (int)count[e * G + k]);
             fprintf(f, "}");
@@ -234,14 +245,20 @@ int cmd_score(int argc, char **argv) {
         }
         for (int b = 0; G == 1 && b < nb; b++) {
             double mean = count[b] > 0 ? -(double)logp[b] / count[b] : 0.0;
-            fprintf(f, "{\"loss\": %.9g, \"logps\": {\"response\": %.9g}, \"tokens\": {\"response\": %d}", mean,
-                    (double)logp[b], (int)count[b]);
+            fprintf(f, "{\"loss\": ");
+            iopo_json_write_number(f, "%.9g", mean);
+            fprintf(f, ", \"logps\": {\"response\": ");
+            iopo_json_write_number(f, "%.9g", (double)logp[b]);
+            fprintf(f, "}, \"tokens\": {\"response\": %d}", (int)count[b]);
             if (token_logps) {
                 /* loss = mask * CE per position, so a weighted position's log-prob is -loss / mask. */
                 const float *w = hb.mask + (size_t)b * T, *l = loss + (size_t)b * T;
                 fprintf(f, ", \"token_logps\": [");
                 for (int t = 0, k = 0; t < T; t++)
-                    if (w[t] != 0.0f) fprintf(f, "%s%.9g", k++ ? ", " : "", -(double)l[t] / w[t]);
+                    if (w[t] != 0.0f) {
+                        fputs(k++ ? ", " : "", f);
+                        iopo_json_write_number(f, "%.9g", -(double)l[t] / w[t]);
+                    }
                 fprintf(f, "]");
             }
             print_record(f, &ds, start + b);

@@ -29,6 +29,11 @@ iopo_num_status iopo_num_to_long(double d, long lo, long hi, long *out) {
     return IOPO_NUM_OK;
 }
 
+void iopo_json_write_number(FILE *f, const char *fmt, double v) {
+    if (isfinite(v)) fprintf(f, fmt, v);
+    else fputs("null", f);
+}
+
 void iopo_num_describe(char *buf, size_t n, double d, long lo, long hi, iopo_num_status s) {
     if (s == IOPO_NUM_NOT_FINITE)
         snprintf(buf, n, "%g is not a finite number", d);

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include "iopo/fileio.h"
+#include "iopo/jsonutil.h"
 #include "iopo/prefdata.h"
 #include "train/objective.h"
 
@@ -249,8 +250,7 @@ void pref_metrics_add(pref_metrics *pm, const float *seq_logp, const float *ref_
 
 void metrics_json_number(FILE *f, const char *prefix, const char *key, const char *fmt, double v) {
     fprintf(f, ", \"%s%s\": ", prefix, key);
-    if (isfinite(v)) fprintf(f, fmt, v);
-    else fputs("null", f);
+    iopo_json_write_number(f, fmt, v);
 }
 
 void pref_metrics_print_json(const pref_metrics *pm, FILE *f, const char *prefix) {
